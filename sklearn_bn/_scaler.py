@@ -1,0 +1,533 @@
+"""BatchNormScaler: batch normalization as a scikit-learn transformer."""
+
+from numbers import Integral, Real
+
+import numpy as np
+from scipy import sparse
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval, Options
+from sklearn.utils.validation import (
+    FLOAT_DTYPES,
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
+
+from ._stats import (
+    Moments,
+    dense_moments,
+    exponential_average,
+    is_constant,
+    merge_moments,
+    moments_variance,
+    sparse_moments,
+)
+
+
+def _float_dtype_for(X):
+    """The dtypes to validate X into.
+
+    A polars frame whose columns are all Float32 stays float32: scikit-learn's
+    own conversion would turn it into float64.
+    """
+    if type(X).__module__.split(".")[0] == "polars" and hasattr(X, "schema"):
+        import polars as pl
+
+        dtypes = list(X.schema.values())
+        if dtypes and all(dtype == pl.Float32 for dtype in dtypes):
+            return np.float32
+    return FLOAT_DTYPES
+
+
+def _check_affine_param(value, name, n_features):
+    """Validate gamma or beta and broadcast it to shape (n_features,)."""
+    array = np.asarray(value, dtype=np.float64)
+    if array.ndim > 1 or (array.ndim == 1 and array.shape[0] != n_features):
+        raise ValueError(
+            f"{name} must be a float or an array of shape (n_features,) = "
+            f"({n_features},); got an array of shape {array.shape}."
+        )
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} must be finite; got {value!r}.")
+    return np.broadcast_to(array, (n_features,)).copy()
+
+
+def _column_indices(X):
+    """The column of each stored entry of a CSR or CSC matrix."""
+    if X.format == "csr":
+        return X.indices
+    return np.repeat(np.arange(X.shape[1]), np.diff(X.indptr))
+
+
+def _as_count(count, weighted):
+    """n_samples_seen_ as StandardScaler reports it.
+
+    An int when no weights were given, the sum of weights otherwise; a scalar
+    when every feature has the same count, an array when NaNs made them differ.
+    """
+    if not weighted:
+        count = count.astype(np.int64)
+    if np.all(count == count[0]):
+        return count[0].item()
+    return count
+
+
+class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    r"""Normalize each feature with batch statistics, then scale and shift it.
+
+    Batch normalization (Ioffe and Szegedy, 2015) as a transformer. Each
+    feature ``j`` is mapped to
+
+    .. code-block:: text
+
+        y_j = gamma_j * (x_j - mean_j) / sqrt(var_j + epsilon) + beta_j
+
+    where ``mean_j`` and ``var_j`` are statistics of the data seen in
+    :meth:`fit` or :meth:`partial_fit`: exact statistics of all of it
+    (``momentum=None``), or running averages over batches as a network's
+    batch-normalization layer keeps them (``momentum`` a float).
+
+    With the defaults (``gamma=1``, ``beta=0``) the output has zero mean and
+    unit variance up to ``epsilon``, like :class:`~sklearn.preprocessing.StandardScaler`.
+
+    Parameters
+    ----------
+    gamma : float or array-like of shape (n_features,), default=1.0
+        The scale applied after normalization. A float applies to every
+        feature. Must be finite. It is a hyperparameter: fit never changes it.
+
+    beta : float or array-like of shape (n_features,), default=0.0
+        The shift applied after scaling. A float applies to every feature. Must
+        be finite, and zero for sparse input.
+
+    epsilon : float, default=1e-5
+        Added to the variance inside the square root, so that features with
+        tiny variance are not blown up. With ``epsilon=0``, features that are
+        constant up to rounding get a divisor of 1, as in StandardScaler.
+
+    momentum : float in (0, 1] or None, default=None
+        None keeps exact statistics of all data seen: :meth:`partial_fit`
+        pools batches exactly, so any split of the data gives the statistics of
+        one :meth:`fit`. A float keeps running statistics instead: the first
+        batch sets them, and each later batch updates
+        ``running = (1 - momentum) * running + momentum * batch_statistic``,
+        PyTorch's convention. Keras' ``momentum`` is the weight of the running
+        value instead: ``keras_momentum = 1 - momentum``.
+
+    ddof : {0, 1}, default=0
+        Delta degrees of freedom: the variance divides by ``n - ddof`` (the sum
+        of sample weights less ``ddof``, with sample weights treated as
+        frequency weights). 0 is the batch variance of the paper's Algorithm 1,
+        of scikit-learn and of Keras. 1 is the unbiased estimate that the
+        paper's Algorithm 2 uses for inference and PyTorch keeps in
+        ``running_var``; it needs more than one sample per feature and batch.
+
+    with_mean : bool, default=True
+        If False, do not subtract the mean: ``y = gamma * x / sqrt(var +
+        epsilon) + beta``. Only this mode accepts sparse input.
+
+    copy : bool, default=True
+        If False, :meth:`transform` and :meth:`inverse_transform` work in place
+        on float arrays and CSR/CSC matrices where they can.
+
+    Attributes
+    ----------
+    mean_ : ndarray of shape (n_features,)
+        The mean of each feature, float64: exact, or the running mean when
+        ``momentum`` is set. NaN for a feature that had no value.
+
+    var_ : ndarray of shape (n_features,)
+        The variance of each feature with divisor ``n - ddof``, float64: exact,
+        or the running variance when ``momentum`` is set.
+
+    multiplier_ : ndarray of shape (n_features,)
+        ``gamma / sqrt(var_ + epsilon)``: the factor each centered feature is
+        multiplied by.
+
+    offset_ : ndarray of shape (n_features,)
+        ``beta - mean_ * multiplier_`` (``beta`` when ``with_mean=False``). With
+        ``multiplier_`` it is the affine form of the paper's Algorithm 2:
+        ``y = x * multiplier_ + offset_``.
+
+    n_samples_seen_ : int or ndarray of shape (n_features,)
+        The number of samples seen. An array when NaNs made the counts of the
+        features differ. With ``sample_weight``, the sum of the weights (a
+        float). Reset by :meth:`fit`, increased by :meth:`partial_fit`.
+
+    n_features_in_ : int
+        Number of features seen during :term:`fit`.
+
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during :term:`fit`. Defined only when `X`
+        has feature names that are all strings.
+
+    See Also
+    --------
+    sklearn.preprocessing.StandardScaler : The special case ``gamma=1``,
+        ``beta=0``, ``epsilon=0``.
+
+    Notes
+    -----
+    NaNs are ignored when computing the statistics and kept in place by
+    :meth:`transform` and :meth:`inverse_transform`.
+
+    The statistics are accumulated in float64 whatever the input dtype, with a
+    two-pass algorithm per block of rows and the exact pairwise merge of Chan,
+    Golub and LeVeque (1983) between blocks and batches. Float32 input gives
+    float32 output.
+
+    :meth:`transform` computes ``(x - mean_) * multiplier_ + beta``, which keeps
+    full precision when a feature's mean is large compared to its spread;
+    ``x * multiplier_ + offset_`` is the same map in exact arithmetic.
+
+    Setting ``gamma = sqrt(var_ + epsilon)`` and ``beta = mean_`` makes the
+    transform the identity: batch normalization can represent "no change".
+
+    References
+    ----------
+    .. [1] S. Ioffe and C. Szegedy, "Batch Normalization: Accelerating Deep
+       Network Training by Reducing Internal Covariate Shift", ICML 2015.
+
+    Examples
+    --------
+    Two features on very different scales come out with zero mean and unit
+    variance:
+
+    >>> import numpy as np
+    >>> from sklearn_bn import BatchNormScaler
+    >>> X = np.array([[1.0, 100.0], [2.0, 300.0], [3.0, 500.0]])
+    >>> scaler = BatchNormScaler(epsilon=0.0).fit(X)
+    >>> scaler.mean_
+    array([  2., 300.])
+    >>> scaler.transform(X)
+    array([[-1.22474487, -1.22474487],
+           [ 0.        ,  0.        ],
+           [ 1.22474487,  1.22474487]])
+
+    ``gamma`` and ``beta`` rescale and shift the normalized features:
+
+    >>> BatchNormScaler(gamma=2.0, beta=[0.0, 10.0], epsilon=0.0).fit_transform(X)
+    array([[-2.44948974,  7.55051026],
+           [ 0.        , 10.        ],
+           [ 2.44948974, 12.44948974]])
+
+    A constant column gets a divisor of 1 when ``epsilon=0``: it becomes
+    ``beta``, never NaN or inf.
+
+    >>> BatchNormScaler(epsilon=0.0).fit_transform([[5.0], [5.0]])
+    array([[0.],
+           [0.]])
+
+    NaN is ignored by the statistics and kept in place:
+
+    >>> BatchNormScaler(epsilon=0.0).fit_transform([[1.0], [np.nan], [3.0]])
+    array([[-1.],
+           [nan],
+           [ 1.]])
+
+    With ``momentum``, :meth:`partial_fit` keeps running statistics like a
+    network's batch-normalization layer. The first batch sets them:
+
+    >>> running = BatchNormScaler(momentum=0.1)
+    >>> running.partial_fit([[0.0], [2.0]]).mean_
+    array([1.])
+    >>> running.partial_fit([[10.0], [12.0]]).mean_
+    array([2.])
+    """
+
+    _parameter_constraints: dict = {
+        "gamma": [Interval(Real, None, None, closed="neither"), "array-like"],
+        "beta": [Interval(Real, None, None, closed="neither"), "array-like"],
+        "epsilon": [Interval(Real, 0, None, closed="left")],
+        "momentum": [Interval(Real, 0, 1, closed="right"), None],
+        "ddof": [Options(Integral, {0, 1})],
+        "with_mean": ["boolean"],
+        "copy": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        *,
+        gamma=1.0,
+        beta=0.0,
+        epsilon=1e-5,
+        momentum=None,
+        ddof=0,
+        with_mean=True,
+        copy=True,
+    ):
+        self.gamma = gamma
+        self.beta = beta
+        self.epsilon = epsilon
+        self.momentum = momentum
+        self.ddof = ddof
+        self.with_mean = with_mean
+        self.copy = copy
+
+    def _reset(self):
+        """Forget the fitted state; parameters are kept."""
+        for name in [
+            "n_samples_seen_",
+            "mean_",
+            "var_",
+            "multiplier_",
+            "offset_",
+            "_beta",
+            "n_features_in_",
+            "feature_names_in_",
+        ]:
+            self.__dict__.pop(name, None)
+
+    def fit(self, X, y=None, sample_weight=None):
+        """Compute the mean and variance of each feature from X.
+
+        Any previous statistics are discarded; X is one batch.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The data. NaNs are ignored. Sparse input (CSR or CSC) needs
+            ``with_mean=False``.
+
+        y : None
+            Ignored.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the samples, treated as frequencies.
+
+        Returns
+        -------
+        self : object
+            Fitted scaler.
+        """
+        return self._fit(X, sample_weight, reset=True)
+
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """Update the statistics with one batch X.
+
+        With ``momentum=None`` the batch is pooled exactly with all data seen
+        so far. With ``momentum`` set, the first batch sets the running
+        statistics and each later batch updates them. If it raises, the
+        fitted state is left exactly as it was.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            A batch of data. NaNs are ignored. Sparse input (CSR or CSC) needs
+            ``with_mean=False``.
+
+        y : None
+            Ignored.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the samples, treated as frequencies.
+
+        Returns
+        -------
+        self : object
+            Fitted scaler.
+        """
+        return self._fit(X, sample_weight, reset=not hasattr(self, "n_samples_seen_"))
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def _fit(self, X, sample_weight, reset):
+        saved = dict(self.__dict__)
+        try:
+            if reset:
+                self._reset()
+            self._update(X, sample_weight, reset)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+        return self
+
+    def _update(self, X, sample_weight, reset):
+        X = validate_data(
+            self,
+            X,
+            accept_sparse=("csr", "csc"),
+            dtype=_float_dtype_for(X),
+            ensure_all_finite="allow-nan",
+            reset=reset,
+        )
+        n_features = X.shape[1]
+        gamma = _check_affine_param(self.gamma, "gamma", n_features)
+        beta = _check_affine_param(self.beta, "beta", n_features)
+        if sparse.issparse(X):
+            self._check_sparse_allowed(beta)
+        weighted = sample_weight is not None or (
+            not reset and np.asarray(self.n_samples_seen_).dtype.kind == "f"
+        )
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=np.float64, ensure_non_negative=True
+            )
+            if not sample_weight.sum() > 0:
+                raise ValueError(
+                    "sample_weight sums to zero: at least one sample needs a "
+                    "positive weight."
+                )
+        moments_of = sparse_moments if sparse.issparse(X) else dense_moments
+        batch = moments_of(X, sample_weight)
+        self._check_finite(batch)
+
+        if self.momentum is None or reset:
+            total = batch if reset else merge_moments(self._moments(), batch)
+            self._check_ddof(total.count, "the data seen")
+            mean, var = total.mean, moments_variance(total, self.ddof)
+            count = total.count
+        else:
+            self._check_ddof(batch.count, "this batch")
+            mean = exponential_average(self.mean_, batch.mean, self.momentum)
+            var = exponential_average(
+                self.var_, moments_variance(batch, self.ddof), self.momentum
+            )
+            count = np.broadcast_to(self.n_samples_seen_, (n_features,)) + batch.count
+
+        multiplier = self._multiplier(gamma, mean, var, count)
+        self.mean_ = mean
+        self.var_ = var
+        self.n_samples_seen_ = _as_count(count, weighted)
+        self.multiplier_ = multiplier
+        self.offset_ = beta - mean * multiplier if self.with_mean else beta
+        # beta as fitted: transform adds it after centering, which keeps the
+        # precision that offset_ loses when |mean_| is much larger than the spread.
+        self._beta = beta
+
+    def _moments(self):
+        """The exact-mode state as Moments, to merge a new batch into."""
+        count = np.broadcast_to(
+            np.asarray(self.n_samples_seen_, dtype=np.float64), self.mean_.shape
+        )
+        m2 = self.var_ * (count - self.ddof)
+        return Moments(count, self.mean_, np.where(count > 0, m2, np.nan))
+
+    def _multiplier(self, gamma, mean, var, count):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            divisor = np.sqrt(var + self.epsilon)
+        if self.epsilon == 0:
+            divisor = np.where(is_constant(var, mean, count), 1.0, divisor)
+        return gamma / divisor
+
+    def _check_finite(self, batch):
+        seen = batch.count > 0
+        overflow = seen & ~(np.isfinite(batch.mean) & np.isfinite(batch.m2))
+        if overflow.any():
+            raise ValueError(
+                "The mean or variance of features "
+                f"{np.flatnonzero(overflow).tolist()} overflows float64: their "
+                "values are too large (around 1e154 or more). Rescale X, for "
+                "example by dividing by a power of ten, before fitting."
+            )
+
+    def _check_ddof(self, count, what):
+        if self.ddof == 0:
+            return
+        too_few = (count > 0) & (count <= self.ddof)
+        if too_few.any():
+            raise ValueError(
+                f"ddof={self.ddof} needs more than {self.ddof} sample per "
+                f"feature (a total sample_weight above {self.ddof}), but in "
+                f"{what} features {np.flatnonzero(too_few).tolist()} have "
+                f"{count[too_few].tolist()}. Pass more samples, or use ddof=0."
+            )
+
+    def _check_sparse_allowed(self, beta):
+        if self.with_mean:
+            raise ValueError(
+                "Cannot center sparse matrices: centering would make them dense. "
+                "Pass with_mean=False, or convert X with X.toarray()."
+            )
+        if np.any(beta != 0):
+            raise ValueError(
+                "beta must be 0 for sparse input: a non-zero shift would make "
+                f"the output dense. Got beta={self.beta!r}."
+            )
+
+    def _validate_for_transform(self, X, copy):
+        check_is_fitted(self)
+        copy = self.copy if copy is None else copy
+        X = validate_data(
+            self,
+            X,
+            reset=False,
+            accept_sparse=("csr", "csc"),
+            copy=copy,
+            dtype=_float_dtype_for(X),
+            force_writeable=True,
+            ensure_all_finite="allow-nan",
+        )
+        if sparse.issparse(X):
+            self._check_sparse_allowed(self._beta)
+        return X
+
+    def transform(self, X, copy=None):
+        """Normalize X with the fitted statistics, then scale and shift it.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The data to transform. NaNs are kept in place.
+
+        copy : bool, default=None
+            Whether to copy X; None uses the ``copy`` parameter.
+
+        Returns
+        -------
+        X_tr : {ndarray, sparse matrix} of shape (n_samples, n_features)
+            The transformed data, of the dtype of X (float32 or float64).
+        """
+        X = self._validate_for_transform(X, copy)
+        dtype = X.dtype
+        if sparse.issparse(X):
+            X.data *= self.multiplier_.astype(dtype)[_column_indices(X)]
+            return X
+        if self.with_mean:
+            X -= self.mean_.astype(dtype)
+        X *= self.multiplier_.astype(dtype)
+        X += self._beta.astype(dtype)
+        return X
+
+    def inverse_transform(self, X, copy=None):
+        """Map transformed data back to the original space.
+
+        The exact inverse of :meth:`transform`; it needs every ``gamma`` to be
+        non-zero.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Transformed data. NaNs are kept in place.
+
+        copy : bool, default=None
+            Whether to copy X; None uses the ``copy`` parameter.
+
+        Returns
+        -------
+        X_original : {ndarray, sparse matrix} of shape (n_samples, n_features)
+            The data in the original space, of the dtype of X.
+        """
+        X = self._validate_for_transform(X, copy)
+        zero = np.flatnonzero(self.multiplier_ == 0)
+        if zero.size:
+            raise ValueError(
+                f"gamma is 0 for features {zero.tolist()}: the transform maps "
+                "them to a constant and cannot be inverted. Use a non-zero gamma."
+            )
+        dtype = X.dtype
+        if sparse.issparse(X):
+            X.data /= self.multiplier_.astype(dtype)[_column_indices(X)]
+            return X
+        X -= self._beta.astype(dtype)
+        X /= self.multiplier_.astype(dtype)
+        if self.with_mean:
+            X += self.mean_.astype(dtype)
+        return X
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.sparse = not self.with_mean
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags

@@ -1,0 +1,172 @@
+"""Per-feature moments: computing, merging and averaging them.
+
+Pure functions on arrays, kept apart from the estimator plumbing. A batch is
+summarised by its :class:`Moments`: the (weighted) count, the mean and the
+centered sum of squares ``m2`` of each feature, all in float64. Two summaries
+merge exactly (Chan, Golub and LeVeque, 1983), so statistics computed block by
+block, batch by batch or chunk by chunk on a cluster equal those of one pass.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+# Rows are processed in blocks of about this many float64 values, so the
+# float64 temporaries stay small whatever the size of X.
+_BLOCK_VALUES = 1 << 17
+
+
+class Moments(NamedTuple):
+    """Sufficient statistics of a batch, per feature, in float64.
+
+    ``count`` is the number of non-NaN values (the sum of their weights with
+    sample weights), ``mean`` their mean and ``m2`` the sum of the weighted
+    squared deviations from that mean. A feature with ``count == 0`` has a NaN
+    mean and ``m2``.
+    """
+
+    count: np.ndarray
+    mean: np.ndarray
+    m2: np.ndarray
+
+
+def empty_moments(n_features):
+    """The moments of no data: the neutral element of :func:`merge_moments`."""
+    nan = np.full(n_features, np.nan)
+    return Moments(np.zeros(n_features), nan, nan.copy())
+
+
+def merge_moments(a, b):
+    """Merge the moments of two disjoint batches into those of their union.
+
+    Chan, Golub and LeVeque's pairwise update, exact up to rounding. A feature
+    with zero count on one side takes the other side's values unchanged.
+    """
+    count = a.count + b.count
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        delta = b.mean - a.mean
+        share_b = b.count / count
+        mean = a.mean + delta * share_b
+        m2 = a.m2 + b.m2 + delta * delta * a.count * share_b
+    only_a = b.count == 0
+    only_b = a.count == 0
+    mean = np.where(only_a, a.mean, np.where(only_b, b.mean, mean))
+    m2 = np.where(only_a, a.m2, np.where(only_b, b.m2, m2))
+    return Moments(count, mean, m2)
+
+
+def _block_moments(block, weights):
+    """Two-pass moments of one block of rows, accumulated in float64."""
+    mask = np.isnan(block)
+    has_nan = mask.any()
+    if has_nan:
+        present = ~mask
+        block = np.where(mask, 0.0, block)
+    if weights is None:
+        count = (
+            present.sum(axis=0, dtype=np.float64)
+            if has_nan
+            else np.full(block.shape[1], float(block.shape[0]))
+        )
+        total = block.sum(axis=0, dtype=np.float64)
+    else:
+        count = weights @ present if has_nan else np.full(block.shape[1], weights.sum())
+        total = weights @ block.astype(np.float64, copy=False)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        mean = total / count
+        dev = block - mean
+        if has_nan:
+            dev[mask] = 0.0
+        sq = dev * dev
+        m2 = sq.sum(axis=0) if weights is None else weights @ sq
+    return Moments(count, mean, m2)
+
+
+def dense_moments(X, sample_weight=None):
+    """Moments of the rows of a dense 2-D array, ignoring NaN.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Floating point data. NaN marks a missing value.
+    sample_weight : ndarray of shape (n_samples,), default=None
+        Non-negative float64 weights, or None for unit weights.
+
+    Returns
+    -------
+    Moments
+        The float64 moments of each column.
+    """
+    n_samples, n_features = X.shape
+    step = max(1, _BLOCK_VALUES // max(1, n_features))
+    result = empty_moments(n_features)
+    for start in range(0, n_samples, step):
+        rows = slice(start, start + step)
+        weights = None if sample_weight is None else sample_weight[rows]
+        result = merge_moments(result, _block_moments(X[rows], weights))
+    return result
+
+
+def sparse_moments(X, sample_weight=None):
+    """Moments of the columns of a CSR or CSC matrix, ignoring explicit NaN.
+
+    Implicit zeros count as values: a column's count is the weight of all rows
+    less that of its explicit NaN entries.
+    """
+    n_samples, n_features = X.shape
+    weights = np.ones(n_samples) if sample_weight is None else sample_weight
+    lengths = np.diff(X.indptr)
+    if X.format == "csr":
+        columns = X.indices
+        rows = np.repeat(np.arange(n_samples), lengths)
+    else:
+        columns = np.repeat(np.arange(n_features), lengths)
+        rows = X.indices
+    data = X.data.astype(np.float64)
+    entry_weights = weights[rows]
+    missing = np.isnan(data)
+    missing_weight = np.bincount(
+        columns[missing], entry_weights[missing], minlength=n_features
+    )
+    data[missing] = 0.0
+    entry_weights[missing] = 0.0
+    count = weights.sum() - missing_weight
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        total = np.bincount(columns, entry_weights * data, minlength=n_features)
+        mean = total / count
+        dev = data - mean[columns]
+        stored_weight = np.bincount(columns, entry_weights, minlength=n_features)
+        # Implicit zeros deviate from the mean by -mean each.
+        m2 = np.bincount(columns, entry_weights * dev * dev, minlength=n_features)
+        m2 += (count - stored_weight) * mean * mean
+    return Moments(count, mean, m2)
+
+
+def moments_variance(moments, ddof):
+    """The variance of each feature: ``m2 / (count - ddof)``."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return moments.m2 / (moments.count - ddof)
+
+
+def exponential_average(running, batch, momentum):
+    """One step of a running average: ``(1 - momentum) * running + momentum * batch``.
+
+    This is PyTorch's convention for ``momentum``. Where ``running`` is NaN (a
+    feature not seen yet) the batch value initialises it; where ``batch`` is
+    NaN (a feature absent from the batch) the running value is kept.
+    """
+    updated = (1.0 - momentum) * running + momentum * batch
+    updated = np.where(np.isnan(running), batch, updated)
+    return np.where(np.isnan(batch), running, updated)
+
+
+def is_constant(var, mean, count):
+    """Whether a variance is indistinguishable from zero given rounding.
+
+    The bound is the error of the two-pass variance algorithm (Chan, Golub and
+    LeVeque, 1983): ``count * eps * var + (count * mean * eps) ** 2``.
+    """
+    eps = np.finfo(np.float64).eps
+    with np.errstate(over="ignore", invalid="ignore"):
+        bound = count * eps * var + (count * mean * eps) ** 2
+    return var <= bound
