@@ -4,7 +4,12 @@ from numbers import Integral, Real
 
 import numpy as np
 from scipy import sparse
-from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
+from sklearn.base import (
+    BaseEstimator,
+    OneToOneFeatureMixin,
+    TransformerMixin,
+    _fit_context,
+)
 from sklearn.utils._param_validation import Interval, Options
 from sklearn.utils.validation import (
     FLOAT_DTYPES,
@@ -88,7 +93,8 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     batch-normalization layer keeps them (``momentum`` a float).
 
     With the defaults (``gamma=1``, ``beta=0``) the output has zero mean and
-    unit variance up to ``epsilon``, like :class:`~sklearn.preprocessing.StandardScaler`.
+    unit variance up to ``epsilon``, like
+    :class:`~sklearn.preprocessing.StandardScaler`.
 
     Parameters
     ----------
