@@ -371,8 +371,8 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             )
             if not sample_weight.sum() > 0:
                 raise ValueError(
-                    "sample_weight sums to zero: at least one sample needs a "
-                    "positive weight."
+                    "Sample weights must contain at least one non-zero number: "
+                    "sample_weight sums to zero."
                 )
         moments_of = sparse_moments if sparse.issparse(X) else dense_moments
         batch = moments_of(X, sample_weight)

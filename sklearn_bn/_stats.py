@@ -56,7 +56,7 @@ def merge_moments(a, b):
 
 
 def _block_moments(block, weights):
-    """Two-pass moments of one block of rows, accumulated in float64."""
+    """Corrected two-pass moments of one block of rows, in float64."""
     mask = np.isnan(block)
     has_nan = mask.any()
     if has_nan:
@@ -77,8 +77,14 @@ def _block_moments(block, weights):
         dev = block - mean
         if has_nan:
             dev[mask] = 0.0
+        # The corrected two-pass algorithm: the deviations' own sum removes the
+        # rounding error of the first pass's mean (large when |mean| >> spread).
+        dev_sum = dev.sum(axis=0) if weights is None else weights @ dev
         sq = dev * dev
         m2 = sq.sum(axis=0) if weights is None else weights @ sq
+        correction = dev_sum / count
+        mean = mean + correction
+        m2 = m2 - dev_sum * correction
     return Moments(count, mean, m2)
 
 
@@ -163,10 +169,15 @@ def exponential_average(running, batch, momentum):
 def is_constant(var, mean, count):
     """Whether a variance is indistinguishable from zero given rounding.
 
-    The bound is the error of the two-pass variance algorithm (Chan, Golub and
-    LeVeque, 1983): ``count * eps * var + (count * mean * eps) ** 2``.
+    A feature whose values all lie within a few units in the last place of
+    their mean has a computed variance of pure rounding noise. The corrected
+    two-pass algorithm with pairwise summation keeps the error near
+    ``(eps * mean) ** 2``, so the bound is ``(8 * eps * mean) ** 2``, plus
+    ``count * eps * var`` for the relative error of the sum itself. (scikit-learn
+    uses ``(count * eps * mean) ** 2``, the bound of the naive two-pass algorithm,
+    which calls a feature at 1e9 with a spread of 1e-3 constant.)
     """
     eps = np.finfo(np.float64).eps
     with np.errstate(over="ignore", invalid="ignore"):
-        bound = count * eps * var + (count * mean * eps) ** 2
+        bound = count * eps * var + (8 * eps * mean) ** 2
     return var <= bound
