@@ -1,0 +1,122 @@
+"""The pure statistics functions behind BatchNormScaler."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy import sparse
+
+from sklearn_bn._stats import (
+    dense_moments,
+    empty_moments,
+    exponential_average,
+    is_constant,
+    merge_moments,
+    moments_variance,
+    sparse_moments,
+)
+
+
+def _assert_moments_close(actual, desired, rtol=1e-12):
+    assert_allclose(actual.count, desired.count, rtol=rtol)
+    assert_allclose(actual.mean, desired.mean, rtol=rtol, atol=1e-12)
+    assert_allclose(actual.m2, desired.m2, rtol=rtol, atol=1e-10)
+
+
+def test_dense_moments_equal_numpy():
+    X = np.random.default_rng(0).normal(size=(500, 4)) * [1, 10, 100, 1000]
+    moments = dense_moments(X)
+    assert_array_equal(moments.count, [500.0] * 4)
+    assert_allclose(moments.mean, X.mean(axis=0), rtol=1e-13)
+    assert_allclose(moments.m2, ((X - X.mean(axis=0)) ** 2).sum(axis=0), rtol=1e-12)
+
+
+def test_dense_moments_span_many_blocks(monkeypatch):
+    import sklearn_bn._stats as stats
+
+    X = np.random.default_rng(1).normal(size=(1000, 3)) + 5
+    whole = dense_moments(X)
+    monkeypatch.setattr(stats, "_BLOCK_VALUES", 7)
+    _assert_moments_close(dense_moments(X), whole)
+
+
+def test_merge_of_two_halves_equals_the_whole():
+    X = np.random.default_rng(2).normal(size=(101, 3)) * 3 + 7
+    merged = merge_moments(dense_moments(X[:40]), dense_moments(X[40:]))
+    _assert_moments_close(merged, dense_moments(X))
+
+
+def test_empty_moments_are_the_neutral_element():
+    X = np.random.default_rng(3).normal(size=(10, 2))
+    moments = dense_moments(X)
+    _assert_moments_close(merge_moments(empty_moments(2), moments), moments)
+    _assert_moments_close(merge_moments(moments, empty_moments(2)), moments)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    X=arrays(np.float64, (12, 2), elements=st.floats(-1e3, 1e3)),
+    first=st.integers(1, 11),
+)
+def test_property_merge_is_commutative(X, first):
+    a, b = dense_moments(X[:first]), dense_moments(X[first:])
+    _assert_moments_close(merge_moments(a, b), merge_moments(b, a), rtol=1e-9)
+
+
+def test_weighted_moments_use_weights_as_frequencies():
+    X = np.array([[1.0], [2.0], [4.0]])
+    moments = dense_moments(X, np.array([2.0, 0.0, 1.0]))
+    repeated = dense_moments(np.array([[1.0], [1.0], [4.0]]))
+    _assert_moments_close(moments, repeated)
+
+
+def test_nan_is_left_out_of_count_mean_and_m2():
+    X = np.array([[1.0, np.nan], [3.0, np.nan], [np.nan, 5.0]])
+    moments = dense_moments(X)
+    assert_array_equal(moments.count, [2.0, 1.0])
+    assert_allclose(moments.mean, [2.0, 5.0])
+    assert_allclose(moments.m2, [2.0, 0.0])
+
+
+def test_all_nan_feature_has_zero_count_and_nan_mean():
+    moments = dense_moments(np.array([[np.nan, 1.0], [np.nan, 2.0]]))
+    assert moments.count[0] == 0 and np.isnan(moments.mean[0])
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_sparse_moments_equal_dense_moments(fmt, weighted):
+    rng = np.random.default_rng(4)
+    X = sparse.random(60, 5, density=0.3, format=fmt, random_state=4) * 5
+    X.data[::7] = np.nan
+    weights = rng.uniform(0, 2, size=60) if weighted else None
+    _assert_moments_close(
+        sparse_moments(X, weights), dense_moments(X.toarray(), weights)
+    )
+
+
+def test_variance_divides_by_count_minus_ddof():
+    X = np.arange(6.0).reshape(3, 2)
+    moments = dense_moments(X)
+    assert_allclose(moments_variance(moments, 0), X.var(axis=0))
+    assert_allclose(moments_variance(moments, 1), X.var(axis=0, ddof=1))
+
+
+def test_exponential_average_uses_the_pytorch_convention():
+    running, batch = np.array([0.0, 10.0]), np.array([10.0, 20.0])
+    assert_allclose(exponential_average(running, batch, 0.1), [1.0, 11.0])
+
+
+def test_exponential_average_initialises_unseen_and_keeps_absent_features():
+    running, batch = np.array([np.nan, 4.0]), np.array([3.0, np.nan])
+    assert_array_equal(exponential_average(running, batch, 0.1), [3.0, 4.0])
+
+
+def test_is_constant_flags_rounding_noise_only():
+    rounding = np.array([0.3, 0.1 + 0.2, 0.3, 0.1 + 0.2])
+    spread = 1e9 + np.array([-1e-3, 1e-3])
+    for values, expected in [(rounding, True), (spread, False)]:
+        var, mean = np.var(values), np.mean(values)
+        assert bool(is_constant(var, mean, len(values))) is expected
