@@ -20,6 +20,7 @@ from sklearn.utils.validation import (
 
 from ._stats import (
     Moments,
+    affine_map,
     dense_moments,
     exponential_average,
     is_constant,
@@ -284,6 +285,7 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         ]:
             self.__dict__.pop(name, None)
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, sample_weight=None):
         """Compute the mean and variance of each feature from X.
 
@@ -308,6 +310,7 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """
         return self._fit(X, sample_weight, reset=True)
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None, sample_weight=None):
         """Update the statistics with one batch X.
 
@@ -335,7 +338,6 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """
         return self._fit(X, sample_weight, reset=not hasattr(self, "n_samples_seen_"))
 
-    @_fit_context(prefer_skip_nested_validation=True)
     def _fit(self, X, sample_weight, reset):
         saved = dict(self.__dict__)
         try:
@@ -452,21 +454,29 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             )
 
     def _validate_for_transform(self, X, copy):
+        """Validate X, and give the array to write the result into."""
         check_is_fitted(self)
         copy = self.copy if copy is None else copy
+        given = X
         X = validate_data(
             self,
             X,
             reset=False,
             accept_sparse=("csr", "csc"),
-            copy=copy,
+            copy=copy and sparse.issparse(given),
             dtype=_float_dtype_for(X),
             force_writeable=True,
             ensure_all_finite="allow-nan",
         )
         if sparse.issparse(X):
             self._check_sparse_allowed(self._beta)
-        return X
+            return X, X
+        # A list, or an array converted to another dtype, is already a new
+        # array: writing into it copies nothing the caller holds.
+        converted = isinstance(given, list | tuple) or (
+            isinstance(given, np.ndarray) and given.dtype != X.dtype
+        )
+        return X, (np.empty_like(X) if copy and not converted else X)
 
     def transform(self, X, copy=None):
         """Normalize X with the fitted statistics, then scale and shift it.
@@ -484,16 +494,12 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         X_tr : {ndarray, sparse matrix} of shape (n_samples, n_features)
             The transformed data, of the dtype of X (float32 or float64).
         """
-        X = self._validate_for_transform(X, copy)
-        dtype = X.dtype
+        X, out = self._validate_for_transform(X, copy)
         if sparse.issparse(X):
-            X.data *= self.multiplier_.astype(dtype)[_column_indices(X)]
+            X.data *= self.multiplier_.astype(X.dtype)[_column_indices(X)]
             return X
-        if self.with_mean:
-            X -= self.mean_.astype(dtype)
-        X *= self.multiplier_.astype(dtype)
-        X += self._beta.astype(dtype)
-        return X
+        mean = self.mean_ if self.with_mean else None
+        return affine_map(X, out, mean, self.multiplier_, self._beta)
 
     def inverse_transform(self, X, copy=None):
         """Map transformed data back to the original space.
@@ -514,22 +520,18 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         X_original : {ndarray, sparse matrix} of shape (n_samples, n_features)
             The data in the original space, of the dtype of X.
         """
-        X = self._validate_for_transform(X, copy)
+        X, out = self._validate_for_transform(X, copy)
         zero = np.flatnonzero(self.multiplier_ == 0)
         if zero.size:
             raise ValueError(
                 f"gamma is 0 for features {zero.tolist()}: the transform maps "
                 "them to a constant and cannot be inverted. Use a non-zero gamma."
             )
-        dtype = X.dtype
         if sparse.issparse(X):
-            X.data /= self.multiplier_.astype(dtype)[_column_indices(X)]
+            X.data /= self.multiplier_.astype(X.dtype)[_column_indices(X)]
             return X
-        X -= self._beta.astype(dtype)
-        X /= self.multiplier_.astype(dtype)
-        if self.with_mean:
-            X += self.mean_.astype(dtype)
-        return X
+        mean = self.mean_ if self.with_mean else np.zeros_like(self.mean_)
+        return affine_map(X, out, self._beta, self.multiplier_, mean, inverse=True)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -1,0 +1,278 @@
+"""BatchNormScaler against StandardScaler and the memory-bandwidth references.
+
+Run ``python benchmarks/bench_scaler.py`` (``--quick`` for small shapes, as CI
+does). Every case is timed in this one process with interleaved repeats, and
+the tables report medians, throughput and ratios:
+
+- ``fit`` against StandardScaler.fit and ``X.sum()`` (one read of X);
+- ``transform`` and ``inverse_transform`` against StandardScaler's and
+  ``np.multiply(X, c)`` into a new array (one read and one write);
+- the peak memory that ``fit`` and ``transform`` allocate beyond X, measured
+  with tracemalloc in a child process per case;
+- a stream of small ``partial_fit`` calls;
+- a sparse case and a case with 1% NaN.
+"""
+
+import argparse
+import multiprocessing
+import platform
+import statistics
+import time
+import tracemalloc
+
+import numpy as np
+import scipy
+import sklearn
+from scipy import sparse
+from sklearn.preprocessing import StandardScaler
+
+import sklearn_bn
+from sklearn_bn import BatchNormScaler
+
+SHAPES = [(500_000, 100), (50_000, 1_000), (4_000_000, 10)]
+QUICK_SHAPES = [(50_000, 100), (5_000, 1_000), (400_000, 10)]
+MiB = 2**20
+
+
+def _make(shape, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal(shape, dtype=np.float32 if dtype == "float32" else None)
+    X *= 3.0
+    X += 10.0
+    return X
+
+
+def _interleaved(tasks, repeats):
+    """Median seconds of each task, running them in turn ``repeats`` times."""
+    times = {name: [] for name in tasks}
+    for _ in range(repeats):
+        for name, task in tasks.items():
+            start = time.perf_counter()
+            task()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def _peak_extra_memory(args):
+    """Peak bytes allocated by one method call beyond its input (child process)."""
+    shape, dtype, method, copy = args
+    X = _make(shape, dtype)
+    scaler = BatchNormScaler(copy=copy)
+    if method != "fit":
+        scaler.fit(X)
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    before = tracemalloc.get_traced_memory()[0]
+    result = getattr(scaler, method)(X)
+    peak = tracemalloc.get_traced_memory()[1] - before
+    tracemalloc.stop()
+    del result
+    return peak
+
+
+def _memory(shape, dtype):
+    cases = [
+        ("fit", True),
+        ("transform", True),
+        ("transform", False),
+    ]
+    context = multiprocessing.get_context("spawn")
+    peaks = {}
+    for method, copy in cases:
+        with context.Pool(1) as pool:
+            peaks[method, copy] = pool.apply(
+                _peak_extra_memory, ((shape, dtype, method, copy),)
+            )
+    return peaks
+
+
+def bench_dense(shape, dtype, repeats):
+    X = _make(shape, dtype)
+    gb = X.nbytes / 1e9
+    ours = BatchNormScaler().fit(X)
+    theirs = StandardScaler().fit(X)
+    Xt = ours.transform(X)
+    c = np.float32(1.5) if dtype == "float32" else 1.5
+    times = _interleaved(
+        {
+            "X.sum()": X.sum,
+            "np.multiply(X, c)": lambda: np.multiply(X, c),
+            "BN fit": lambda: BatchNormScaler().fit(X),
+            "SS fit": lambda: StandardScaler().fit(X),
+            "BN transform": lambda: ours.transform(X),
+            "SS transform": lambda: theirs.transform(X),
+            "BN inverse": lambda: ours.inverse_transform(Xt),
+            "SS inverse": lambda: theirs.inverse_transform(Xt),
+        },
+        repeats,
+    )
+    peaks = _memory(shape, dtype)
+    return {
+        "case": f"{shape[0]}x{shape[1]} {dtype}",
+        "gb": gb,
+        "times": times,
+        "peaks": peaks,
+        "X_bytes": X.nbytes,
+    }
+
+
+def bench_nan(shape, repeats):
+    X = _make(shape, "float64")
+    rng = np.random.default_rng(1)
+    X[rng.random(shape) < 0.01] = np.nan
+    ours, theirs = BatchNormScaler().fit(X), StandardScaler().fit(X)
+    return _interleaved(
+        {
+            "BN fit": lambda: BatchNormScaler().fit(X),
+            "SS fit": lambda: StandardScaler().fit(X),
+            "BN transform": lambda: ours.transform(X),
+            "SS transform": lambda: theirs.transform(X),
+        },
+        repeats,
+    )
+
+
+def bench_sparse(shape, repeats):
+    X = sparse.random(*shape, density=0.01, format="csr", random_state=0) * 3
+    ours = BatchNormScaler(with_mean=False).fit(X)
+    theirs = StandardScaler(with_mean=False).fit(X)
+    return _interleaved(
+        {
+            "BN fit": lambda: BatchNormScaler(with_mean=False).fit(X),
+            "SS fit": lambda: StandardScaler(with_mean=False).fit(X),
+            "BN transform": lambda: ours.transform(X),
+            "SS transform": lambda: theirs.transform(X),
+        },
+        repeats,
+    )
+
+
+def bench_stream(n_calls, repeats):
+    batches = [_make((256, 20), "float64", seed=i) for i in range(n_calls)]
+
+    def stream(make):
+        scaler = make()
+        for batch in batches:
+            scaler.partial_fit(batch)
+
+    return _interleaved(
+        {
+            "BN partial_fit": lambda: stream(BatchNormScaler),
+            "SS partial_fit": lambda: stream(StandardScaler),
+        },
+        repeats,
+    )
+
+
+def _ms(seconds):
+    return f"{seconds * 1e3:.1f}"
+
+
+def _dense_table(rows):
+    lines = [
+        "| case | X.sum() ms | BN fit ms (GB/s) | SS fit ms | SS/BN fit | BN/sum "
+        "| multiply ms | BN transform ms (GB/s) | SS transform ms | SS/BN tr "
+        "| BN/multiply | BN inverse ms | SS/BN inv | BN inv/multiply |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        t, gb = row["times"], row["gb"]
+        fit, tr, inv = t["BN fit"], t["BN transform"], t["BN inverse"]
+        lines.append(
+            f"| {row['case']} | {_ms(t['X.sum()'])} | {_ms(fit)} ({gb / fit:.1f}) "
+            f"| {_ms(t['SS fit'])} | {t['SS fit'] / fit:.1f}x "
+            f"| {fit / t['X.sum()']:.2f}x | {_ms(t['np.multiply(X, c)'])} "
+            f"| {_ms(tr)} ({2 * gb / tr:.1f}) | {_ms(t['SS transform'])} "
+            f"| {t['SS transform'] / tr:.1f}x | {tr / t['np.multiply(X, c)']:.2f}x "
+            f"| {_ms(inv)} | {t['SS inverse'] / inv:.1f}x "
+            f"| {inv / t['np.multiply(X, c)']:.2f}x |"
+        )
+    return "\n".join(lines)
+
+
+def _memory_table(rows):
+    lines = [
+        "| case | X MiB | fit extra MiB | transform (copy=True) extra MiB "
+        "| transform (copy=False) extra MiB |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        p = row["peaks"]
+        lines.append(
+            f"| {row['case']} | {row['X_bytes'] / MiB:.0f} "
+            f"| {p['fit', True] / MiB:.1f} | {p['transform', True] / MiB:.1f} "
+            f"| {p['transform', False] / MiB:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+PAIR_HEADER = (
+    "| case | BatchNormScaler ms | StandardScaler ms | SS/BN |\n|---|---:|---:|---:|"
+)
+
+
+def _pair_rows(title, times):
+    lines = []
+    for step in ["fit", "transform", "partial_fit"]:
+        if f"BN {step}" in times:
+            ours, theirs = times[f"BN {step}"], times[f"SS {step}"]
+            lines.append(
+                f"| {title} {step} | {_ms(ours)} | {_ms(theirs)} "
+                f"| {theirs / ours:.2f}x |"
+            )
+    return "\n".join(lines)
+
+
+def _machine():
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(
+                line.split(":", 1)[1].strip() for line in f if "model name" in line
+            )
+    except (OSError, StopIteration):
+        pass
+    return (
+        f"{cpu}, {multiprocessing.cpu_count()} cores; "
+        f"Python {platform.python_version()}, "
+        f"numpy {np.__version__}, scipy {scipy.__version__}, scikit-learn "
+        f"{sklearn.__version__}, sklearn-bn {sklearn_bn.__version__}"
+    )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small shapes, 3 repeats")
+    parser.add_argument("--repeats", type=int, default=None)
+    args = parser.parse_args(argv)
+    shapes = QUICK_SHAPES if args.quick else SHAPES
+    repeats = args.repeats or (3 if args.quick else 7)
+    n_calls = 200 if args.quick else 2000
+
+    print(f"Machine: {_machine()}")
+    print(f"Medians of {repeats} interleaved repeats.\n")
+    rows = [
+        bench_dense(shape, dtype, repeats)
+        for shape in shapes
+        for dtype in ("float64", "float32")
+    ]
+    print(_dense_table(rows), "\n")
+    print(_memory_table(rows), "\n")
+    nan_shape, sparse_shape = shapes[0], (shapes[0][0], 1000)
+    print(PAIR_HEADER)
+    print(
+        _pair_rows(
+            f"{nan_shape[0]}x{nan_shape[1]} 1% NaN", bench_nan(nan_shape, repeats)
+        )
+    )
+    print(
+        _pair_rows(
+            f"CSR {sparse_shape[0]}x{sparse_shape[1]}, 1% dense",
+            bench_sparse(sparse_shape, repeats),
+        )
+    )
+    print(_pair_rows(f"{n_calls} calls on 256x20", bench_stream(n_calls, repeats)))
+
+
+if __name__ == "__main__":
+    main()
