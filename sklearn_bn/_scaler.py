@@ -1,5 +1,6 @@
 """BatchNormScaler: batch normalization as a scikit-learn transformer."""
 
+import os
 from numbers import Integral, Real
 
 import numpy as np
@@ -29,6 +30,9 @@ from ._stats import (
     sparse_moments,
 )
 
+# Below this size, starting threads costs more than it saves.
+_THREADED_BYTES = 32 * 2**20
+
 
 def _float_dtype_for(X):
     """The dtypes to validate X into.
@@ -56,6 +60,21 @@ def _check_affine_param(value, name, n_features):
     if not np.all(np.isfinite(array)):
         raise ValueError(f"{name} must be finite; got {value!r}.")
     return np.broadcast_to(array, (n_features,)).copy()
+
+
+def _n_threads(X):
+    """Threads for the statistics of a large X: the cores, within BLAS limits.
+
+    Tiny inputs get one thread. Otherwise the cores, capped by the smallest
+    thread limit of the loaded BLAS and OpenMP pools, so that
+    ``threadpoolctl.threadpool_limits`` and ``OMP_NUM_THREADS`` are respected.
+    """
+    if X.nbytes < _THREADED_BYTES:
+        return 1
+    from threadpoolctl import threadpool_info
+
+    limits = [pool["num_threads"] for pool in threadpool_info()]
+    return max(1, min([os.cpu_count() or 1, *limits]))
 
 
 def _column_indices(X):
@@ -376,8 +395,10 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                     "Sample weights must contain at least one non-zero number: "
                     "sample_weight sums to zero."
                 )
-        moments_of = sparse_moments if sparse.issparse(X) else dense_moments
-        batch = moments_of(X, sample_weight)
+        if sparse.issparse(X):
+            batch = sparse_moments(X, sample_weight)
+        else:
+            batch = dense_moments(X, sample_weight, n_threads=_n_threads(X))
         self._check_finite(batch)
 
         if self.momentum is None or reset:

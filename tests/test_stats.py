@@ -120,3 +120,26 @@ def test_is_constant_flags_rounding_noise_only():
     for values, expected in [(rounding, True), (spread, False)]:
         var, mean = np.var(values), np.mean(values)
         assert bool(is_constant(var, mean, len(values))) is expected
+
+
+def test_dense_moments_stay_accurate_on_drifting_rows(monkeypatch):
+    import sklearn_bn._stats as stats
+
+    # Sorted, strongly drifting data: a far-away shift would lose digits.
+    rng = np.random.default_rng(5)
+    X = (np.linspace(0, 1e8, 20_000)[:, None] + rng.normal(size=(20_000, 2))) * [
+        1.0,
+        -1.0,
+    ]
+    monkeypatch.setattr(stats, "_BLOCK_VALUES", 64)
+    moments = dense_moments(X)
+    assert_allclose(moments.mean, X.mean(axis=0), rtol=1e-13)
+    assert_allclose(moments.m2 / 20_000, X.var(axis=0), rtol=1e-11)
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_dense_moments_with_threads_equal_serial(n_threads):
+    X = np.random.default_rng(6).normal(size=(20_000, 3)) + 4
+    X[::97, 1] = np.nan
+    w = np.random.default_rng(7).uniform(size=20_000)
+    _assert_moments_close(dense_moments(X, w, n_threads=n_threads), dense_moments(X, w))
