@@ -11,6 +11,13 @@ from sklearn.base import (
     TransformerMixin,
     _fit_context,
 )
+from sklearn.utils._array_api import (
+    _convert_to_numpy,
+    _is_numpy_namespace,
+    _max_precision_float_dtype,
+    get_namespace,
+    get_namespace_and_device,
+)
 from sklearn.utils._param_validation import Interval, Options
 from sklearn.utils.validation import (
     FLOAT_DTYPES,
@@ -22,6 +29,7 @@ from sklearn.utils.validation import (
 from ._stats import (
     Moments,
     affine_map,
+    array_api_moments,
     dense_moments,
     exponential_average,
     is_constant,
@@ -88,13 +96,50 @@ def _as_count(count, weighted):
     """n_samples_seen_ as StandardScaler reports it.
 
     An int when no weights were given, the sum of weights otherwise; a scalar
-    when every feature has the same count, an array when NaNs made them differ.
+    when every feature has the same count, an array (in the namespace of
+    ``count``) when NaNs made them differ.
     """
+    xp = get_namespace(count)[0]
     if not weighted:
-        count = count.astype(np.int64)
-    if np.all(count == count[0]):
-        return count[0].item()
+        count = xp.astype(xp.round(count), xp.int64)
+    if bool(xp.all(count == count[0])):
+        return int(count[0]) if not weighted else float(count[0])
     return count
+
+
+def _to_numpy(array):
+    """A numpy copy of an array of any namespace, for checks and messages."""
+    xp = get_namespace(array)[0]
+    return np.asarray(_convert_to_numpy(array, xp))
+
+
+def _max_float(xp, device):
+    """float64, or float32 on devices that lack float64."""
+    return _max_precision_float_dtype(xp, device)
+
+
+def _xp_float_dtypes(xp, device):
+    """The floating dtypes X may keep, best first."""
+    return (
+        (xp.float64, xp.float32)
+        if _max_float(xp, device) == xp.float64
+        else (xp.float32,)
+    )
+
+
+def _check_same_namespace(X, estimator, method):
+    """Refuse X from another array namespace or device than the one of fit."""
+    X_xp, _, X_device = get_namespace_and_device(X)
+    fit_xp, _, fit_device = get_namespace_and_device(estimator.mean_)
+    both_numpy = _is_numpy_namespace(X_xp) and _is_numpy_namespace(fit_xp)
+    if both_numpy or (X_xp == fit_xp and X_device == fit_device):
+        return
+    raise ValueError(
+        f"Inputs passed to {type(estimator).__name__}.{method}() must use the same "
+        "namespace and the same device as those passed to fit(): fit used "
+        f"{fit_xp.__name__} on {fit_device!r}, {method} got {X_xp.__name__} on "
+        f"{X_device!r}. Move X to the namespace and device of fit, or fit again."
+    )
 
 
 class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -370,11 +415,13 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return self
 
     def _update(self, X, sample_weight, reset):
+        xp, _, device = get_namespace_and_device(X)
+        numpy_input = _is_numpy_namespace(xp)
         X = validate_data(
             self,
             X,
             accept_sparse=("csr", "csc"),
-            dtype=_float_dtype_for(X),
+            dtype=_float_dtype_for(X) if numpy_input else _xp_float_dtypes(xp, device),
             ensure_all_finite="allow-nan",
             reset=reset,
         )
@@ -384,21 +431,26 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         if sparse.issparse(X):
             self._check_sparse_allowed(beta)
         weighted = sample_weight is not None or (
-            not reset and np.asarray(self.n_samples_seen_).dtype.kind == "f"
+            not reset
+            and not isinstance(self.n_samples_seen_, Integral)
+            and _to_numpy(self.n_samples_seen_).dtype.kind == "f"
         )
+        acc_dtype = np.float64 if numpy_input else _max_float(xp, device)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(
-                sample_weight, X, dtype=np.float64, ensure_non_negative=True
+                sample_weight, X, dtype=acc_dtype, ensure_non_negative=True
             )
-            if not sample_weight.sum() > 0:
+            if not bool(xp.sum(sample_weight) > 0):
                 raise ValueError(
                     "Sample weights must contain at least one non-zero number: "
                     "sample_weight sums to zero."
                 )
         if sparse.issparse(X):
             batch = sparse_moments(X, sample_weight)
-        else:
+        elif numpy_input:
             batch = dense_moments(X, sample_weight, n_threads=_n_threads(X))
+        else:
+            batch = array_api_moments(X, sample_weight, acc_dtype)
         self._check_finite(batch)
 
         if self.momentum is None or reset:
@@ -412,8 +464,11 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             var = exponential_average(
                 self.var_, moments_variance(batch, self.ddof), self.momentum
             )
-            count = np.broadcast_to(self.n_samples_seen_, (n_features,)) + batch.count
+            count = self._counts() + batch.count
 
+        gamma, beta = (
+            xp.asarray(param, dtype=acc_dtype, device=device) for param in (gamma, beta)
+        )
         multiplier = self._multiplier(gamma, mean, var, count)
         self.mean_ = mean
         self.var_ = var
@@ -424,24 +479,31 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         # precision that offset_ loses when |mean_| is much larger than the spread.
         self._beta = beta
 
+    def _counts(self):
+        """n_samples_seen_ as a float array of shape (n_features,)."""
+        xp, _, device = get_namespace_and_device(self.mean_)
+        count = xp.asarray(self.n_samples_seen_, dtype=self.mean_.dtype, device=device)
+        return xp.broadcast_to(count, self.mean_.shape)
+
     def _moments(self):
         """The exact-mode state as Moments, to merge a new batch into."""
-        count = np.broadcast_to(
-            np.asarray(self.n_samples_seen_, dtype=np.float64), self.mean_.shape
-        )
+        xp = get_namespace(self.mean_)[0]
+        count = self._counts()
         m2 = self.var_ * (count - self.ddof)
-        return Moments(count, self.mean_, np.where(count > 0, m2, np.nan))
+        return Moments(count, self.mean_, xp.where(count > 0, m2, xp.nan))
 
     def _multiplier(self, gamma, mean, var, count):
+        xp = get_namespace(var)[0]
         with np.errstate(divide="ignore", invalid="ignore"):
-            divisor = np.sqrt(var + self.epsilon)
+            divisor = xp.sqrt(var + self.epsilon)
         if self.epsilon == 0:
-            divisor = np.where(is_constant(var, mean, count), 1.0, divisor)
+            constant = is_constant(var, mean, count)
+            divisor = xp.where(constant, xp.ones_like(divisor), divisor)
         return gamma / divisor
 
     def _check_finite(self, batch):
-        seen = batch.count > 0
-        overflow = seen & ~(np.isfinite(batch.mean) & np.isfinite(batch.m2))
+        count, mean, m2 = (_to_numpy(a) for a in batch)
+        overflow = (count > 0) & ~(np.isfinite(mean) & np.isfinite(m2))
         if overflow.any():
             raise ValueError(
                 "The mean or variance of features "
@@ -453,6 +515,7 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     def _check_ddof(self, count, what):
         if self.ddof == 0:
             return
+        count = _to_numpy(count)
         too_few = (count > 0) & (count <= self.ddof)
         if too_few.any():
             raise ValueError(
@@ -474,24 +537,29 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 f"the output dense. Got beta={self.beta!r}."
             )
 
-    def _validate_for_transform(self, X, copy):
+    def _validate_for_transform(self, X, copy, method):
         """Validate X, and give the array to write the result into."""
         check_is_fitted(self)
+        _check_same_namespace(X, self, method)
         copy = self.copy if copy is None else copy
+        xp, _, device = get_namespace_and_device(X)
+        numpy_input = _is_numpy_namespace(xp)
         given = X
         X = validate_data(
             self,
             X,
             reset=False,
             accept_sparse=("csr", "csc"),
-            copy=copy and sparse.issparse(given),
-            dtype=_float_dtype_for(X),
+            copy=copy and (sparse.issparse(given) or not numpy_input),
+            dtype=_float_dtype_for(X) if numpy_input else _xp_float_dtypes(xp, device),
             force_writeable=True,
             ensure_all_finite="allow-nan",
         )
         if sparse.issparse(X):
-            self._check_sparse_allowed(self._beta)
+            self._check_sparse_allowed(_to_numpy(self._beta))
             return X, X
+        if not numpy_input:
+            return X, None
         # A list, or an array converted to another dtype, is already a new
         # array: writing into it copies nothing the caller holds.
         converted = isinstance(given, list | tuple) or (
@@ -515,10 +583,17 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         X_tr : {ndarray, sparse matrix} of shape (n_samples, n_features)
             The transformed data, of the dtype of X (float32 or float64).
         """
-        X, out = self._validate_for_transform(X, copy)
+        X, out = self._validate_for_transform(X, copy, "transform")
         if sparse.issparse(X):
             X.data *= self.multiplier_.astype(X.dtype)[_column_indices(X)]
             return X
+        if out is None:
+            xp = get_namespace(X)[0]
+            multiplier, beta = (
+                xp.astype(a, X.dtype) for a in (self.multiplier_, self._beta)
+            )
+            centered = X - xp.astype(self.mean_, X.dtype) if self.with_mean else X
+            return centered * multiplier + beta
         mean = self.mean_ if self.with_mean else None
         return affine_map(X, out, mean, self.multiplier_, self._beta)
 
@@ -541,8 +616,8 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         X_original : {ndarray, sparse matrix} of shape (n_samples, n_features)
             The data in the original space, of the dtype of X.
         """
-        X, out = self._validate_for_transform(X, copy)
-        zero = np.flatnonzero(self.multiplier_ == 0)
+        X, out = self._validate_for_transform(X, copy, "inverse_transform")
+        zero = np.flatnonzero(_to_numpy(self.multiplier_) == 0)
         if zero.size:
             raise ValueError(
                 f"gamma is 0 for features {zero.tolist()}: the transform maps "
@@ -551,6 +626,17 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         if sparse.issparse(X):
             X.data /= self.multiplier_.astype(X.dtype)[_column_indices(X)]
             return X
+        if out is None:
+            xp = get_namespace(X)[0]
+            multiplier, beta = (
+                xp.astype(a, X.dtype) for a in (self.multiplier_, self._beta)
+            )
+            original = (X - beta) / multiplier
+            return (
+                original + xp.astype(self.mean_, X.dtype)
+                if self.with_mean
+                else original
+            )
         mean = self.mean_ if self.with_mean else np.zeros_like(self.mean_)
         return affine_map(X, out, self._beta, self.multiplier_, mean, inverse=True)
 
@@ -559,4 +645,5 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         tags.input_tags.allow_nan = True
         tags.input_tags.sparse = not self.with_mean
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.array_api_support = True
         return tags

@@ -36,12 +36,21 @@ def empty_moments(n_features):
     return Moments(np.zeros(n_features), nan, nan.copy())
 
 
+def _namespace(*arrays):
+    """The array namespace of the arrays: numpy's unless array API dispatch is on."""
+    from sklearn.utils._array_api import get_namespace
+
+    return get_namespace(*arrays)[0]
+
+
 def merge_moments(a, b):
     """Merge the moments of two disjoint batches into those of their union.
 
     Chan, Golub and LeVeque's pairwise update, exact up to rounding. A feature
-    with zero count on one side takes the other side's values unchanged.
+    with zero count on one side takes the other side's values unchanged. Works
+    on numpy arrays and on any array API namespace.
     """
+    xp = _namespace(a.mean, b.mean)
     count = a.count + b.count
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         delta = b.mean - a.mean
@@ -50,8 +59,8 @@ def merge_moments(a, b):
         m2 = a.m2 + b.m2 + delta * delta * a.count * share_b
     only_a = b.count == 0
     only_b = a.count == 0
-    mean = np.where(only_a, a.mean, np.where(only_b, b.mean, mean))
-    m2 = np.where(only_a, a.m2, np.where(only_b, b.m2, m2))
+    mean = xp.where(only_a, a.mean, xp.where(only_b, b.mean, mean))
+    m2 = xp.where(only_a, a.m2, xp.where(only_b, b.m2, m2))
     return Moments(count, mean, m2)
 
 
@@ -250,9 +259,10 @@ def exponential_average(running, batch, momentum):
     feature not seen yet) the batch value initialises it; where ``batch`` is
     NaN (a feature absent from the batch) the running value is kept.
     """
+    xp = _namespace(running, batch)
     updated = (1.0 - momentum) * running + momentum * batch
-    updated = np.where(np.isnan(running), batch, updated)
-    return np.where(np.isnan(batch), running, updated)
+    updated = xp.where(xp.isnan(running), batch, updated)
+    return xp.where(xp.isnan(batch), running, updated)
 
 
 def is_constant(var, mean, count):
@@ -266,10 +276,41 @@ def is_constant(var, mean, count):
     uses ``(count * eps * mean) ** 2``, the bound of the naive two-pass algorithm,
     which calls a feature at 1e9 with a spread of 1e-3 constant.)
     """
-    eps = np.finfo(np.float64).eps
+    eps = _namespace(var).finfo(var.dtype).eps
     with np.errstate(over="ignore", invalid="ignore"):
         bound = count * eps * var + (8 * eps * mean) ** 2
     return var <= bound
+
+
+def array_api_moments(X, sample_weight, dtype):
+    """Moments of a 2-D array of any array API namespace, on its device.
+
+    The corrected two-pass algorithm on the whole array, NaN-aware and
+    weighted, accumulated in ``dtype`` (float64 where the device has it).
+    ``sample_weight`` is None or a 1-D array of the same namespace and device.
+    """
+    xp = _namespace(X)
+    X = xp.astype(X, dtype)
+    missing = xp.isnan(X)
+    present = xp.astype(~missing, dtype)
+    values = xp.where(missing, xp.zeros_like(X), X)
+    if sample_weight is None:
+        count = xp.sum(present, axis=0)
+        total = xp.sum(values, axis=0)
+    else:
+        weights = xp.astype(sample_weight, dtype)[:, None]
+        count = xp.sum(weights * present, axis=0)
+        total = xp.sum(weights * values, axis=0)
+    mean = total / count
+    dev = xp.where(missing, xp.zeros_like(X), X - mean)
+    if sample_weight is not None:
+        dev_sum = xp.sum(weights * dev, axis=0)
+        m2 = xp.sum(weights * dev * dev, axis=0)
+    else:
+        dev_sum = xp.sum(dev, axis=0)
+        m2 = xp.sum(dev * dev, axis=0)
+    correction = dev_sum / count
+    return Moments(count, mean + correction, m2 - dev_sum * correction)
 
 
 def affine_map(X, out, shift_before, factor, shift_after, inverse=False):
