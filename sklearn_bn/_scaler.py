@@ -42,6 +42,17 @@ from ._stats import (
 _THREADED_BYTES = 32 * 2**20
 
 
+# transform centers features whose |mean| exceeds this many standard deviations
+# before scaling them; the others take the cheaper affine form.
+_CENTER_BEYOND = 16
+
+
+def _finite_check(X, numpy_input):
+    """What validate_data checks for: dense numpy input is checked for
+    infinities block by block as it is processed, saving a pass over X."""
+    return False if numpy_input and not sparse.issparse(X) else "allow-nan"
+
+
 def _float_dtype_for(X):
     """The dtypes to validate X into.
 
@@ -422,7 +433,7 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             X,
             accept_sparse=("csr", "csc"),
             dtype=_float_dtype_for(X) if numpy_input else _xp_float_dtypes(xp, device),
-            ensure_all_finite="allow-nan",
+            ensure_all_finite=_finite_check(X, numpy_input),
             reset=reset,
         )
         n_features = X.shape[1]
@@ -553,7 +564,8 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             copy=copy and (sparse.issparse(given) or not numpy_input),
             dtype=_float_dtype_for(X) if numpy_input else _xp_float_dtypes(xp, device),
             force_writeable=True,
-            ensure_all_finite="allow-nan",
+            # In place, an infinity found halfway would leave X half written.
+            ensure_all_finite=_finite_check(X, numpy_input and copy),
         )
         if sparse.issparse(X):
             self._check_sparse_allowed(_to_numpy(self._beta))
@@ -594,8 +606,28 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             )
             centered = X - xp.astype(self.mean_, X.dtype) if self.with_mean else X
             return centered * multiplier + beta
-        mean = self.mean_ if self.with_mean else None
-        return affine_map(X, out, mean, self.multiplier_, self._beta)
+        if not self.with_mean:
+            return affine_map(
+                X, out, self.multiplier_, self._beta, n_threads=_n_threads(X)
+            )
+        # X * multiplier_ + offset_ saves a pass, but loses digits to
+        # cancellation where |mean_| is many standard deviations from zero.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            far = np.abs(self.mean_) > _CENTER_BEYOND * np.sqrt(
+                self.var_ + self.epsilon
+            )
+        if far.any():
+            return affine_map(
+                X,
+                out,
+                self.multiplier_,
+                self._beta,
+                center=self.mean_,
+                n_threads=_n_threads(X),
+            )
+        return affine_map(
+            X, out, self.multiplier_, self.offset_, n_threads=_n_threads(X)
+        )
 
     def inverse_transform(self, X, copy=None):
         """Map transformed data back to the original space.
@@ -637,8 +669,11 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 if self.with_mean
                 else original
             )
-        mean = self.mean_ if self.with_mean else np.zeros_like(self.mean_)
-        return affine_map(X, out, self._beta, self.multiplier_, mean, inverse=True)
+        reciprocal = 1.0 / self.multiplier_
+        offset = -self._beta * reciprocal
+        if self.with_mean:
+            offset += self.mean_
+        return affine_map(X, out, reciprocal, offset, n_threads=_n_threads(X))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -66,6 +66,7 @@ def merge_moments(a, b):
 
 def _block_moments(block, weights):
     """Corrected two-pass moments of one block of rows, in float64."""
+    _check_no_infinity(block)
     mask = np.isnan(block)
     has_nan = mask.any()
     if has_nan:
@@ -190,21 +191,12 @@ def dense_moments(X, sample_weight=None, n_threads=1):
     Moments
         The float64 moments of each column.
     """
-    n_samples = X.shape[0]
-    n_threads = max(1, min(n_threads, n_samples // 4096))
-    if n_threads == 1:
-        return _dense_moments_serial(X, sample_weight)
-    bounds = np.linspace(0, n_samples, n_threads + 1).astype(int)
 
-    def share(i):
-        rows = slice(bounds[i], bounds[i + 1])
-        weights = None if sample_weight is None else sample_weight[rows]
-        return _dense_moments_serial(X[rows], weights)
+    def share(first, last):
+        weights = None if sample_weight is None else sample_weight[first:last]
+        return _dense_moments_serial(X[first:last], weights)
 
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(n_threads) as pool:
-        parts = list(pool.map(share, range(n_threads)))
+    parts = _run_on_row_shares(share, X.shape[0], n_threads)
     result = parts[0]
     for part in parts[1:]:
         result = merge_moments(result, part)
@@ -313,28 +305,56 @@ def array_api_moments(X, sample_weight, dtype):
     return Moments(count, mean + correction, m2 - dev_sum * correction)
 
 
-def affine_map(X, out, shift_before, factor, shift_after, inverse=False):
-    """``out = (X - shift_before) * factor + shift_after``, block by block.
+def _check_no_infinity(block):
+    """Raise scikit-learn's error for an infinite value in X."""
+    if np.isinf(block).any():
+        raise ValueError(
+            f"Input X contains infinity or a value too large for {block.dtype!r}."
+        )
 
-    With ``inverse=True`` it divides by ``factor`` instead, so that the map
-    undoes its forward twin exactly. ``shift_before`` may be None (no
-    subtraction). ``out`` may be ``X`` itself. Each block of rows is read
-    once from memory and finished while it sits in the CPU cache, so the
-    whole map costs one read of X and one write of ``out``.
+
+def affine_map(X, out, factor, offset, center=None, n_threads=1):
+    """``out = X * factor + offset``, or ``(X - center) * factor + offset``.
+
+    Block by block: each block of rows is read once from memory, checked for
+    infinities (an error, raised before the block is written) and finished
+    while it sits in the CPU cache, so the whole map costs one read of X and
+    one write of ``out``. ``out`` may be ``X`` itself. The centered form costs
+    one more pass over the cached block; it keeps full precision when a
+    feature's ``center`` is far larger than its spread, where ``X * factor``
+    and ``offset`` would cancel. NaN stays NaN.
     """
     dtype = out.dtype
     factor = np.asarray(factor, dtype=dtype)
-    shift_after = np.asarray(shift_after, dtype=dtype)
-    scale = np.divide if inverse else np.multiply
-    if shift_before is not None:
-        shift_before = np.asarray(shift_before, dtype=dtype)
+    offset = np.asarray(offset, dtype=dtype)
+    if center is not None:
+        center = np.asarray(center, dtype=dtype)
     step = max(16, _BLOCK_VALUES // max(1, X.shape[1]))
-    for start in range(0, X.shape[0], step):
-        block = out[start : start + step]
-        if shift_before is None:
-            scale(X[start : start + step], factor, out=block)
-        else:
-            np.subtract(X[start : start + step], shift_before, out=block)
-            scale(block, factor, out=block)
-        np.add(block, shift_after, out=block)
+
+    def map_rows(first, last):
+        for start in range(first, last, step):
+            stop = min(start + step, last)
+            source, block = X[start:stop], out[start:stop]
+            if not np.isfinite(np.add.reduce(source, axis=None)):
+                _check_no_infinity(source)
+            if center is None:
+                np.multiply(source, factor, out=block)
+            else:
+                np.subtract(source, center, out=block)
+                np.multiply(block, factor, out=block)
+            np.add(block, offset, out=block)
+
+    _run_on_row_shares(map_rows, X.shape[0], n_threads)
     return out
+
+
+def _run_on_row_shares(work, n_rows, n_threads):
+    """Call ``work(first, last)`` on contiguous shares of the rows, in threads."""
+    n_threads = max(1, min(n_threads, n_rows // 4096))
+    bounds = np.linspace(0, n_rows, n_threads + 1).astype(int).tolist()
+    if n_threads == 1:
+        return [work(0, n_rows)]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(n_threads) as pool:
+        return list(pool.map(work, bounds[:-1], bounds[1:]))

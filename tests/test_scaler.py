@@ -759,3 +759,34 @@ def test_large_offset_float32_variance_accurate_to_1e_6():
     for batch in np.array_split(X, 13):
         incremental.partial_fit(batch)
     assert_allclose(incremental.var_, reference.var(axis=0), rtol=1e-6)
+
+
+@pytest.mark.parametrize("copy", [True, False])
+@pytest.mark.parametrize("method", ["transform", "inverse_transform"])
+def test_infinity_in_transform_is_an_error_and_leaves_X_untouched(copy, method):
+    scaler = BatchNormScaler().fit(_data())
+    X = _data(n_samples=20_000, seed=1)
+    X[-1, 2] = np.inf
+    original = X.copy()
+    with pytest.raises(ValueError, match="Input X contains infinity"):
+        getattr(scaler, method)(X, copy=copy)
+    assert_array_equal(X, original)
+
+
+def test_features_far_from_zero_are_centered_before_scaling():
+    rng = np.random.default_rng(0)
+    # Column 0 sits 1e6 standard deviations from zero; column 1 near zero.
+    X = np.column_stack([1e6 + rng.normal(size=1000), rng.normal(size=1000)])
+    scaler = BatchNormScaler(epsilon=0.0).fit(X)
+    exact = (X - scaler.mean_) / np.sqrt(scaler.var_)
+    assert_allclose(scaler.transform(X), exact, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_affine_form_is_as_accurate_as_the_formula_near_zero(dtype):
+    rng = np.random.default_rng(0)
+    X = (rng.normal(size=(500, 3)) * [1.0, 10.0, 0.1] + [0.5, -3.0, 0.02]).astype(dtype)
+    scaler = BatchNormScaler().fit(X)
+    exact = _formula(X.astype(np.float64))
+    tolerance = 1e-6 if dtype == np.float32 else 1e-13
+    assert_allclose(scaler.transform(X), exact, rtol=0, atol=tolerance)
