@@ -1,7 +1,13 @@
 """Batch normalization for scikit-learn."""
 
+from ._mlp import BatchNormMLPClassifier, BatchNormMLPRegressor
 from ._scaler import BatchNormScaler
 
 __version__ = "0.1.0"
 
-__all__ = ["BatchNormScaler", "__version__"]
+__all__ = [
+    "BatchNormMLPClassifier",
+    "BatchNormMLPRegressor",
+    "BatchNormScaler",
+    "__version__",
+]

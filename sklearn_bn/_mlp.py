@@ -1,0 +1,1254 @@
+"""Multi-layer perceptrons with batch-normalized hidden layers."""
+
+import time
+import warnings
+from itertools import pairwise
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    RegressorMixin,
+    _fit_context,
+    is_classifier,
+)
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import check_random_state, column_or_1d, gen_batches, shuffle
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.extmath import safe_sparse_dot
+from sklearn.utils.multiclass import (
+    _check_partial_fit_first_call,
+    type_of_target,
+    unique_labels,
+)
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._mlp_layers import (
+    ACTIVATIONS,
+    DERIVATIVES,
+    LOSSES,
+    AdamOptimizer,
+    SGDOptimizer,
+    batch_norm_backward,
+    batch_norm_forward,
+    batch_norm_inference_affine,
+    glorot_uniform,
+    update_running_stats,
+)
+
+# The smallest training mini-batch when batch normalization is on: the batch
+# variance of one sample is zero, and its unbiased estimate is undefined.
+# The last mini-batch of an epoch must also hold half a batch (see _batch_slices).
+_MIN_BATCH_NORM_SAMPLES = 2
+
+
+class _BaseBatchNormMLP(BaseEstimator):
+    """Training and prediction shared by the classifier and the regressor."""
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": [
+            "array-like",
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
+        "solver": [StrOptions({"sgd", "adam"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [
+            StrOptions({"auto"}),
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [
+            Interval(Integral, 1, None, closed="left"),
+            Options(Real, {np.inf}),
+        ],
+        "batch_norm": ["boolean"],
+        "bn_momentum": [Interval(Real, 0, 1, closed="right")],
+        "bn_epsilon": [Interval(Real, 0, None, closed="neither")],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        batch_norm=True,
+        bn_momentum=0.1,
+        bn_epsilon=1e-5,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.batch_norm = batch_norm
+        self.bn_momentum = bn_momentum
+        self.bn_epsilon = bn_epsilon
+
+    # Network structure -----------------------------------------------------
+
+    def _hidden_layer_sizes(self):
+        sizes = self.hidden_layer_sizes
+        sizes = [sizes] if isinstance(sizes, Integral) else list(sizes)
+        if not all(isinstance(size, Integral) and size >= 1 for size in sizes):
+            raise ValueError(
+                "hidden_layer_sizes must be a positive integer or a sequence of "
+                f"positive integers; got {self.hidden_layer_sizes!r}."
+            )
+        return sizes
+
+    @property
+    def _n_hidden(self):
+        return len(self.coefs_) - 1
+
+    @property
+    def _is_batch_normalized(self):
+        """Whether the *fitted* network normalizes, whatever batch_norm says now."""
+        return self.bn_gammas_ is not None
+
+    def _initialize(self, layer_units, dtype, random_state):
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_layers_ = len(layer_units)
+        self.n_outputs_ = layer_units[-1]
+        self.out_activation_ = self._output_activation()
+
+        self.coefs_, self.intercepts_ = [], []
+        for fan_in, fan_out in pairwise(layer_units):
+            # The biases of normalized layers are drawn and dropped, so that a
+            # random_state gives the same weights with and without batch norm.
+            coef, intercept = glorot_uniform(
+                fan_in, fan_out, self.activation, random_state, dtype
+            )
+            self.coefs_.append(coef)
+            self.intercepts_.append(intercept)
+
+        hidden_units = layer_units[1:-1]
+        if self.batch_norm:
+            self.intercepts_ = self.intercepts_[-1:]
+            self.bn_gammas_ = [np.ones(n, dtype=dtype) for n in hidden_units]
+            self.bn_betas_ = [np.zeros(n, dtype=dtype) for n in hidden_units]
+            self.bn_running_means_ = [np.zeros(n, dtype=dtype) for n in hidden_units]
+            self.bn_running_vars_ = [np.ones(n, dtype=dtype) for n in hidden_units]
+        else:
+            self.bn_gammas_ = self.bn_betas_ = None
+            self.bn_running_means_ = self.bn_running_vars_ = None
+
+        self.loss_curve_ = []
+        self._no_improvement_count = 0
+        if self.early_stopping:
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+        else:
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+            self.best_loss_ = np.inf
+
+    def _check_same_network(self, layer_units):
+        """Refuse to continue training a network of another shape."""
+        fitted_units = [self.coefs_[0].shape[0]] + [c.shape[1] for c in self.coefs_]
+        if fitted_units != layer_units:
+            raise ValueError(
+                "warm_start and partial_fit need the network that was fitted: "
+                f"it has layer sizes {fitted_units}, the data and "
+                f"hidden_layer_sizes={self.hidden_layer_sizes!r} give {layer_units}."
+            )
+        if bool(self.batch_norm) != self._is_batch_normalized:
+            raise ValueError(
+                "warm_start and partial_fit need the network that was fitted: "
+                f"it was fitted with batch_norm={not self.batch_norm}, got "
+                f"batch_norm={self.batch_norm}."
+            )
+
+    def _params(self):
+        """The trained parameters, in the order _backprop returns their gradients."""
+        params = self.coefs_ + self.intercepts_
+        if self._is_batch_normalized:
+            params += self.bn_gammas_ + self.bn_betas_
+        return params
+
+    def _state(self):
+        """The parameters and the running statistics: what prediction uses."""
+        if self._is_batch_normalized:
+            return self._params() + self.bn_running_means_ + self.bn_running_vars_
+        return self._params()
+
+    # Forward and backward passes -------------------------------------------
+
+    def _forward_train(self, X):
+        """The forward pass in training mode, normalizing with batch statistics.
+
+        Returns the activations of every layer (the input first, the output
+        last), the batch-norm caches and the batch statistics of each hidden
+        layer.
+        """
+        hidden_activation = ACTIVATIONS[self.activation]
+        activations, caches, stats = [X], [], []
+        for i in range(self._n_hidden):
+            z = safe_sparse_dot(activations[i], self.coefs_[i])
+            if self._is_batch_normalized:
+                z, cache, batch_stats = batch_norm_forward(
+                    z, self.bn_gammas_[i], self.bn_betas_[i], self.bn_epsilon
+                )
+                caches.append(cache)
+                stats.append(batch_stats)
+            else:
+                z += self.intercepts_[i]
+            hidden_activation(z)
+            activations.append(z)
+        out = safe_sparse_dot(activations[-1], self.coefs_[-1])
+        out += self.intercepts_[-1]
+        ACTIVATIONS[self.out_activation_](out)
+        activations.append(out)
+        return activations, caches, stats
+
+    def _forward_predict(self, X):
+        """The forward pass in inference mode, normalizing with running statistics."""
+        hidden_activation = ACTIVATIONS[self.activation]
+        activation = X
+        for i in range(self._n_hidden):
+            z = safe_sparse_dot(activation, self.coefs_[i])
+            if self._is_batch_normalized:
+                scale, shift = batch_norm_inference_affine(
+                    self.bn_gammas_[i],
+                    self.bn_betas_[i],
+                    self.bn_running_means_[i],
+                    self.bn_running_vars_[i],
+                    self.bn_epsilon,
+                )
+                z *= scale
+                z += shift
+            else:
+                z += self.intercepts_[i]
+            hidden_activation(z)
+            activation = z
+        out = safe_sparse_dot(activation, self.coefs_[-1])
+        out += self.intercepts_[-1]
+        ACTIVATIONS[self.out_activation_](out)
+        return out
+
+    def _backprop(self, X, Y):
+        """The training loss on one mini-batch and its exact gradient.
+
+        The loss is the mean over samples of the output loss, plus
+        ``alpha / 2 * sum(||W||**2) / n_samples``. The gradients come in the
+        order of ``_params()``; the batch statistics are returned for the
+        running averages, which this method does not touch.
+        """
+        activations, caches, stats = self._forward_train(X)
+        n_samples = X.shape[0]
+        squared_norm = sum(np.vdot(coef, coef) for coef in self.coefs_)
+        loss = LOSSES[self.out_activation_](Y, activations[-1])
+        loss += 0.5 * self.alpha * squared_norm / n_samples
+
+        n_hidden = self._n_hidden
+        coef_grads = [None] * (n_hidden + 1)
+        intercept_grads = [None] * len(self.intercepts_)
+        gamma_grads, beta_grads = [None] * n_hidden, [None] * n_hidden
+        derivative = DERIVATIVES[self.activation]
+
+        # With the canonical link of each output loss, the gradient with
+        # respect to the output pre-activation is out - Y.
+        delta = activations[-1] - Y
+        intercept_grads[-1] = delta.sum(axis=0) / n_samples
+        for i in range(n_hidden, -1, -1):
+            coef_grads[i] = safe_sparse_dot(activations[i].T, delta)
+            coef_grads[i] += self.alpha * self.coefs_[i]
+            coef_grads[i] /= n_samples
+            if i < n_hidden and not self._is_batch_normalized:
+                intercept_grads[i] = delta.sum(axis=0) / n_samples
+            if i == 0:
+                break
+            delta = delta @ self.coefs_[i].T
+            derivative(activations[i], delta)
+            if self._is_batch_normalized:
+                delta, dgamma, dbeta = batch_norm_backward(
+                    delta, caches[i - 1], self.bn_gammas_[i - 1]
+                )
+                gamma_grads[i - 1] = dgamma / n_samples
+                beta_grads[i - 1] = dbeta / n_samples
+
+        grads = coef_grads + intercept_grads
+        if self._is_batch_normalized:
+            grads += gamma_grads + beta_grads
+        return float(loss), grads, stats
+
+    # Training loop ---------------------------------------------------------
+
+    def _make_optimizer(self):
+        if self.solver == "sgd":
+            return SGDOptimizer(
+                self._params(),
+                self.learning_rate_init,
+                self.learning_rate,
+                self.momentum,
+                self.nesterovs_momentum,
+                self.power_t,
+            )
+        return AdamOptimizer(
+            self._params(),
+            self.learning_rate_init,
+            self.beta_1,
+            self.beta_2,
+            self.epsilon,
+        )
+
+    def _batch_slices(self, n_samples):
+        """The mini-batches of one epoch.
+
+        With batch normalization a last mini-batch of fewer than
+        ``max(2, batch_size / 2)`` samples is merged into the one before it.
+        """
+        if self.batch_size == "auto":
+            batch_size = min(200, n_samples)
+        else:
+            if self.batch_size > n_samples:
+                warnings.warn(
+                    f"batch_size={self.batch_size} is larger than the number of "
+                    f"training samples, {n_samples}; it is clipped to {n_samples}.",
+                    stacklevel=2,
+                )
+            batch_size = min(self.batch_size, n_samples)
+        slices = list(gen_batches(n_samples, batch_size))
+        if not self.batch_norm:
+            return slices
+        if n_samples < _MIN_BATCH_NORM_SAMPLES:
+            raise ValueError(
+                "Batch normalization needs at least 2 samples in each training "
+                f"mini-batch; got n_samples={n_samples} training sample. Use more "
+                "samples or batch_norm=False."
+            )
+        if batch_size < _MIN_BATCH_NORM_SAMPLES:
+            raise ValueError(
+                "Batch normalization needs at least 2 samples in each training "
+                f"mini-batch; got batch_size={self.batch_size}, mini-batches of 1 "
+                "sample. Use batch_size >= 2 or batch_norm=False."
+            )
+        last = slices[-1]
+        if last.stop - last.start < max(_MIN_BATCH_NORM_SAMPLES, batch_size / 2):
+            slices[-2:] = [slice(slices[-2].start, last.stop)]
+        return slices
+
+    def _split_validation(self, X, y, random_state):
+        if not self.early_stopping:
+            return X, y, None, None
+        # Stratify single-output classification only, as MLPClassifier does.
+        stratify = y if is_classifier(self) and self.n_outputs_ == 1 else None
+        X_train, X_val, y_train, y_val = train_test_split(
+            X,
+            y,
+            random_state=random_state,
+            test_size=self.validation_fraction,
+            stratify=stratify,
+        )
+        if X_val.shape[0] < 2:
+            raise ValueError(
+                "The validation set is too small: it has "
+                f"{X_val.shape[0]} sample. Increase validation_fraction="
+                f"{self.validation_fraction} or the number of samples."
+            )
+        if is_classifier(self):
+            y_val = self._label_binarizer.inverse_transform(y_val)
+        return X_train, y_train, X_val, y_val
+
+    def _fit(self, X, y, incremental):
+        hidden_layer_sizes = self._hidden_layer_sizes()
+        first_pass = not hasattr(self, "coefs_") or (
+            not self.warm_start and not incremental
+        )
+        if incremental and self.early_stopping:
+            raise ValueError(
+                "partial_fit does not support early_stopping=True: there is no "
+                "held-out set across calls. Use fit, or early_stopping=False."
+            )
+        X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        if y.ndim == 1:
+            y = y.reshape(-1, 1)
+        layer_units = [X.shape[1], *hidden_layer_sizes, y.shape[1]]
+        random_state = check_random_state(self.random_state)
+
+        if first_pass:
+            self._initialize(layer_units, X.dtype, random_state)
+        else:
+            self._check_same_network(layer_units)
+            X = X.astype(self.coefs_[0].dtype, copy=False)
+        if not is_classifier(self):
+            y = y.astype(X.dtype, copy=False)
+        if not incremental or not hasattr(self, "_optimizer"):
+            self._optimizer = self._make_optimizer()
+
+        X_train, y_train, X_val, y_val = self._split_validation(X, y, random_state)
+        batches = self._batch_slices(X_train.shape[0])
+        self._run_epochs(
+            X_train, y_train, X_val, y_val, batches, random_state, incremental
+        )
+
+        if not all(np.isfinite(param).all() for param in self._state()):
+            raise ValueError(
+                "The solver produced non-finite parameters. The input data may "
+                "contain large values and need scaling, or learning_rate_init="
+                f"{self.learning_rate_init} is too large."
+            )
+        return self
+
+    def _run_epochs(self, X, y, X_val, y_val, batches, random_state, incremental):
+        params = self._params()
+        n_samples = X.shape[0]
+        sample_idx = np.arange(n_samples)
+        self.n_iter_ = 0
+        for _ in range(self.max_iter):
+            start = time.perf_counter()
+            if self.shuffle:
+                sample_idx = shuffle(sample_idx, random_state=random_state)
+            self.loss_ = self._run_epoch(X, y, params, batches, sample_idx)
+            self.n_iter_ += 1
+            self.t_ += n_samples
+            self.loss_curve_.append(self.loss_)
+            if self.verbose:
+                print(
+                    f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}, "
+                    f"time = {time.perf_counter() - start:.4f}s"
+                )
+            self._update_no_improvement_count(X_val, y_val)
+            self._optimizer.iteration_ends(self.t_)
+            if self._no_improvement_count > self.n_iter_no_change:
+                message = self._stall_message()
+                if self._optimizer.trigger_stopping(message, self.verbose):
+                    break
+                self._no_improvement_count = 0
+            if incremental:
+                break
+            if self.n_iter_ == self.max_iter:
+                warnings.warn(
+                    f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
+                    "reached and the optimization hasn't converged yet.",
+                    ConvergenceWarning,
+                    stacklevel=2,
+                )
+
+        if self.early_stopping:
+            for param, best in zip(self._state(), self._best_state, strict=True):
+                param[...] = best
+
+    def _run_epoch(self, X, y, params, batches, sample_idx):
+        """One pass over the mini-batches; returns the mean training loss."""
+        accumulated_loss = 0.0
+        for batch in batches:
+            batch_idx = sample_idx[batch] if self.shuffle else batch
+            # Overflow is caught below as a non-finite loss, with a clearer
+            # message than numpy's warnings.
+            with np.errstate(over="ignore", invalid="ignore"):
+                loss, grads, stats = self._backprop(X[batch_idx], y[batch_idx])
+            if not np.isfinite(loss):
+                raise ValueError(
+                    f"Training diverged: the loss became non-finite in epoch "
+                    f"{self.n_iter_ + 1}. learning_rate_init="
+                    f"{self.learning_rate_init} may be too large, or the input "
+                    "data may need scaling."
+                )
+            accumulated_loss += loss * (batch.stop - batch.start)
+            self._optimizer.update_params(params, grads)
+            self._update_running_stats(stats)
+        return accumulated_loss / X.shape[0]
+
+    def _update_running_stats(self, stats):
+        for i, batch_stats in enumerate(stats):
+            self.bn_running_means_[i], self.bn_running_vars_[i] = update_running_stats(
+                self.bn_running_means_[i],
+                self.bn_running_vars_[i],
+                batch_stats,
+                self.bn_momentum,
+            )
+
+    def _stall_message(self):
+        if self.early_stopping:
+            return (
+                f"Validation score did not improve more than tol={self.tol:f} for "
+                f"{self.n_iter_no_change} consecutive epochs."
+            )
+        return (
+            f"Training loss did not improve more than tol={self.tol:f} for "
+            f"{self.n_iter_no_change} consecutive epochs."
+        )
+
+    def _update_no_improvement_count(self, X_val, y_val):
+        if not self.early_stopping:
+            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            self.best_loss_ = min(self.best_loss_, self.loss_curve_[-1])
+            return
+
+        score = self._score(X_val, y_val)
+        self.validation_scores_.append(score)
+        if self.verbose:
+            print(f"Validation score: {score:f}")
+        if score < self.best_validation_score_ + self.tol:
+            self._no_improvement_count += 1
+        else:
+            self._no_improvement_count = 0
+        if score > self.best_validation_score_:
+            self.best_validation_score_ = score
+            self._best_state = [param.copy() for param in self._state()]
+
+    def _score(self, X, y):
+        """The validation score for early stopping; NaN if predictions are not."""
+        y_pred = self._predict(X, check_input=False)
+        if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
+            return np.nan
+        return self._score_function(y, y_pred)
+
+    # Public API ------------------------------------------------------------
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Fit the network to data matrix X and target(s) y.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The target values: class labels for the classifier, real numbers
+            for the regressor.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit(X, y, incremental=False)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+
+class BatchNormMLPClassifier(ClassifierMixin, _BaseBatchNormMLP):
+    r"""Multi-layer perceptron classifier with batch-normalized hidden layers.
+
+    Each hidden layer computes, on a mini-batch ``B`` in training,
+
+    .. code-block:: text
+
+        z       = a_prev @ W
+        z_tilde = gamma * (z - mean_B(z)) / sqrt(var_B(z) + bn_epsilon) + beta
+        a       = activation(z_tilde)
+
+    (Ioffe and Szegedy, 2015). The gradient goes through ``mean_B`` and
+    ``var_B``. Prediction replaces them by running averages kept during
+    training. ``beta`` plays the part of the bias, so a normalized layer has
+    none. With ``batch_norm=False`` the same network has biases and no
+    normalization, like :class:`~sklearn.neural_network.MLPClassifier`, so
+    that a grid search can compare the two.
+
+    The output layer is ``a_prev @ W + b`` followed by the softmax
+    (multiclass) or the logistic function (binary and multilabel), trained on
+    the cross-entropy plus ``alpha / 2 * sum(||W||**2) / n_samples``.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
+        The number of units of each hidden layer.
+
+    activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
+        The activation of the hidden layers: ``x``, ``1 / (1 + exp(-x))``,
+        ``tanh(x)`` or ``max(0, x)``.
+
+    solver : {'sgd', 'adam'}, default='adam'
+        The optimizer: stochastic gradient descent with ``momentum``, or Adam
+        (Kingma and Ba, 2014). L-BFGS is not offered: batch normalization
+        makes the loss depend on how the data are split into mini-batches.
+
+    alpha : float, default=0.0001
+        Strength of the L2 penalty on the weights ``W`` (not on biases,
+        ``gamma`` or ``beta``).
+
+    batch_size : int or 'auto', default='auto'
+        Size of the training mini-batches; 'auto' is ``min(200, n_samples)``.
+        With batch normalization it must be at least 2, and the last
+        mini-batch of an epoch, which holds the samples left over, is merged
+        into the one before it when it would hold fewer than
+        ``max(2, batch_size / 2)`` samples: no sample is dropped, and no
+        mini-batch is too small for its statistics (see Notes).
+
+    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
+        Learning rate schedule of the 'sgd' solver: constant, divided by
+        ``t ** power_t`` after each epoch (``t`` the number of samples seen),
+        or divided by 5 each time the loss stalls (see ``n_iter_no_change``).
+
+    learning_rate_init : float, default=0.001
+        The initial learning rate.
+
+    power_t : float, default=0.5
+        The exponent of the 'invscaling' schedule.
+
+    max_iter : int, default=200
+        The maximum number of epochs (passes over the training data).
+
+    shuffle : bool, default=True
+        Whether to shuffle the samples before each epoch.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weight initialization, the shuffling and the early-stopping
+        split. Pass an int for reproducible results.
+
+    tol : float, default=1e-4
+        Training stops when the loss (or the validation score, with early
+        stopping) has not improved by at least ``tol`` for
+        ``n_iter_no_change`` consecutive epochs.
+
+    verbose : bool, default=False
+        Whether to print the loss and the time of each epoch.
+
+    warm_start : bool, default=False
+        If True, :meth:`fit` starts from the previous solution (the same
+        network must fit the data) instead of a fresh initialization.
+
+    momentum : float, default=0.9
+        Momentum of the 'sgd' solver, in [0, 1].
+
+    nesterovs_momentum : bool, default=True
+        Whether the 'sgd' solver uses Nesterov's momentum.
+
+    early_stopping : bool, default=False
+        Whether to hold out ``validation_fraction`` of the training data
+        (stratified) and stop when its accuracy stalls; the parameters of the
+        best epoch are kept.
+
+    validation_fraction : float, default=0.1
+        The share of the training data held out for early stopping.
+
+    beta_1 : float, default=0.9
+        Decay rate of Adam's first-moment estimates, in [0, 1).
+
+    beta_2 : float, default=0.999
+        Decay rate of Adam's second-moment estimates, in [0, 1).
+
+    epsilon : float, default=1e-8
+        Adam's term for numerical stability. The batch-norm ``epsilon`` is
+        ``bn_epsilon``.
+
+    n_iter_no_change : int, default=10
+        The number of epochs without an improvement of ``tol`` that stop
+        training.
+
+    batch_norm : bool, default=True
+        Whether the hidden layers are batch-normalized. False gives the same
+        network with a bias per hidden layer instead.
+
+    bn_momentum : float in (0, 1], default=0.1
+        The weight of each mini-batch in the running statistics, PyTorch's
+        convention: ``running = (1 - bn_momentum) * running + bn_momentum *
+        batch``. Keras' ``momentum`` is ``1 - bn_momentum``.
+
+    bn_epsilon : float, default=1e-5
+        Added to the variance inside the square root of batch normalization.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels.
+
+    loss_ : float
+        The training loss of the last epoch.
+
+    best_loss_ : float or None
+        The smallest training loss reached; None with early stopping.
+
+    loss_curve_ : list of float
+        The training loss of each epoch, averaged over its mini-batches.
+
+    validation_scores_ : list of float or None
+        The accuracy on the held-out set after each epoch, with early
+        stopping; None otherwise.
+
+    best_validation_score_ : float or None
+        The best of ``validation_scores_``; None without early stopping.
+
+    t_ : int
+        The number of training samples seen.
+
+    coefs_ : list of ndarray
+        ``coefs_[i]`` is the weight matrix of layer ``i + 1``, of shape
+        (units of layer ``i``, units of layer ``i + 1``).
+
+    intercepts_ : list of ndarray
+        The biases. With ``batch_norm=True`` only the output layer has one, and
+        the list holds it alone; otherwise ``intercepts_[i]`` is the bias of
+        layer ``i + 1``. ``intercepts_[-1]`` is always the output layer's.
+
+    bn_gammas_, bn_betas_ : list of ndarray or None
+        The learned scale and shift of each hidden layer's batch
+        normalization; None with ``batch_norm=False``.
+
+    bn_running_means_, bn_running_vars_ : list of ndarray or None
+        The running mean and unbiased variance of each hidden layer's
+        pre-activations ``z``, used for prediction; None with
+        ``batch_norm=False``. They start at 0 and 1, as in PyTorch.
+
+    n_features_in_ : int
+        Number of features seen during :term:`fit`.
+
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during :term:`fit`. Defined only when `X`
+        has feature names that are all strings.
+
+    n_iter_ : int
+        The number of epochs run by the last call to :meth:`fit` (1 after
+        :meth:`partial_fit`).
+
+    n_layers_ : int
+        The number of layers, input and output included.
+
+    n_outputs_ : int
+        The number of output units.
+
+    out_activation_ : str
+        The output activation: 'softmax' or 'logistic'.
+
+    See Also
+    --------
+    BatchNormMLPRegressor : The same network for regression.
+    sklearn.neural_network.MLPClassifier : The network without normalization.
+    BatchNormScaler : Batch normalization of the input features.
+
+    Notes
+    -----
+    Training normalizes with the statistics of each mini-batch, so a sample's
+    output in training depends on the other samples of its batch; prediction
+    does not, and gives each sample the same output whatever it is predicted
+    with. The running statistics follow :class:`torch.nn.BatchNorm1d`: the
+    variance kept is the unbiased one, ``n / (n - 1)`` times the batch
+    variance used for normalization.
+
+    The statistics of a very small mini-batch are noise: normalizing 3 samples
+    gives outputs of about +-1 whatever their values. A small left-over
+    batch at the end of each epoch is enough to stop a deep network from
+    training (20 hidden layers on the digits with ``batch_size=64`` and
+    1347 training samples, which leave 3 over), which is why it is merged
+    into the previous mini-batch. PyTorch users drop it (``drop_last=True``).
+
+    Float32 input trains in float32, float64 input in float64.
+
+    References
+    ----------
+    :arxiv:`Ioffe, Sergey, and Christian Szegedy (2015). "Batch normalization:
+    Accelerating deep network training by reducing internal covariate shift."
+    <1502.03167>`
+
+    Examples
+    --------
+    A network of three batch-normalized hidden layers on the digits:
+
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.model_selection import train_test_split
+    >>> from sklearn_bn import BatchNormMLPClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> X_train, X_test, y_train, y_test = train_test_split(X / 16, y, random_state=0)
+    >>> clf = BatchNormMLPClassifier((64, 64, 64), random_state=0)
+    >>> clf = clf.fit(X_train, y_train)
+    >>> [gamma.shape for gamma in clf.bn_gammas_]
+    [(64,), (64,), (64,)]
+    >>> clf.score(X_test, y_test) > 0.95
+    True
+
+    A single sample cannot be batch-normalized in training:
+
+    >>> clf.partial_fit(X_train[:1], y_train[:1])
+    Traceback (most recent call last):
+    ...
+    ValueError: Batch normalization needs at least 2 samples ...
+    """
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse="csr",
+            multi_output=True,
+            dtype=(np.float64, np.float32),
+            reset=reset,
+        )
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+
+        # fit without warm start learns the classes; warm_start must see the
+        # same ones; partial_fit's were given by its first call.
+        if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer().fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = unique_labels(y)
+            if self.warm_start and set(classes) != set(self.classes_):
+                raise ValueError(
+                    "warm_start can only be used where y has the same classes as "
+                    f"in the previous call to fit: previously {self.classes_}, "
+                    f"y has {classes}."
+                )
+            if np.setdiff1d(classes, self.classes_, assume_unique=True).size:
+                raise ValueError(
+                    f"y has classes not in classes_={self.classes_}: y has {classes}."
+                )
+        # bool keeps float32 training in float32.
+        return X, self._label_binarizer.transform(y).astype(bool)
+
+    def _output_activation(self):
+        if self._label_binarizer.y_type_ == "multiclass":
+            return "softmax"
+        return "logistic"
+
+    def _score_function(self, y, y_pred):
+        return accuracy_score(y, y_pred)
+
+    def _predict(self, X, check_input=True):
+        if check_input:
+            X = validate_data(self, X, accept_sparse="csr", reset=False)
+        y_pred = self._forward_predict(X)
+        if self.n_outputs_ == 1:
+            y_pred = y_pred.ravel()
+        return self._label_binarizer.inverse_transform(y_pred)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None):
+        """Train for one epoch on the given data, continuing from the current state.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data. With batch normalization, at least 2 samples.
+
+        y : array-like of shape (n_samples,) or (n_samples, n_classes)
+            The class labels, or a label-indicator matrix for multilabel data.
+
+        classes : array-like of shape (n_classes,), default=None
+            All the classes that will ever be seen. Required on the first call,
+            ignored afterwards.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        if _check_partial_fit_first_call(self, classes):
+            self._label_binarizer = LabelBinarizer()
+            if type_of_target(y).startswith("multilabel"):
+                self._label_binarizer.fit(y)
+            else:
+                self._label_binarizer.fit(classes)
+        return self._fit(X, y, incremental=True)
+
+    def predict(self, X):
+        """Predict the class of each sample, using the running statistics.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            The predicted classes, or label indicators for multilabel data.
+        """
+        check_is_fitted(self)
+        return self._predict(X)
+
+    def predict_proba(self, X):
+        """Probability of each class, using the running statistics.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            The probability of each class, in the order of ``classes_``.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse="csr", reset=False)
+        proba = self._forward_predict(X)
+        if self.n_outputs_ == 1:
+            return np.hstack([1 - proba, proba])
+        return proba
+
+    def predict_log_proba(self, X):
+        """Logarithm of the probability of each class.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            ``log(predict_proba(X))``.
+        """
+        proba = self.predict_proba(X)
+        return np.log(proba, out=proba)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class BatchNormMLPRegressor(RegressorMixin, _BaseBatchNormMLP):
+    r"""Multi-layer perceptron regressor with batch-normalized hidden layers.
+
+    Each hidden layer computes, on a mini-batch ``B`` in training,
+
+    .. code-block:: text
+
+        z       = a_prev @ W
+        z_tilde = gamma * (z - mean_B(z)) / sqrt(var_B(z) + bn_epsilon) + beta
+        a       = activation(z_tilde)
+
+    (Ioffe and Szegedy, 2015). The gradient goes through ``mean_B`` and
+    ``var_B``. Prediction replaces them by running averages kept during
+    training. ``beta`` plays the part of the bias, so a normalized layer has
+    none. With ``batch_norm=False`` the same network has biases and no
+    normalization, like :class:`~sklearn.neural_network.MLPRegressor`, so
+    that a grid search can compare the two.
+
+    The output layer is linear, ``a_prev @ W + b``, trained on half the
+    squared error summed over outputs and averaged over samples, plus
+    ``alpha / 2 * sum(||W||**2) / n_samples``.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
+        The number of units of each hidden layer.
+
+    activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
+        The activation of the hidden layers: ``x``, ``1 / (1 + exp(-x))``,
+        ``tanh(x)`` or ``max(0, x)``.
+
+    solver : {'sgd', 'adam'}, default='adam'
+        The optimizer: stochastic gradient descent with ``momentum``, or Adam
+        (Kingma and Ba, 2014). L-BFGS is not offered: batch normalization
+        makes the loss depend on how the data are split into mini-batches.
+
+    alpha : float, default=0.0001
+        Strength of the L2 penalty on the weights ``W`` (not on biases,
+        ``gamma`` or ``beta``).
+
+    batch_size : int or 'auto', default='auto'
+        Size of the training mini-batches; 'auto' is ``min(200, n_samples)``.
+        With batch normalization it must be at least 2, and the last
+        mini-batch of an epoch, which holds the samples left over, is merged
+        into the one before it when it would hold fewer than
+        ``max(2, batch_size / 2)`` samples: no sample is dropped, and no
+        mini-batch is too small for its statistics (see Notes).
+
+    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
+        Learning rate schedule of the 'sgd' solver: constant, divided by
+        ``t ** power_t`` after each epoch (``t`` the number of samples seen),
+        or divided by 5 each time the loss stalls (see ``n_iter_no_change``).
+
+    learning_rate_init : float, default=0.001
+        The initial learning rate.
+
+    power_t : float, default=0.5
+        The exponent of the 'invscaling' schedule.
+
+    max_iter : int, default=200
+        The maximum number of epochs (passes over the training data).
+
+    shuffle : bool, default=True
+        Whether to shuffle the samples before each epoch.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weight initialization, the shuffling and the early-stopping
+        split. Pass an int for reproducible results.
+
+    tol : float, default=1e-4
+        Training stops when the loss (or the validation score, with early
+        stopping) has not improved by at least ``tol`` for
+        ``n_iter_no_change`` consecutive epochs.
+
+    verbose : bool, default=False
+        Whether to print the loss and the time of each epoch.
+
+    warm_start : bool, default=False
+        If True, :meth:`fit` starts from the previous solution (the same
+        network must fit the data) instead of a fresh initialization.
+
+    momentum : float, default=0.9
+        Momentum of the 'sgd' solver, in [0, 1].
+
+    nesterovs_momentum : bool, default=True
+        Whether the 'sgd' solver uses Nesterov's momentum.
+
+    early_stopping : bool, default=False
+        Whether to hold out ``validation_fraction`` of the training data and
+        stop when its R² stalls; the parameters of the best epoch are kept.
+
+    validation_fraction : float, default=0.1
+        The share of the training data held out for early stopping.
+
+    beta_1 : float, default=0.9
+        Decay rate of Adam's first-moment estimates, in [0, 1).
+
+    beta_2 : float, default=0.999
+        Decay rate of Adam's second-moment estimates, in [0, 1).
+
+    epsilon : float, default=1e-8
+        Adam's term for numerical stability. The batch-norm ``epsilon`` is
+        ``bn_epsilon``.
+
+    n_iter_no_change : int, default=10
+        The number of epochs without an improvement of ``tol`` that stop
+        training.
+
+    batch_norm : bool, default=True
+        Whether the hidden layers are batch-normalized. False gives the same
+        network with a bias per hidden layer instead.
+
+    bn_momentum : float in (0, 1], default=0.1
+        The weight of each mini-batch in the running statistics, PyTorch's
+        convention: ``running = (1 - bn_momentum) * running + bn_momentum *
+        batch``. Keras' ``momentum`` is ``1 - bn_momentum``.
+
+    bn_epsilon : float, default=1e-5
+        Added to the variance inside the square root of batch normalization.
+
+    Attributes
+    ----------
+    loss_ : float
+        The training loss of the last epoch.
+
+    best_loss_ : float or None
+        The smallest training loss reached; None with early stopping.
+
+    loss_curve_ : list of float
+        The training loss of each epoch, averaged over its mini-batches.
+
+    validation_scores_ : list of float or None
+        The R² on the held-out set after each epoch, with early stopping;
+        None otherwise.
+
+    best_validation_score_ : float or None
+        The best of ``validation_scores_``; None without early stopping.
+
+    t_ : int
+        The number of training samples seen.
+
+    coefs_ : list of ndarray
+        ``coefs_[i]`` is the weight matrix of layer ``i + 1``, of shape
+        (units of layer ``i``, units of layer ``i + 1``).
+
+    intercepts_ : list of ndarray
+        The biases. With ``batch_norm=True`` only the output layer has one, and
+        the list holds it alone; otherwise ``intercepts_[i]`` is the bias of
+        layer ``i + 1``. ``intercepts_[-1]`` is always the output layer's.
+
+    bn_gammas_, bn_betas_ : list of ndarray or None
+        The learned scale and shift of each hidden layer's batch
+        normalization; None with ``batch_norm=False``.
+
+    bn_running_means_, bn_running_vars_ : list of ndarray or None
+        The running mean and unbiased variance of each hidden layer's
+        pre-activations ``z``, used for prediction; None with
+        ``batch_norm=False``. They start at 0 and 1, as in PyTorch.
+
+    n_features_in_ : int
+        Number of features seen during :term:`fit`.
+
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during :term:`fit`. Defined only when `X`
+        has feature names that are all strings.
+
+    n_iter_ : int
+        The number of epochs run by the last call to :meth:`fit` (1 after
+        :meth:`partial_fit`).
+
+    n_layers_ : int
+        The number of layers, input and output included.
+
+    n_outputs_ : int
+        The number of outputs.
+
+    out_activation_ : str
+        The output activation: 'identity'.
+
+    See Also
+    --------
+    BatchNormMLPClassifier : The same network for classification.
+    sklearn.neural_network.MLPRegressor : The network without normalization.
+    BatchNormScaler : Batch normalization of the input features.
+
+    Notes
+    -----
+    Training normalizes with the statistics of each mini-batch, so a sample's
+    output in training depends on the other samples of its batch; prediction
+    does not. The running statistics follow :class:`torch.nn.BatchNorm1d`: the
+    variance kept is the unbiased one, ``n / (n - 1)`` times the batch
+    variance used for normalization.
+
+    The statistics of a very small mini-batch are noise, so with batch
+    normalization a small left-over batch at the end of an epoch is merged
+    into the previous mini-batch (see ``batch_size``); PyTorch users drop it
+    (``drop_last=True``).
+
+    With several outputs, the loss is summed over them; MLPRegressor reports
+    their mean in ``loss_curve_`` while following the gradient of the sum.
+
+    Float32 input trains in float32, float64 input in float64.
+
+    References
+    ----------
+    :arxiv:`Ioffe, Sergey, and Christian Szegedy (2015). "Batch normalization:
+    Accelerating deep network training by reducing internal covariate shift."
+    <1502.03167>`
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_regression
+    >>> from sklearn.model_selection import train_test_split
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from sklearn_bn import BatchNormMLPRegressor
+    >>> X, y = make_regression(n_samples=400, n_features=10, noise=1, random_state=0)
+    >>> X_train, X_test, y_train, y_test = train_test_split(X, y / 100, random_state=0)
+    >>> reg = make_pipeline(
+    ...     StandardScaler(),
+    ...     BatchNormMLPRegressor((32, 32), learning_rate_init=0.01, random_state=0),
+    ... )
+    >>> reg = reg.fit(X_train, y_train)
+    >>> reg.score(X_test, y_test) > 0.9
+    True
+    """
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse="csr",
+            multi_output=True,
+            y_numeric=True,
+            dtype=(np.float64, np.float32),
+            reset=reset,
+        )
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        return X, y
+
+    def _output_activation(self):
+        return "identity"
+
+    def _score_function(self, y, y_pred):
+        return r2_score(y, y_pred)
+
+    def _predict(self, X, check_input=True):
+        if check_input:
+            X = validate_data(self, X, accept_sparse="csr", reset=False)
+        y_pred = self._forward_predict(X)
+        if self.n_outputs_ == 1:
+            return y_pred.ravel()
+        return y_pred
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y):
+        """Train for one epoch on the given data, continuing from the current state.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data. With batch normalization, at least 2 samples.
+
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The target values.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        return self._fit(X, y, incremental=True)
+
+    def predict(self, X):
+        """Predict the target of each sample, using the running statistics.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The predicted values.
+        """
+        check_is_fitted(self)
+        return self._predict(X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags

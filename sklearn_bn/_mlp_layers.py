@@ -1,0 +1,372 @@
+"""The numerics of a batch-normalized multi-layer perceptron, as pure functions.
+
+Everything here works on numpy arrays and keeps their dtype: float32 in,
+float32 out. The estimators in ``_mlp.py`` hold the state and call these.
+Functions whose name starts with ``inplace_`` overwrite their first argument;
+the others leave their inputs alone.
+"""
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+from scipy.special import expit
+
+from ._stats import exponential_average
+
+# Activations and their derivatives.
+
+
+def inplace_identity(z):
+    """Leave ``z`` as it is: the identity activation."""
+
+
+def inplace_relu(z):
+    """``max(z, 0)`` in place."""
+    np.maximum(z, 0, out=z)
+
+
+def inplace_tanh(z):
+    """``tanh(z)`` in place."""
+    np.tanh(z, out=z)
+
+
+def inplace_logistic(z):
+    """The logistic sigmoid ``1 / (1 + exp(-z))`` in place."""
+    expit(z, out=z)
+
+
+def inplace_softmax(z):
+    """The softmax of each row in place, shifted by the row maximum for range."""
+    z -= z.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=1, keepdims=True)
+
+
+ACTIVATIONS = {
+    "identity": inplace_identity,
+    "relu": inplace_relu,
+    "tanh": inplace_tanh,
+    "logistic": inplace_logistic,
+    "softmax": inplace_softmax,
+}
+
+
+def inplace_identity_derivative(a, delta):
+    """Multiply ``delta`` by the identity's derivative, 1."""
+
+
+def inplace_relu_derivative(a, delta):
+    """Zero ``delta`` where the unit was off; ``a`` is the relu output."""
+    delta *= a > 0
+
+
+def inplace_tanh_derivative(a, delta):
+    """Multiply ``delta`` by ``1 - a**2``; ``a`` is the tanh output."""
+    delta *= 1 - a * a
+
+
+def inplace_logistic_derivative(a, delta):
+    """Multiply ``delta`` by ``a * (1 - a)``; ``a`` is the logistic output."""
+    delta *= a * (1 - a)
+
+
+DERIVATIVES = {
+    "identity": inplace_identity_derivative,
+    "relu": inplace_relu_derivative,
+    "tanh": inplace_tanh_derivative,
+    "logistic": inplace_logistic_derivative,
+}
+
+
+# Losses. Each is a mean over samples of a sum over outputs, and with the
+# output activation it is paired with (softmax, logistic, identity) its
+# gradient with respect to the output layer's pre-activation is ``out - y``.
+
+
+def log_loss(y, proba):
+    """Cross-entropy of softmax probabilities ``proba`` against one-hot ``y``."""
+    eps = np.finfo(proba.dtype).eps
+    return -np.log(np.clip(proba[y], eps, 1 - eps)).sum() / y.shape[0]
+
+
+def binary_log_loss(y, proba):
+    """Cross-entropy of independent sigmoid outputs against 0/1 ``y``."""
+    eps = np.finfo(proba.dtype).eps
+    likelihood = np.where(y, proba, 1 - proba)
+    return -np.log(np.clip(likelihood, eps, 1 - eps)).sum() / y.shape[0]
+
+
+def squared_loss(y, pred):
+    """Half the squared error, summed over outputs and averaged over samples."""
+    residual = pred - y
+    return 0.5 * np.vdot(residual, residual) / y.shape[0]
+
+
+LOSSES = {"softmax": log_loss, "logistic": binary_log_loss, "identity": squared_loss}
+
+
+# Batch normalization.
+
+
+class BatchNormCache(NamedTuple):
+    """What the backward pass of batch normalization needs from the forward."""
+
+    x_hat: np.ndarray
+    inv_std: np.ndarray
+
+
+class BatchStats(NamedTuple):
+    """Statistics of one mini-batch: the mean and the biased variance."""
+
+    count: int
+    mean: np.ndarray
+    var: np.ndarray
+
+
+def batch_norm_forward(z, gamma, beta, epsilon):
+    """Batch normalization in training mode: normalize with the batch's own moments.
+
+    ``out = gamma * (z - mean_B) / sqrt(var_B + epsilon) + beta``, where
+    ``mean_B`` and ``var_B`` are the mean and the biased variance of each
+    column of ``z`` (Ioffe and Szegedy, 2015, Algorithm 1).
+
+    Parameters
+    ----------
+    z : ndarray of shape (n_samples, n_units)
+        The pre-activations of a mini-batch, with ``n_samples >= 2``.
+    gamma, beta : ndarray of shape (n_units,)
+        The learned scale and shift.
+    epsilon : float
+        Added to the variance inside the square root.
+
+    Returns
+    -------
+    out : ndarray of shape (n_samples, n_units)
+    cache : BatchNormCache
+        ``x_hat`` (the normalized ``z``) and ``inv_std``, for the backward pass.
+    stats : BatchStats
+        The batch mean and biased variance, for the running statistics.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_bn._mlp_layers import batch_norm_forward
+    >>> z = np.array([[1.0], [3.0]])
+    >>> out, cache, stats = batch_norm_forward(z, np.ones(1), np.zeros(1), 0.0)
+    >>> out.ravel(), stats.mean, stats.var
+    (array([-1.,  1.]), array([2.]), array([1.]))
+    """
+    mean = z.mean(axis=0)
+    x_hat = z - mean
+    var = np.einsum("ij,ij->j", x_hat, x_hat) / z.shape[0]
+    inv_std = 1.0 / np.sqrt(var + epsilon)
+    x_hat *= inv_std
+    out = x_hat * gamma
+    out += beta
+    return out, BatchNormCache(x_hat, inv_std), BatchStats(z.shape[0], mean, var)
+
+
+def batch_norm_backward(grad_out, cache, gamma):
+    """The exact gradient of batch normalization in training mode.
+
+    The gradient flows through the batch mean and variance too, which gives
+    the compact formula
+
+    .. code-block:: text
+
+        dgamma = sum_i grad_out_i * x_hat_i
+        dbeta  = sum_i grad_out_i
+        dz     = gamma * inv_std / n * (n * grad_out - dbeta - x_hat * dgamma)
+
+    Parameters
+    ----------
+    grad_out : ndarray of shape (n_samples, n_units)
+        The gradient of the loss with respect to the output of the layer.
+    cache : BatchNormCache
+        From :func:`batch_norm_forward`.
+    gamma : ndarray of shape (n_units,)
+
+    Returns
+    -------
+    dz, dgamma, dbeta : ndarrays
+        The gradients with respect to the input ``z``, ``gamma`` and ``beta``.
+
+    Examples
+    --------
+    A gradient that is constant over the batch only moves ``beta``: the mean
+    of ``z`` is subtracted, so ``z`` gets no gradient.
+
+    >>> import numpy as np
+    >>> from sklearn_bn._mlp_layers import batch_norm_backward, batch_norm_forward
+    >>> z = np.array([[1.0], [3.0]])
+    >>> _, cache, _ = batch_norm_forward(z, np.ones(1), np.zeros(1), 0.0)
+    >>> dz, dgamma, dbeta = batch_norm_backward(np.ones((2, 1)), cache, np.ones(1))
+    >>> dz.ravel(), dgamma, dbeta
+    (array([0., 0.]), array([0.]), array([2.]))
+    """
+    x_hat, inv_std = cache
+    n_samples = grad_out.shape[0]
+    dbeta = grad_out.sum(axis=0)
+    dgamma = np.einsum("ij,ij->j", grad_out, x_hat)
+    dz = x_hat * (dgamma / n_samples)
+    dz += dbeta / n_samples
+    np.subtract(grad_out, dz, out=dz)
+    dz *= gamma * inv_std
+    return dz, dgamma, dbeta
+
+
+def batch_norm_inference_affine(gamma, beta, running_mean, running_var, epsilon):
+    """Batch normalization with running statistics, folded into ``z * scale + shift``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_bn._mlp_layers import batch_norm_inference_affine
+    >>> batch_norm_inference_affine(
+    ...     np.ones(1), np.zeros(1), np.array([2.0]), np.array([4.0]), 0.0
+    ... )
+    (array([0.5]), array([-1.]))
+    """
+    scale = gamma / np.sqrt(running_var + epsilon)
+    return scale, beta - running_mean * scale
+
+
+def update_running_stats(running_mean, running_var, stats, momentum):
+    """One momentum step of the running mean and variance, as PyTorch takes it.
+
+    ``running = (1 - momentum) * running + momentum * batch``, where the
+    batch variance is the unbiased one (divisor ``n - 1``), as
+    :class:`torch.nn.BatchNorm1d` keeps it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_bn._mlp_layers import BatchStats, update_running_stats
+    >>> stats = BatchStats(count=2, mean=np.array([2.0]), var=np.array([1.0]))
+    >>> update_running_stats(np.zeros(1), np.ones(1), stats, momentum=0.5)
+    (array([1.]), array([1.5]))
+    """
+    unbiased_var = stats.var * (stats.count / (stats.count - 1))
+    return (
+        exponential_average(running_mean, stats.mean, momentum),
+        exponential_average(running_var, unbiased_var, momentum),
+    )
+
+
+# Initialization and optimizers.
+
+
+def glorot_uniform(fan_in, fan_out, activation, random_state, dtype):
+    """Weights and biases drawn as scikit-learn's MLP draws them (Glorot et al.).
+
+    Uniform on ``[-bound, bound]`` with ``bound = sqrt(factor / (fan_in +
+    fan_out))``, ``factor = 2`` for the logistic activation and 6 otherwise;
+    the weights first, then the biases, from the same generator, so that one
+    ``random_state`` gives the same network as
+    :class:`~sklearn.neural_network.MLPClassifier`.
+    """
+    factor = 2.0 if activation == "logistic" else 6.0
+    bound = np.sqrt(factor / (fan_in + fan_out))
+    coef = random_state.uniform(-bound, bound, (fan_in, fan_out))
+    intercept = random_state.uniform(-bound, bound, fan_out)
+    return coef.astype(dtype, copy=False), intercept.astype(dtype, copy=False)
+
+
+class SGDOptimizer:
+    """Stochastic gradient descent with momentum, updating parameters in place.
+
+    The update is scikit-learn's: ``velocity = momentum * velocity -
+    learning_rate * grad``, then ``param += velocity``, or with Nesterov's
+    momentum ``param += momentum * velocity - learning_rate * grad``.
+    The learning rate follows ``lr_schedule`` (see ``learning_rate`` in the
+    estimators).
+    """
+
+    def __init__(
+        self, params, learning_rate_init, lr_schedule, momentum, nesterov, power_t
+    ):
+        self.learning_rate_init = learning_rate_init
+        self.learning_rate = float(learning_rate_init)
+        self.lr_schedule = lr_schedule
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.power_t = power_t
+        self.velocities = [np.zeros_like(param) for param in params]
+
+    def update_params(self, params, grads):
+        """Take one step; ``grads`` are scratch and get overwritten."""
+        for param, velocity, grad in zip(params, self.velocities, grads, strict=True):
+            grad *= -self.learning_rate
+            velocity *= self.momentum
+            velocity += grad
+            if self.nesterov:
+                grad += self.momentum * velocity
+                param += grad
+            else:
+                param += velocity
+
+    def iteration_ends(self, time_step):
+        """Decay the learning rate after an epoch, for ``"invscaling"``."""
+        if self.lr_schedule == "invscaling":
+            self.learning_rate = (
+                float(self.learning_rate_init) / (time_step + 1) ** self.power_t
+            )
+
+    def trigger_stopping(self, message, verbose):
+        """Whether to stop when the loss stalls; ``"adaptive"`` divides by 5 first."""
+        if self.lr_schedule != "adaptive" or self.learning_rate <= 1e-6:
+            if verbose:
+                print(f"{message} Stopping.")
+            return True
+        self.learning_rate /= 5.0
+        if verbose:
+            print(f"{message} Setting learning rate to {self.learning_rate:f}")
+        return False
+
+
+class AdamOptimizer:
+    """Adam (Kingma and Ba, 2014), updating parameters in place.
+
+    The same update as scikit-learn's, written so that float32 parameters
+    stay float32: the step size is a Python float.
+    """
+
+    def __init__(self, params, learning_rate_init, beta_1, beta_2, epsilon):
+        self.learning_rate_init = learning_rate_init
+        self.learning_rate = float(learning_rate_init)
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.t = 0
+        self.ms = [np.zeros_like(param) for param in params]
+        self.vs = [np.zeros_like(param) for param in params]
+
+    def update_params(self, params, grads):
+        """Take one step; ``grads`` are scratch and get overwritten."""
+        self.t += 1
+        self.learning_rate = (
+            self.learning_rate_init
+            * math.sqrt(1 - self.beta_2**self.t)
+            / (1 - self.beta_1**self.t)
+        )
+        for param, m, v, grad in zip(params, self.ms, self.vs, grads, strict=True):
+            m *= self.beta_1
+            m += (1 - self.beta_1) * grad
+            v *= self.beta_2
+            np.square(grad, out=grad)
+            grad *= 1 - self.beta_2
+            v += grad
+            step = np.sqrt(v, out=grad)
+            step += self.epsilon
+            np.divide(-self.learning_rate * m, step, out=step)
+            param += step
+
+    def iteration_ends(self, time_step):
+        """Adam keeps its learning rate between epochs."""
+
+    def trigger_stopping(self, message, verbose):
+        """Stop when the loss stalls."""
+        if verbose:
+            print(f"{message} Stopping.")
+        return True
