@@ -168,58 +168,109 @@ def _ms(seconds):
     return f"{seconds * 1e3:.1f}"
 
 
-def _dense_table(rows):
-    lines = [
-        "| case | X.sum() ms | BN fit ms (GB/s) | SS fit ms | SS/BN fit | BN/sum "
-        "| multiply ms | BN transform ms (GB/s) | SS transform ms | SS/BN tr "
-        "| BN/multiply | BN inverse ms | SS/BN inv | BN inv/multiply |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+def _fit_table(rows):
+    header = [
+        "case",
+        "X.sum() ms",
+        "BN fit ms",
+        "BN fit GB/s",
+        "SS fit ms",
+        "SS / BN",
+        "BN / X.sum()",
     ]
+    cells = []
     for row in rows:
-        t, gb = row["times"], row["gb"]
-        fit, tr, inv = t["BN fit"], t["BN transform"], t["BN inverse"]
-        lines.append(
-            f"| {row['case']} | {_ms(t['X.sum()'])} | {_ms(fit)} ({gb / fit:.1f}) "
-            f"| {_ms(t['SS fit'])} | {t['SS fit'] / fit:.1f}x "
-            f"| {fit / t['X.sum()']:.2f}x | {_ms(t['np.multiply(X, c)'])} "
-            f"| {_ms(tr)} ({2 * gb / tr:.1f}) | {_ms(t['SS transform'])} "
-            f"| {t['SS transform'] / tr:.1f}x | {tr / t['np.multiply(X, c)']:.2f}x "
-            f"| {_ms(inv)} | {t['SS inverse'] / inv:.1f}x "
-            f"| {inv / t['np.multiply(X, c)']:.2f}x |"
+        t = row["times"]
+        fit = t["BN fit"]
+        cells.append(
+            [
+                row["case"],
+                _ms(t["X.sum()"]),
+                _ms(fit),
+                f"{row['gb'] / fit:.1f}",
+                _ms(t["SS fit"]),
+                f"{t['SS fit'] / fit:.1f}x",
+                f"{fit / t['X.sum()']:.2f}x",
+            ]
         )
-    return "\n".join(lines)
+    return header, cells
+
+
+def _transform_table(rows):
+    header = [
+        "case",
+        "multiply ms",
+        "BN transform ms",
+        "SS / BN",
+        "BN / multiply",
+        "BN inverse ms",
+        "SS / BN inverse",
+        "BN inverse / multiply",
+    ]
+    cells = []
+    for row in rows:
+        t = row["times"]
+        multiply, tr, inv = t["np.multiply(X, c)"], t["BN transform"], t["BN inverse"]
+        cells.append(
+            [
+                row["case"],
+                _ms(multiply),
+                _ms(tr),
+                f"{t['SS transform'] / tr:.1f}x",
+                f"{tr / multiply:.2f}x",
+                _ms(inv),
+                f"{t['SS inverse'] / inv:.1f}x",
+                f"{inv / multiply:.2f}x",
+            ]
+        )
+    return header, cells
 
 
 def _memory_table(rows):
-    lines = [
-        "| case | X MiB | fit extra MiB | transform (copy=True) extra MiB "
-        "| transform (copy=False) extra MiB |",
-        "|---|---:|---:|---:|---:|",
+    header = [
+        "case",
+        "X MiB",
+        "fit extra MiB",
+        "transform extra MiB (copy=True)",
+        "transform extra MiB (copy=False)",
     ]
-    for row in rows:
-        p = row["peaks"]
-        lines.append(
-            f"| {row['case']} | {row['X_bytes'] / MiB:.0f} "
-            f"| {p['fit', True] / MiB:.1f} | {p['transform', True] / MiB:.1f} "
-            f"| {p['transform', False] / MiB:.1f} |"
-        )
+    cells = [
+        [
+            row["case"],
+            f"{row['X_bytes'] / MiB:.0f}",
+            f"{row['peaks']['fit', True] / MiB:.1f}",
+            f"{row['peaks']['transform', True] / MiB:.1f}",
+            f"{row['peaks']['transform', False] / MiB:.1f}",
+        ]
+        for row in rows
+    ]
+    return header, cells
+
+
+def _pair_table(cases):
+    header = ["case", "BatchNormScaler ms", "StandardScaler ms", "SS / BN"]
+    cells = []
+    for title, times in cases:
+        for step in ["fit", "transform", "partial_fit"]:
+            if f"BN {step}" in times:
+                ours, theirs = times[f"BN {step}"], times[f"SS {step}"]
+                cells.append(
+                    [f"{title} {step}", _ms(ours), _ms(theirs), f"{theirs / ours:.2f}x"]
+                )
+    return header, cells
+
+
+def _markdown(header, cells):
+    lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in cells]
     return "\n".join(lines)
 
 
-PAIR_HEADER = (
-    "| case | BatchNormScaler ms | StandardScaler ms | SS/BN |\n|---|---:|---:|---:|"
-)
-
-
-def _pair_rows(title, times):
-    lines = []
-    for step in ["fit", "transform", "partial_fit"]:
-        if f"BN {step}" in times:
-            ours, theirs = times[f"BN {step}"], times[f"SS {step}"]
-            lines.append(
-                f"| {title} {step} | {_ms(ours)} | {_ms(theirs)} "
-                f"| {theirs / ours:.2f}x |"
-            )
+def _rst(title, header, cells):
+    lines = [f".. list-table:: {title}", "   :header-rows: 1", ""]
+    for row in [header, *cells]:
+        lines.append(f"   * - {row[0]}")
+        lines += [f"     - {cell}" for cell in row[1:]]
     return "\n".join(lines)
 
 
@@ -244,34 +295,57 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small shapes, 3 repeats")
     parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--rst", help="also write the tables as reStructuredText")
     args = parser.parse_args(argv)
     shapes = QUICK_SHAPES if args.quick else SHAPES
     repeats = args.repeats or (3 if args.quick else 7)
     n_calls = 200 if args.quick else 2000
 
-    print(f"Machine: {_machine()}")
+    machine = _machine()
+    print(f"Machine: {machine}")
     print(f"Medians of {repeats} interleaved repeats.\n")
     rows = [
         bench_dense(shape, dtype, repeats)
         for shape in shapes
         for dtype in ("float64", "float32")
     ]
-    print(_dense_table(rows), "\n")
-    print(_memory_table(rows), "\n")
     nan_shape, sparse_shape = shapes[0], (shapes[0][0], 1000)
-    print(PAIR_HEADER)
-    print(
-        _pair_rows(
-            f"{nan_shape[0]}x{nan_shape[1]} 1% NaN", bench_nan(nan_shape, repeats)
-        )
-    )
-    print(
-        _pair_rows(
-            f"CSR {sparse_shape[0]}x{sparse_shape[1]}, 1% dense",
+    pairs = [
+        (f"{nan_shape[0]}x{nan_shape[1]}, 1% NaN,", bench_nan(nan_shape, repeats)),
+        (
+            f"CSR {sparse_shape[0]}x{sparse_shape[1]}, 1% non-zero,",
             bench_sparse(sparse_shape, repeats),
+        ),
+        (f"{n_calls} calls on 256x20:", bench_stream(n_calls, repeats)),
+    ]
+    tables = [
+        (
+            "fit: BatchNormScaler (BN) vs StandardScaler (SS) and X.sum()",
+            _fit_table(rows),
+        ),
+        (
+            "transform and inverse_transform vs np.multiply(X, c)",
+            _transform_table(rows),
+        ),
+        (
+            "Peak memory allocated beyond X (tracemalloc, child process)",
+            _memory_table(rows),
+        ),
+        ("NaN, sparse and a stream of small partial_fit calls", _pair_table(pairs)),
+    ]
+    for title, (header, cells) in tables:
+        print(f"{title}\n\n{_markdown(header, cells)}\n")
+    if args.rst:
+        command = "python benchmarks/bench_scaler.py" + (
+            " --quick" if args.quick else ""
         )
-    )
-    print(_pair_rows(f"{n_calls} calls on 256x20", bench_stream(n_calls, repeats)))
+        with open(args.rst, "w") as f:
+            f.write(
+                f"Measured with ``{command}`` on: {machine}. "
+                f"Medians of {repeats} interleaved repeats.\n\n"
+            )
+            for title, (header, cells) in tables:
+                f.write(_rst(title, header, cells) + "\n\n")
 
 
 if __name__ == "__main__":

@@ -207,35 +207,22 @@ def sparse_moments(X, sample_weight=None):
     """Moments of the columns of a CSR or CSC matrix, ignoring explicit NaN.
 
     Implicit zeros count as values: a column's count is the weight of all rows
-    less that of its explicit NaN entries.
+    less that of its explicit NaN entries. scikit-learn's compiled
+    ``mean_variance_axis`` does the pass over the stored entries.
     """
-    n_samples, n_features = X.shape
-    weights = np.ones(n_samples) if sample_weight is None else sample_weight
-    lengths = np.diff(X.indptr)
-    if X.format == "csr":
-        columns = X.indices
-        rows = np.repeat(np.arange(n_samples), lengths)
-    else:
-        columns = np.repeat(np.arange(n_features), lengths)
-        rows = X.indices
-    data = X.data.astype(np.float64)
-    entry_weights = weights[rows]
-    missing = np.isnan(data)
-    missing_weight = np.bincount(
-        columns[missing], entry_weights[missing], minlength=n_features
-    )
-    data[missing] = 0.0
-    entry_weights[missing] = 0.0
-    count = weights.sum() - missing_weight
+    from sklearn.utils.sparsefuncs import mean_variance_axis
+
+    if X.dtype != np.float64:
+        X = X.astype(np.float64)
+    weights = None if sample_weight is None else np.asarray(sample_weight, np.float64)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        total = np.bincount(columns, entry_weights * data, minlength=n_features)
-        mean = total / count
-        dev = data - mean[columns]
-        stored_weight = np.bincount(columns, entry_weights, minlength=n_features)
-        # Implicit zeros deviate from the mean by -mean each.
-        m2 = np.bincount(columns, entry_weights * dev * dev, minlength=n_features)
-        m2 += (count - stored_weight) * mean * mean
-    return Moments(count, mean, m2)
+        mean, var, count = mean_variance_axis(
+            X, axis=0, weights=weights, return_sum_weights=True
+        )
+        count = np.asarray(count, dtype=np.float64)
+        m2 = var * count
+    unseen = count == 0
+    return Moments(count, np.where(unseen, np.nan, mean), np.where(unseen, np.nan, m2))
 
 
 def moments_variance(moments, ddof):
