@@ -35,6 +35,7 @@ from ._stats import (
     is_constant,
     merge_moments,
     moments_variance,
+    namespace_of,
     sparse_moments,
 )
 
@@ -110,7 +111,7 @@ def _as_count(count, weighted):
     when every feature has the same count, an array (in the namespace of
     ``count``) when NaNs made them differ.
     """
-    xp = get_namespace(count)[0]
+    xp = namespace_of(count)
     if not weighted:
         count = xp.astype(xp.round(count), xp.int64)
     if bool(xp.all(count == count[0])):
@@ -120,8 +121,9 @@ def _as_count(count, weighted):
 
 def _to_numpy(array):
     """A numpy copy of an array of any namespace, for checks and messages."""
-    xp = get_namespace(array)[0]
-    return np.asarray(_convert_to_numpy(array, xp))
+    if isinstance(array, np.ndarray):
+        return array
+    return np.asarray(_convert_to_numpy(array, namespace_of(array)))
 
 
 def _max_float(xp, device):
@@ -492,19 +494,23 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     def _counts(self):
         """n_samples_seen_ as a float array of shape (n_features,)."""
+        if isinstance(self.mean_, np.ndarray):
+            return np.broadcast_to(
+                np.asarray(self.n_samples_seen_, dtype=np.float64), self.mean_.shape
+            )
         xp, _, device = get_namespace_and_device(self.mean_)
         count = xp.asarray(self.n_samples_seen_, dtype=self.mean_.dtype, device=device)
         return xp.broadcast_to(count, self.mean_.shape)
 
     def _moments(self):
         """The exact-mode state as Moments, to merge a new batch into."""
-        xp = get_namespace(self.mean_)[0]
+        xp = namespace_of(self.mean_)
         count = self._counts()
         m2 = self.var_ * (count - self.ddof)
         return Moments(count, self.mean_, xp.where(count > 0, m2, xp.nan))
 
     def _multiplier(self, gamma, mean, var, count):
-        xp = get_namespace(var)[0]
+        xp = namespace_of(var)
         with np.errstate(divide="ignore", invalid="ignore"):
             divisor = xp.sqrt(var + self.epsilon)
         if self.epsilon == 0:

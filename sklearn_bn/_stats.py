@@ -36,8 +36,14 @@ def empty_moments(n_features):
     return Moments(np.zeros(n_features), nan, nan.copy())
 
 
-def _namespace(*arrays):
-    """The array namespace of the arrays: numpy's unless array API dispatch is on."""
+def namespace_of(*arrays):
+    """The array namespace of the arrays: numpy itself for numpy arrays.
+
+    numpy arrays skip scikit-learn's namespace lookup, which costs more than
+    the arithmetic on a small batch.
+    """
+    if all(isinstance(array, np.ndarray) for array in arrays):
+        return np
     from sklearn.utils._array_api import get_namespace
 
     return get_namespace(*arrays)[0]
@@ -50,7 +56,7 @@ def merge_moments(a, b):
     with zero count on one side takes the other side's values unchanged. Works
     on numpy arrays and on any array API namespace.
     """
-    xp = _namespace(a.mean, b.mean)
+    xp = namespace_of(a.mean, b.mean)
     count = a.count + b.count
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         delta = b.mean - a.mean
@@ -129,11 +135,11 @@ class _ShiftedSums:
         return True
 
     def moments(self):
-        correction = self.dev_sum / self.count
+        with np.errstate(invalid="ignore", over="ignore"):
+            correction = self.dev_sum / self.count
+            m2 = self.dev_sq - self.dev_sum * correction
         return Moments(
-            np.full(self.shift.shape[0], self.count),
-            self.shift + correction,
-            self.dev_sq - self.dev_sum * correction,
+            np.full(self.shift.shape[0], self.count), self.shift + correction, m2
         )
 
 
@@ -146,27 +152,35 @@ def _dense_moments_serial(X, sample_weight):
     step = max(16, _BLOCK_VALUES // max(1, n_features))
     ones = np.ones(step)
     result = empty_moments(n_features)
-    run = None
+    if n_samples == 0:
+        return result
+    # The first row is a fine first shift: a far outlier there inflates the
+    # variance as much as it costs digits.
+    first_row = X[0].astype(np.float64)
+    run = _ShiftedSums(np.where(np.isfinite(first_row), first_row, 0.0), step)
+    merged = False
     for index, start in enumerate(range(0, n_samples, step)):
         rows = slice(start, start + step)
         block = X[rows]
         weights = ones[: len(block)] if sample_weight is None else sample_weight[rows]
-        if run is not None and run.add(block, weights):
-            if index % _RUN_BLOCKS:
+        if run.add(block, weights):
+            if (index + 1) % _RUN_BLOCKS:
                 continue
             block_moments = None
         else:
             given = None if sample_weight is None else weights
             block_moments = _block_moments(block, given)
         # End of a run, or a block that needed the careful path: merge.
-        if run is not None and run.count > 0:
+        if run.count > 0:
             result = merge_moments(result, run.moments())
         if block_moments is not None:
             result = merge_moments(result, block_moments)
+        merged = True
         run = _ShiftedSums(np.where(np.isfinite(result.mean), result.mean, 0.0), step)
-    if run is not None and run.count > 0:
-        result = merge_moments(result, run.moments())
-    return result
+    if run.count == 0:
+        return result
+    # A batch of one run, the common case of partial_fit, needs no merge.
+    return merge_moments(result, run.moments()) if merged else run.moments()
 
 
 def dense_moments(X, sample_weight=None, n_threads=1):
@@ -238,7 +252,7 @@ def exponential_average(running, batch, momentum):
     feature not seen yet) the batch value initialises it; where ``batch`` is
     NaN (a feature absent from the batch) the running value is kept.
     """
-    xp = _namespace(running, batch)
+    xp = namespace_of(running, batch)
     updated = (1.0 - momentum) * running + momentum * batch
     updated = xp.where(xp.isnan(running), batch, updated)
     return xp.where(xp.isnan(batch), running, updated)
@@ -255,7 +269,7 @@ def is_constant(var, mean, count):
     uses ``(count * eps * mean) ** 2``, the bound of the naive two-pass algorithm,
     which calls a feature at 1e9 with a spread of 1e-3 constant.)
     """
-    eps = _namespace(var).finfo(var.dtype).eps
+    eps = namespace_of(var).finfo(var.dtype).eps
     with np.errstate(over="ignore", invalid="ignore"):
         bound = count * eps * var + (8 * eps * mean) ** 2
     return var <= bound
@@ -268,7 +282,7 @@ def array_api_moments(X, sample_weight, dtype):
     weighted, accumulated in ``dtype`` (float64 where the device has it).
     ``sample_weight`` is None or a 1-D array of the same namespace and device.
     """
-    xp = _namespace(X)
+    xp = namespace_of(X)
     X = xp.astype(X, dtype)
     missing = xp.isnan(X)
     present = xp.astype(~missing, dtype)
