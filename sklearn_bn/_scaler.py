@@ -113,7 +113,8 @@ def _as_count(count, weighted):
     """
     xp = namespace_of(count)
     if not weighted:
-        count = xp.astype(xp.round(count), xp.int64)
+        count = xp.round(count)
+        count = count.astype(np.int64) if xp is np else xp.astype(count, xp.int64)
     if bool(xp.all(count == count[0])):
         return int(count[0]) if not weighted else float(count[0])
     return count
@@ -126,18 +127,21 @@ def _to_numpy(array):
     return np.asarray(_convert_to_numpy(array, namespace_of(array)))
 
 
-def _max_float(xp, device):
-    """float64, or float32 on devices that lack float64."""
-    return _max_precision_float_dtype(xp, device)
+def _is_weight_sum(n_samples_seen):
+    """Whether n_samples_seen_ sums sample weights (a float) or counts rows."""
+    if isinstance(n_samples_seen, Integral):
+        return False
+    return isinstance(n_samples_seen, Real) or (
+        _to_numpy(n_samples_seen).dtype.kind == "f"
+    )
 
 
 def _xp_float_dtypes(xp, device):
-    """The floating dtypes X may keep, best first."""
-    return (
-        (xp.float64, xp.float32)
-        if _max_float(xp, device) == xp.float64
-        else (xp.float32,)
-    )
+    """The floating dtypes X may keep, best first: no float64 on devices
+    that lack it."""
+    if _max_precision_float_dtype(xp, device) == xp.float64:
+        return (xp.float64, xp.float32)
+    return (xp.float32,)
 
 
 def _check_same_namespace(X, estimator, method):
@@ -444,11 +448,11 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         if sparse.issparse(X):
             self._check_sparse_allowed(beta)
         weighted = sample_weight is not None or (
-            not reset
-            and not isinstance(self.n_samples_seen_, Integral)
-            and _to_numpy(self.n_samples_seen_).dtype.kind == "f"
+            not reset and _is_weight_sum(self.n_samples_seen_)
         )
-        acc_dtype = np.float64 if numpy_input else _max_float(xp, device)
+        acc_dtype = (
+            np.float64 if numpy_input else _max_precision_float_dtype(xp, device)
+        )
         if sample_weight is not None:
             sample_weight = _check_sample_weight(
                 sample_weight, X, dtype=acc_dtype, ensure_non_negative=True
