@@ -11,6 +11,11 @@ from typing import NamedTuple
 
 import numpy as np
 
+try:
+    from . import _kernels
+except ImportError:  # built without a C compiler: the numpy paths serve
+    _kernels = None
+
 # Rows are processed in blocks of about this many float64 values (256 KiB):
 # the temporaries stay in the CPU cache and small whatever the size of X.
 _BLOCK_VALUES = 1 << 15
@@ -104,34 +109,58 @@ def _block_moments(block, weights):
     return Moments(count, mean, m2)
 
 
+def _kernel_ready(*arrays):
+    """Whether the compiled kernels can take these arrays as they are."""
+    return _kernels is not None and all(
+        a.flags.c_contiguous and a.dtype in (np.float32, np.float64) for a in arrays
+    )
+
+
 class _ShiftedSums:
     """Sums of deviations from a fixed ``shift`` over a run of NaN-free blocks.
 
-    Per block this costs one subtraction and two matrix-vector products, and
-    no merge: far cheaper than the two-pass algorithm, and as accurate while
-    ``shift`` stays near the data's mean. :func:`_dense_moments_serial` turns
-    the sums into moments and re-anchors ``shift`` every ``_RUN_BLOCKS``
-    blocks, so that drifting data cannot move far from it.
+    Per block this costs one pass of the compiled kernel (or, without it, one
+    subtraction and two matrix-vector products), and no merge: far cheaper
+    than the two-pass algorithm, and as accurate while ``shift`` stays near
+    the data's mean. :func:`_dense_moments_serial` turns the sums into
+    moments and re-anchors ``shift`` every ``_RUN_BLOCKS`` blocks, so that
+    drifting data cannot move far from it.
     """
 
-    def __init__(self, shift, step):
+    def __init__(self, shift):
         self.shift = shift
         self.count = 0.0
         self.dev_sum = np.zeros_like(shift)
         self.dev_sq = np.zeros_like(shift)
-        self._dev = np.empty((step, shift.shape[0]))
-        self._square = np.empty((step, shift.shape[0]))
 
     def add(self, block, weights):
-        """Add a block; False (and nothing added) if it holds NaN or inf."""
-        dev = np.subtract(block, self.shift, out=self._dev[: block.shape[0]])
-        with np.errstate(invalid="ignore", over="ignore"):
-            dev_sum = weights @ dev
-            if not np.isfinite(dev_sum).all():
-                return False
-            self.dev_sq += weights @ np.square(dev, out=self._square[: len(dev)])
+        """Add a block; False (and nothing added) if it holds NaN or inf.
+
+        ``weights`` is None for unit weights.
+        """
+        if _kernel_ready(block):
+            dev_sum, dev_sq = np.zeros_like(self.shift), np.zeros_like(self.shift)
+            _kernels.shifted_sums(
+                block,
+                *block.shape,
+                block.itemsize,
+                self.shift,
+                weights is not None,
+                b"" if weights is None else weights,
+                dev_sum,
+                dev_sq,
+            )
+        else:
+            dev = block - self.shift
+            ones = np.ones(len(block)) if weights is None else weights
+            with np.errstate(invalid="ignore", over="ignore"):
+                dev_sum = ones @ dev
+                dev_sq = ones @ np.square(dev, out=dev)
+        if not np.isfinite(dev_sum).all():
+            return False
         self.dev_sum += dev_sum
-        self.count += weights.sum()
+        self.dev_sq += dev_sq
+        self.count += len(block) if weights is None else weights.sum()
         return True
 
     def moments(self):
@@ -143,40 +172,44 @@ class _ShiftedSums:
         )
 
 
+# Blocks of the compiled kernel are this many times larger.
+_KERNEL_BLOCK_FACTOR = 4
+
 # Blocks summed from one shift before it is re-anchored at the current mean.
 _RUN_BLOCKS = 64
 
 
 def _dense_moments_serial(X, sample_weight):
     n_samples, n_features = X.shape
-    step = max(16, _BLOCK_VALUES // max(1, n_features))
-    ones = np.ones(step)
+    # The kernel streams X once whatever the block: larger blocks spend less
+    # time in Python between calls.
+    values = _BLOCK_VALUES * (_KERNEL_BLOCK_FACTOR if _kernel_ready(X) else 1)
+    step = max(16, values // max(1, n_features))
     result = empty_moments(n_features)
     if n_samples == 0:
         return result
     # The first row is a fine first shift: a far outlier there inflates the
     # variance as much as it costs digits.
     first_row = X[0].astype(np.float64)
-    run = _ShiftedSums(np.where(np.isfinite(first_row), first_row, 0.0), step)
+    run = _ShiftedSums(np.where(np.isfinite(first_row), first_row, 0.0))
     merged = False
     for index, start in enumerate(range(0, n_samples, step)):
         rows = slice(start, start + step)
         block = X[rows]
-        weights = ones[: len(block)] if sample_weight is None else sample_weight[rows]
+        weights = None if sample_weight is None else sample_weight[rows]
         if run.add(block, weights):
             if (index + 1) % _RUN_BLOCKS:
                 continue
             block_moments = None
         else:
-            given = None if sample_weight is None else weights
-            block_moments = _block_moments(block, given)
+            block_moments = _block_moments(block, weights)
         # End of a run, or a block that needed the careful path: merge.
         if run.count > 0:
             result = merge_moments(result, run.moments())
         if block_moments is not None:
             result = merge_moments(result, block_moments)
         merged = True
-        run = _ShiftedSums(np.where(np.isfinite(result.mean), result.mean, 0.0), step)
+        run = _ShiftedSums(np.where(np.isfinite(result.mean), result.mean, 0.0))
     if run.count == 0:
         return result
     # A batch of one run, the common case of partial_fit, needs no merge.
@@ -332,10 +365,26 @@ def affine_map(X, out, factor, offset, center=None, n_threads=1):
         center = np.asarray(center, dtype=dtype)
     step = max(16, _BLOCK_VALUES // max(1, X.shape[1]))
 
+    use_kernel = _kernel_ready(X, out) and X.dtype == dtype
+
     def map_rows(first, last):
         for start in range(first, last, step):
             stop = min(start + step, last)
             source, block = X[start:stop], out[start:stop]
+            if use_kernel:
+                not_finite = _kernels.affine_map(
+                    source,
+                    block,
+                    *source.shape,
+                    source.itemsize,
+                    factor,
+                    offset,
+                    center is not None,
+                    b"" if center is None else center,
+                )
+                if not_finite:
+                    _check_no_infinity(source)
+                continue
             if not np.isfinite(np.add.reduce(source, axis=None)):
                 _check_no_infinity(source)
             if center is None:

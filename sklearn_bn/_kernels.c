@@ -1,0 +1,204 @@
+/*
+ * One-pass kernels for BatchNormScaler, on C-contiguous float32 or float64
+ * rows. numpy needs four passes over a block for the shifted sums (subtract,
+ * sum, square, sum) and three for the centered affine map; these kernels do
+ * each in one pass, so fit and transform run at the speed of memory.
+ *
+ * They take buffers (any object with the buffer protocol, numpy arrays among
+ * them), need no numpy headers, and release the GIL, so that the Python side
+ * can run them on several row ranges in threads. Everything numerical that is
+ * not a single pass (merging, NaN handling, precision fallbacks) stays in
+ * _stats.py.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+/*
+ * Shifted sums over rows [0, n_rows) of X (n_rows x n_features):
+ *     dev_sum[j] += sum_i w_i (x_ij - shift_j)
+ *     dev_sq[j]  += sum_i w_i (x_ij - shift_j)^2
+ * with w_i = 1 when there are no weights. NaN and inf propagate into the sums;
+ * the caller checks them and takes its careful path for such a block.
+ */
+#define SHIFTED_SUMS(NAME, TYPE)                                               \
+    static void NAME(const TYPE *restrict X, Py_ssize_t n_rows,                \
+                     Py_ssize_t n_features, const double *restrict shift,      \
+                     const double *restrict weights,                           \
+                     double *restrict dev_sum, double *restrict dev_sq)        \
+    {                                                                          \
+        /* Row by row: unrolling over rows measured slower for some widths   \
+           (100 features: 2.5x), from cache conflicts between the rows. */     \
+        for (Py_ssize_t i = 0; i < n_rows; i++) {                              \
+            const TYPE *row = X + i * n_features;                              \
+            const double w = weights ? weights[i] : 1.0;                       \
+            for (Py_ssize_t j = 0; j < n_features; j++) {                      \
+                const double d = (double)row[j] - shift[j];                    \
+                dev_sum[j] += w * d;                                           \
+                dev_sq[j] += w * d * d;                                        \
+            }                                                                  \
+        }                                                                      \
+    }
+
+SHIFTED_SUMS(shifted_sums_f64, double)
+SHIFTED_SUMS(shifted_sums_f32, float)
+
+/*
+ * out_ij = (x_ij - center_j) * factor_j + offset_j, or x_ij * factor_j +
+ * offset_j without a center. Returns 1 if X holds an infinity or a NaN (the
+ * caller tells them apart; only an infinity is an error), else 0. The check
+ * is an integer OR of `x - x != 0`, which the compiler vectorizes with the
+ * rest of the loop.
+ */
+#define AFFINE_MAP(NAME, TYPE)                                                 \
+    static int NAME(const TYPE *X, TYPE *out, Py_ssize_t n_rows,               \
+                    Py_ssize_t n_features, const TYPE *factor,                 \
+                    const TYPE *offset, const TYPE *center)                    \
+    {                                                                          \
+        int not_finite = 0;                                                    \
+        for (Py_ssize_t i = 0; i < n_rows; i++) {                              \
+            const TYPE *row = X + i * n_features;                              \
+            TYPE *dest = out + i * n_features;                                 \
+            if (center) {                                                      \
+                for (Py_ssize_t j = 0; j < n_features; j++) {                  \
+                    const TYPE x = row[j];                                     \
+                    not_finite |= (x - x != 0);                                \
+                    dest[j] = (x - center[j]) * factor[j] + offset[j];         \
+                }                                                              \
+            }                                                                  \
+            else {                                                             \
+                for (Py_ssize_t j = 0; j < n_features; j++) {                  \
+                    const TYPE x = row[j];                                     \
+                    not_finite |= (x - x != 0);                                \
+                    dest[j] = x * factor[j] + offset[j];                       \
+                }                                                              \
+            }                                                                  \
+        }                                                                      \
+        return not_finite;                                                     \
+    }
+
+AFFINE_MAP(affine_map_f64, double)
+AFFINE_MAP(affine_map_f32, float)
+
+static int
+check_buffer(Py_buffer *view, const char *name, Py_ssize_t items,
+             Py_ssize_t itemsize)
+{
+    if (view->len != items * itemsize || view->itemsize != itemsize) {
+        PyErr_Format(PyExc_ValueError,
+                     "%s: expected %zd contiguous items of %zd bytes", name,
+                     items, itemsize);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+py_shifted_sums(PyObject *self, PyObject *args)
+{
+    Py_buffer X, shift, weights, dev_sum, dev_sq;
+    Py_ssize_t n_rows, n_features, itemsize;
+    int has_weights;
+    if (!PyArg_ParseTuple(args, "y*nnny*py*w*w*", &X, &n_rows, &n_features,
+                          &itemsize, &shift, &has_weights, &weights, &dev_sum,
+                          &dev_sq))
+        return NULL;
+    PyObject *result = NULL;
+    if ((itemsize != 4 && itemsize != 8) ||
+        check_buffer(&X, "X", n_rows * n_features, itemsize) < 0 ||
+        check_buffer(&shift, "shift", n_features, 8) < 0 ||
+        (has_weights && check_buffer(&weights, "weights", n_rows, 8) < 0) ||
+        check_buffer(&dev_sum, "dev_sum", n_features, 8) < 0 ||
+        check_buffer(&dev_sq, "dev_sq", n_features, 8) < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "X must be float32 or float64");
+        goto done;
+    }
+    const double *w = has_weights ? (const double *)weights.buf : NULL;
+    Py_BEGIN_ALLOW_THREADS
+    if (itemsize == 8)
+        shifted_sums_f64((const double *)X.buf, n_rows, n_features,
+                         (const double *)shift.buf, w, (double *)dev_sum.buf,
+                         (double *)dev_sq.buf);
+    else
+        shifted_sums_f32((const float *)X.buf, n_rows, n_features,
+                         (const double *)shift.buf, w, (double *)dev_sum.buf,
+                         (double *)dev_sq.buf);
+    Py_END_ALLOW_THREADS
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyBuffer_Release(&X);
+    PyBuffer_Release(&shift);
+    PyBuffer_Release(&weights);
+    PyBuffer_Release(&dev_sum);
+    PyBuffer_Release(&dev_sq);
+    return result;
+}
+
+static PyObject *
+py_affine_map(PyObject *self, PyObject *args)
+{
+    Py_buffer X, out, factor, offset, center;
+    Py_ssize_t n_rows, n_features, itemsize;
+    int has_center, not_finite = 0;
+    if (!PyArg_ParseTuple(args, "y*w*nnny*y*py*", &X, &out, &n_rows,
+                          &n_features, &itemsize, &factor, &offset, &has_center,
+                          &center))
+        return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t items = n_rows * n_features;
+    if ((itemsize != 4 && itemsize != 8) ||
+        check_buffer(&X, "X", items, itemsize) < 0 ||
+        check_buffer(&out, "out", items, itemsize) < 0 ||
+        check_buffer(&factor, "factor", n_features, itemsize) < 0 ||
+        check_buffer(&offset, "offset", n_features, itemsize) < 0 ||
+        (has_center && check_buffer(&center, "center", n_features, itemsize) < 0)) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "X must be float32 or float64");
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    if (itemsize == 8)
+        not_finite = affine_map_f64(
+            (const double *)X.buf, (double *)out.buf, n_rows, n_features,
+            (const double *)factor.buf, (const double *)offset.buf,
+            has_center ? (const double *)center.buf : NULL);
+    else
+        not_finite = affine_map_f32(
+            (const float *)X.buf, (float *)out.buf, n_rows, n_features,
+            (const float *)factor.buf, (const float *)offset.buf,
+            has_center ? (const float *)center.buf : NULL);
+    Py_END_ALLOW_THREADS
+    result = PyBool_FromLong(not_finite);
+done:
+    PyBuffer_Release(&X);
+    PyBuffer_Release(&out);
+    PyBuffer_Release(&factor);
+    PyBuffer_Release(&offset);
+    PyBuffer_Release(&center);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"shifted_sums", py_shifted_sums, METH_VARARGS,
+     "shifted_sums(X, n_rows, n_features, itemsize, shift, has_weights, "
+     "weights, dev_sum, dev_sq): add the weighted sums of X - shift and of "
+     "its square, per column, into dev_sum and dev_sq."},
+    {"affine_map", py_affine_map, METH_VARARGS,
+     "affine_map(X, out, n_rows, n_features, itemsize, factor, offset, "
+     "has_center, center) -> bool: out = (X - center) * factor + offset; "
+     "True if X holds an infinity or a NaN."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_kernels",
+    "One-pass kernels for BatchNormScaler's statistics and transform.", -1,
+    methods,
+};
+
+PyMODINIT_FUNC
+PyInit__kernels(void)
+{
+    return PyModule_Create(&module);
+}

@@ -1,0 +1,94 @@
+"""The compiled one-pass kernels give what the numpy code paths give."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+import sklearn_bn._stats as stats
+from sklearn_bn import BatchNormScaler
+
+pytestmark = pytest.mark.skipif(
+    stats._kernels is None, reason="built without the compiled kernels"
+)
+
+
+@pytest.fixture
+def without_kernels(monkeypatch):
+    monkeypatch.setattr(stats, "_kernels", None)
+
+
+def _data(dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(30_000, 7)) * [1, 10, 100, 0.1, 1, 1, 5] + [
+        3,
+        -2,
+        50,
+        0,
+        1,
+        9,
+        -4,
+    ]
+    X[rng.random(X.shape) < 0.001] = np.nan
+    return X.astype(dtype)
+
+
+def _with_and_without(monkeypatch, compute):
+    with_kernel = compute()
+    monkeypatch.setattr(stats, "_kernels", None)
+    return with_kernel, compute()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_kernel_moments_equal_numpy_moments(monkeypatch, dtype, weighted):
+    X = _data(dtype)
+    w = np.random.default_rng(1).uniform(0, 2, len(X)) if weighted else None
+    kernel, numpy = _with_and_without(monkeypatch, lambda: stats.dense_moments(X, w))
+    assert_allclose(kernel.count, numpy.count, rtol=1e-14)
+    assert_allclose(kernel.mean, numpy.mean, rtol=1e-13)
+    assert_allclose(kernel.m2, numpy.m2, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("center", [False, True])
+def test_kernel_affine_map_equals_numpy(monkeypatch, dtype, center):
+    X = _data(dtype)
+    factor, offset = np.linspace(0.5, 2, 7), np.linspace(-1, 1, 7)
+    mean = np.nanmean(X, axis=0) if center else None
+
+    def compute():
+        return stats.affine_map(X, np.empty_like(X), factor, offset, center=mean)
+
+    kernel, numpy = _with_and_without(monkeypatch, compute)
+    assert kernel.dtype == dtype
+    assert_array_equal(np.isnan(kernel), np.isnan(X))
+    assert_allclose(kernel, numpy, rtol=1e-6 if dtype == np.float32 else 1e-15)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kernel_finds_an_infinity_in_the_last_block(dtype):
+    X = _data(dtype)
+    X[-1, 3] = -np.inf
+    with pytest.raises(ValueError, match="Input X contains infinity"):
+        stats.affine_map(X, np.empty_like(X), np.ones(7), np.zeros(7))
+
+
+def test_fortran_ordered_input_takes_the_numpy_path():
+    X = np.asfortranarray(_data(np.float64))
+    scaler = BatchNormScaler().fit(X)
+    reference = BatchNormScaler().fit(np.ascontiguousarray(X))
+    assert_allclose(scaler.var_, reference.var_, rtol=1e-12)
+    assert_allclose(scaler.transform(X), reference.transform(X), rtol=1e-12, atol=1e-12)
+
+
+def test_scaler_without_kernels_gives_the_same_results(without_kernels):
+    X = _data(np.float64)
+    scaler = BatchNormScaler().fit(X)
+    assert_allclose(scaler.mean_, np.nanmean(X, axis=0), rtol=1e-13)
+    assert_allclose(scaler.var_, np.nanvar(X, axis=0), rtol=1e-12)
+    assert_allclose(
+        scaler.transform(X),
+        (X - scaler.mean_) / np.sqrt(scaler.var_ + 1e-5),
+        rtol=1e-12,
+        atol=1e-12,
+    )
