@@ -14,6 +14,18 @@
 #include <Python.h>
 
 /*
+ * On x86-64 Linux with GCC or clang, each kernel is also compiled for AVX2
+ * and the loader picks the best version the processor runs (an ifunc), so
+ * the build stays portable. Elsewhere, one portable version.
+ */
+#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) &&         \
+    defined(__GLIBC__)
+#define MULTIVERSION __attribute__((target_clones("avx2", "default")))
+#else
+#define MULTIVERSION
+#endif
+
+/*
  * Shifted sums over rows [0, n_rows) of X (n_rows x n_features):
  *     dev_sum[j] += sum_i w_i (x_ij - shift_j)
  *     dev_sq[j]  += sum_i w_i (x_ij - shift_j)^2
@@ -21,7 +33,7 @@
  * the caller checks them and takes its careful path for such a block.
  */
 #define SHIFTED_SUMS(NAME, TYPE)                                               \
-    static void NAME(const TYPE *restrict X, Py_ssize_t n_rows,                \
+    MULTIVERSION static void NAME(const TYPE *restrict X, Py_ssize_t n_rows,                \
                      Py_ssize_t n_features, const double *restrict shift,      \
                      const double *restrict weights,                           \
                      double *restrict dev_sum, double *restrict dev_sq)        \
@@ -50,7 +62,7 @@ SHIFTED_SUMS(shifted_sums_f32, float)
  * rest of the loop.
  */
 #define AFFINE_MAP(NAME, TYPE)                                                 \
-    static int NAME(const TYPE *X, TYPE *out, Py_ssize_t n_rows,               \
+    MULTIVERSION static int NAME(const TYPE *X, TYPE *out, Py_ssize_t n_rows,               \
                     Py_ssize_t n_features, const TYPE *factor,                 \
                     const TYPE *offset, const TYPE *center)                    \
     {                                                                          \

@@ -109,6 +109,24 @@ def _block_moments(block, weights):
     return Moments(count, mean, m2)
 
 
+# The kernels loop over the features of a row; with few features, rows of
+# rows are passed as one wider row of at least this many values, the
+# per-feature arrays tiled to match.
+_KERNEL_MIN_ROW = 64
+
+
+def _widening(n_features):
+    """How many rows to pass to a kernel as one row."""
+    return max(1, _KERNEL_MIN_ROW // max(1, n_features))
+
+
+def _wide_rows(block, k):
+    """Split ``block`` into a view of rows ``k`` times wider, and the rest."""
+    n_wide = (block.shape[0] // k) * k
+    wide = block[:n_wide].reshape(n_wide // k, k * block.shape[1])
+    return wide, block[n_wide:]
+
+
 def _kernel_ready(*arrays):
     """Whether the compiled kernels can take these arrays as they are."""
     return _kernels is not None and all(
@@ -139,17 +157,7 @@ class _ShiftedSums:
         ``weights`` is None for unit weights.
         """
         if _kernel_ready(block):
-            dev_sum, dev_sq = np.zeros_like(self.shift), np.zeros_like(self.shift)
-            _kernels.shifted_sums(
-                block,
-                *block.shape,
-                block.itemsize,
-                self.shift,
-                weights is not None,
-                b"" if weights is None else weights,
-                dev_sum,
-                dev_sq,
-            )
+            dev_sum, dev_sq = self._kernel_sums(block, weights)
         else:
             dev = block - self.shift
             ones = np.ones(len(block)) if weights is None else weights
@@ -162,6 +170,32 @@ class _ShiftedSums:
         self.dev_sq += dev_sq
         self.count += len(block) if weights is None else weights.sum()
         return True
+
+    def _kernel_sums(self, block, weights):
+        n_features = block.shape[1]
+        parts = [(block, self.shift, 1)]
+        k = _widening(n_features)
+        if weights is None and k > 1:
+            wide, rest = _wide_rows(block, k)
+            parts = [(wide, np.tile(self.shift, k), k), (rest, self.shift, 1)]
+        dev_sum, dev_sq = np.zeros(n_features), np.zeros(n_features)
+        for rows, shift, k in parts:
+            if rows.size == 0:
+                continue
+            sums, squares = np.zeros(shift.shape), np.zeros(shift.shape)
+            _kernels.shifted_sums(
+                rows,
+                *rows.shape,
+                rows.itemsize,
+                shift,
+                weights is not None,
+                b"" if weights is None else weights,
+                sums,
+                squares,
+            )
+            dev_sum += sums.reshape(k, n_features).sum(axis=0)
+            dev_sq += squares.reshape(k, n_features).sum(axis=0)
+        return dev_sum, dev_sq
 
     def moments(self):
         with np.errstate(invalid="ignore", over="ignore"):
@@ -366,24 +400,18 @@ def affine_map(X, out, factor, offset, center=None, n_threads=1):
     step = max(16, _BLOCK_VALUES // max(1, X.shape[1]))
 
     use_kernel = _kernel_ready(X, out) and X.dtype == dtype
+    if use_kernel:
+        step *= _KERNEL_BLOCK_FACTOR
+        params = (factor, offset, center)
+        k = _widening(X.shape[1])
+        wide_params = [None if a is None else np.tile(a, k) for a in params]
 
     def map_rows(first, last):
         for start in range(first, last, step):
             stop = min(start + step, last)
             source, block = X[start:stop], out[start:stop]
             if use_kernel:
-                not_finite = _kernels.affine_map(
-                    source,
-                    block,
-                    *source.shape,
-                    source.itemsize,
-                    factor,
-                    offset,
-                    center is not None,
-                    b"" if center is None else center,
-                )
-                if not_finite:
-                    _check_no_infinity(source)
+                _kernel_affine_map(source, block, k, wide_params, params)
                 continue
             if not np.isfinite(np.add.reduce(source, axis=None)):
                 _check_no_infinity(source)
@@ -396,6 +424,30 @@ def affine_map(X, out, factor, offset, center=None, n_threads=1):
 
     _run_on_row_shares(map_rows, X.shape[0], n_threads)
     return out
+
+
+def _kernel_affine_map(source, block, k, wide_params, params):
+    """The compiled affine map of one block; ``k`` rows make one wide row."""
+    wide, rest = _wide_rows(source, k)
+    parts = [
+        (wide, block[: len(source) - len(rest)].reshape(wide.shape), wide_params),
+        (rest, block[len(source) - len(rest) :], params),
+    ]
+    for rows, out, (factor, offset, center) in parts:
+        if rows.size == 0:
+            continue
+        not_finite = _kernels.affine_map(
+            rows,
+            out,
+            *rows.shape,
+            rows.itemsize,
+            factor,
+            offset,
+            center is not None,
+            b"" if center is None else center,
+        )
+        if not_finite:
+            _check_no_infinity(rows)
 
 
 def _run_on_row_shares(work, n_rows, n_threads):
