@@ -1,5 +1,6 @@
 """BatchNormScaler: batch normalization as a scikit-learn transformer."""
 
+import functools
 import os
 from numbers import Integral, Real
 
@@ -91,10 +92,17 @@ def _n_threads(X):
     """
     if X.nbytes < _THREADED_BYTES:
         return 1
-    from threadpoolctl import threadpool_info
-
-    limits = [pool["num_threads"] for pool in threadpool_info()]
+    limits = [pool.num_threads for pool in _thread_pools().lib_controllers]
     return max(1, min([os.cpu_count() or 1, *limits]))
+
+
+@functools.cache
+def _thread_pools():
+    """The BLAS and OpenMP pools loaded now; finding them reads the process
+    map (milliseconds), asking each its current limit is cheap."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def _column_indices(X):

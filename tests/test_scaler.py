@@ -790,3 +790,18 @@ def test_affine_form_is_as_accurate_as_the_formula_near_zero(dtype):
     exact = _formula(X.astype(np.float64))
     tolerance = 1e-6 if dtype == np.float32 else 1e-13
     assert_allclose(scaler.transform(X), exact, rtol=0, atol=tolerance)
+
+
+def test_threads_for_large_inputs_respect_threadpoolctl_limits():
+    import os
+
+    from threadpoolctl import threadpool_limits
+
+    from sklearn_bn._scaler import _n_threads
+
+    large, small = np.empty((5_000_000, 1)), np.empty((100, 1))
+    assert _n_threads(small) == 1
+    with threadpool_limits(limits=1):
+        assert _n_threads(large) == 1
+    with threadpool_limits(limits=2):
+        assert _n_threads(large) == min(2, os.cpu_count())
