@@ -1,5 +1,6 @@
 """Multi-layer perceptrons with batch-normalized hidden layers."""
 
+import copy
 import time
 import warnings
 from itertools import pairwise
@@ -146,7 +147,10 @@ class _BaseBatchNormMLP(BaseEstimator):
     def _hidden_layer_sizes(self):
         sizes = self.hidden_layer_sizes
         sizes = [sizes] if isinstance(sizes, Integral) else list(sizes)
-        if not all(isinstance(size, Integral) and size >= 1 for size in sizes):
+        if not all(
+            isinstance(size, Integral) and not isinstance(size, bool) and size >= 1
+            for size in sizes
+        ):
             raise ValueError(
                 "hidden_layer_sizes must be a positive integer or a sequence of "
                 f"positive integers; got {self.hidden_layer_sizes!r}."
@@ -191,11 +195,17 @@ class _BaseBatchNormMLP(BaseEstimator):
             self.bn_running_means_ = self.bn_running_vars_ = None
 
         self.loss_curve_ = []
+        self._init_stopping()
+
+    def _init_stopping(self):
+        """The bookkeeping of the stopping rule that ``early_stopping`` picks."""
         self._no_improvement_count = 0
         if self.early_stopping:
             self.validation_scores_ = []
             self.best_validation_score_ = -np.inf
             self.best_loss_ = None
+            # Restored if no epoch ever scores (all NaN): the starting state.
+            self._best_state = [param.copy() for param in self._state()]
         else:
             self.validation_scores_ = None
             self.best_validation_score_ = None
@@ -408,6 +418,20 @@ class _BaseBatchNormMLP(BaseEstimator):
             y_val = self._label_binarizer.inverse_transform(y_val)
         return X_train, y_train, X_val, y_val
 
+    def _restoring(self, train, *args, **kwargs):
+        """Run ``train``; if it raises, put every attribute back as it was.
+
+        A fit that fails (bad input, a batch too small, divergence) leaves a
+        fitted network as it was and an unfitted one unfitted.
+        """
+        saved = copy.deepcopy(self.__dict__)
+        try:
+            return train(*args, **kwargs)
+        except Exception:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+
     def _fit(self, X, y, incremental):
         hidden_layer_sizes = self._hidden_layer_sizes()
         first_pass = not hasattr(self, "coefs_") or (
@@ -429,6 +453,9 @@ class _BaseBatchNormMLP(BaseEstimator):
         else:
             self._check_same_network(layer_units)
             X = X.astype(self.coefs_[0].dtype, copy=False)
+            # early_stopping may have been switched since the last fit.
+            if (self.validation_scores_ is None) == bool(self.early_stopping):
+                self._init_stopping()
         if not is_classifier(self):
             y = y.astype(X.dtype, copy=False)
         if not incremental or not hasattr(self, "_optimizer"):
@@ -576,7 +603,7 @@ class _BaseBatchNormMLP(BaseEstimator):
         self : object
             The fitted estimator.
         """
-        return self._fit(X, y, incremental=False)
+        return self._restoring(self._fit, X, y, incremental=False)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -673,8 +700,8 @@ class BatchNormMLPClassifier(ClassifierMixin, _BaseBatchNormMLP):
 
     early_stopping : bool, default=False
         Whether to hold out ``validation_fraction`` of the training data
-        (stratified) and stop when its accuracy stalls; the parameters of the
-        best epoch are kept.
+        (stratified for binary targets, as MLPClassifier does) and stop when
+        its accuracy stalls; the parameters of the best epoch are kept.
 
     validation_fraction : float, default=0.1
         The share of the training data held out for early stopping.
@@ -717,7 +744,8 @@ class BatchNormMLPClassifier(ClassifierMixin, _BaseBatchNormMLP):
         The smallest training loss reached; None with early stopping.
 
     loss_curve_ : list of float
-        The training loss of each epoch, averaged over its mini-batches.
+        The training loss of each epoch: the mean over its samples (each
+        mini-batch's loss weighted by its size).
 
     validation_scores_ : list of float or None
         The accuracy on the held-out set after each epoch, with early
@@ -841,7 +869,11 @@ class BatchNormMLPClassifier(ClassifierMixin, _BaseBatchNormMLP):
             self.classes_ = self._label_binarizer.classes_
         else:
             classes = unique_labels(y)
-            if self.warm_start and set(classes) != set(self.classes_):
+            if (
+                self.warm_start
+                and not incremental
+                and set(classes) != set(self.classes_)
+            ):
                 raise ValueError(
                     "warm_start can only be used where y has the same classes as "
                     f"in the previous call to fit: previously {self.classes_}, "
@@ -883,14 +915,17 @@ class BatchNormMLPClassifier(ClassifierMixin, _BaseBatchNormMLP):
             The class labels, or a label-indicator matrix for multilabel data.
 
         classes : array-like of shape (n_classes,), default=None
-            All the classes that will ever be seen. Required on the first call,
-            ignored afterwards.
+            All the classes that will ever be seen. Required on the first call;
+            later calls may omit it or must give ``classes_`` again.
 
         Returns
         -------
         self : object
             The updated estimator.
         """
+        return self._restoring(self._partial_fit, X, y, classes)
+
+    def _partial_fit(self, X, y, classes):
         if _check_partial_fit_first_call(self, classes):
             self._label_binarizer = LabelBinarizer()
             if type_of_target(y).startswith("multilabel"):
@@ -1086,7 +1121,8 @@ class BatchNormMLPRegressor(RegressorMixin, _BaseBatchNormMLP):
         The smallest training loss reached; None with early stopping.
 
     loss_curve_ : list of float
-        The training loss of each epoch, averaged over its mini-batches.
+        The training loss of each epoch: the mean over its samples (each
+        mini-batch's loss weighted by its size).
 
     validation_scores_ : list of float or None
         The R² on the held-out set after each epoch, with early stopping;
@@ -1230,7 +1266,7 @@ class BatchNormMLPRegressor(RegressorMixin, _BaseBatchNormMLP):
         self : object
             The updated estimator.
         """
-        return self._fit(X, y, incremental=True)
+        return self._restoring(self._fit, X, y, incremental=True)
 
     def predict(self, X):
         """Predict the target of each sample, using the running statistics.

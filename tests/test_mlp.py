@@ -584,11 +584,25 @@ def test_warm_start_continues_from_the_fitted_parameters():
     assert estimator.loss_curve_[5] == pytest.approx(loss_after_first_fit, rel=0.2)
 
 
-def test_early_stopping_keeps_the_best_validation_epoch():
+def test_early_stopping_keeps_the_best_validation_epoch(monkeypatch):
     X, y = make_classification(n_samples=200, n_informative=5, random_state=0)
+    held_out = {}
+    split = BatchNormMLPClassifier._split_validation
+
+    def spy(self, *args):
+        X_train, y_train, X_val, y_val = split(self, *args)
+        held_out.update(X=X_val, y=y_val)
+        return X_train, y_train, X_val, y_val
+
+    monkeypatch.setattr(BatchNormMLPClassifier, "_split_validation", spy)
     estimator = _quiet_fit(
         BatchNormMLPClassifier(
-            (16,), early_stopping=True, n_iter_no_change=3, max_iter=40, random_state=0
+            (16,),
+            early_stopping=True,
+            n_iter_no_change=3,
+            max_iter=40,
+            learning_rate_init=0.05,
+            random_state=2,
         ),
         X,
         y,
@@ -596,6 +610,55 @@ def test_early_stopping_keeps_the_best_validation_epoch():
     assert len(estimator.validation_scores_) == estimator.n_iter_
     assert estimator.best_validation_score_ == max(estimator.validation_scores_)
     assert estimator.best_loss_ is None
+    # The kept parameters are those of the best epoch, not of the last one:
+    # they score best_validation_score_ on the held-out set again.
+    assert estimator.validation_scores_[-1] < estimator.best_validation_score_
+    score = estimator.score(held_out["X"], held_out["y"])
+    assert score == estimator.best_validation_score_
+
+
+@pytest.mark.parametrize("switch_to", [True, False])
+def test_early_stopping_can_be_switched_between_fits(switch_to):
+    X, y = make_classification(n_samples=200, random_state=0)
+    estimator = BatchNormMLPClassifier(
+        (8,), early_stopping=not switch_to, max_iter=5, warm_start=True, random_state=0
+    )
+    _quiet_fit(estimator, X, y)
+    estimator.set_params(early_stopping=switch_to)
+    _quiet_fit(estimator, X, y)
+    assert (estimator.validation_scores_ is not None) == switch_to
+    if not switch_to:
+        estimator.partial_fit(X, y)
+        assert np.isfinite(estimator.best_loss_)
+
+
+def test_failed_fit_leaves_a_fitted_network_as_it_was():
+    X, y = make_classification(n_samples=60, random_state=0)
+    estimator = _quiet_fit(
+        BatchNormMLPClassifier((8,), max_iter=5, random_state=0), X, y
+    )
+    coefs = [coef.copy() for coef in estimator.coefs_]
+    estimator.set_params(batch_size=1)
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        estimator.fit(X, y)
+    for before, after in zip(coefs, estimator.coefs_, strict=True):
+        np.testing.assert_array_equal(before, after)
+    assert estimator.n_iter_ == 5
+
+
+def test_failed_first_partial_fit_leaves_the_network_unfitted():
+    X, y = make_classification(n_samples=60, random_state=0)
+    estimator = BatchNormMLPClassifier((8,), random_state=0)
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        estimator.partial_fit(X[:1], y[:1], classes=[0, 1])
+    assert not hasattr(estimator, "coefs_")
+    assert not hasattr(estimator, "classes_")
+
+
+def test_boolean_hidden_layer_sizes_are_rejected():
+    X, y = make_classification(n_samples=60, random_state=0)
+    with pytest.raises(ValueError, match="hidden_layer_sizes must be a positive"):
+        BatchNormMLPClassifier(hidden_layer_sizes=(True,)).fit(X, y)
 
 
 def test_verbose_prints_the_loss_and_time_of_each_epoch(capsys):
