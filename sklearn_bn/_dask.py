@@ -143,31 +143,16 @@ def _check_block_weights(weights, n_rows):
     return weights
 
 
-def _check_block_finite(block, moments):
-    """Raise if a block holds inf, as the numpy path's validation does.
-
-    The block is only searched when its moments are not finite, so finite data
-    costs no extra pass.
-    """
-    with np.errstate(invalid="ignore"):
-        suspicious = (moments.count > 0) & ~(
-            np.isfinite(moments.mean) & np.isfinite(moments.m2)
-        )
-    if suspicious.any() and np.isinf(block).any():
-        raise ValueError(
-            "Input X contains infinity or a value too large for "
-            f"dtype({block.dtype.name!r})."
-        )
-
-
 def _block_moments(block, weights=None):
-    """Moments of one block of X; runs on the worker that holds the block."""
+    """Moments of one block of X; runs on the worker that holds the block.
+
+    An infinity in the block raises scikit-learn's ValueError there, and the
+    client re-raises it.
+    """
     block = np.asarray(block)
     if weights is not None:
         weights = _check_block_weights(weights, block.shape[0])
-    moments = dense_moments(block, weights)
-    _check_block_finite(block, moments)
-    return moments
+    return dense_moments(block, weights)
 
 
 def _merge_all(*parts):
@@ -184,7 +169,7 @@ def _tree_reduce(parts, combine):
     """Combine delayed parts in a tree of fan-in _SPLIT_EVERY, keeping their order."""
     import dask
 
-    combine = dask.delayed(combine, pure=True)
+    combine = dask.delayed(combine)
     while len(parts) > 1:
         parts = [
             combine(*parts[start : start + _SPLIT_EVERY])
@@ -239,6 +224,8 @@ def _leaf_moments(X, sample_weight):
     the weights as a dask array (None without weights)."""
     import dask
 
+    # Delayed calls get fresh keys: a fit always computes, never picking up
+    # results of an earlier fit that the cluster has not released yet.
     blocks = X.to_delayed()
     if sample_weight is None:
         weights = None
@@ -246,7 +233,7 @@ def _leaf_moments(X, sample_weight):
     else:
         weights = _dask_weights(sample_weight, X)
         weight_blocks = list(weights.to_delayed())
-    leaf = dask.delayed(_block_moments, pure=True)
+    leaf = dask.delayed(_block_moments)
     columns = [
         [leaf(blocks[row, column], weight_blocks[row]) for row in range(X.numblocks[0])]
         for column in range(X.numblocks[1])
@@ -333,23 +320,18 @@ def dask_chunk_moments(X, sample_weight=None):
     import dask
 
     columns, weights = _leaf_moments(X, sample_weight)
-    concatenate = dask.delayed(_concatenate, pure=True)
+    concatenate = dask.delayed(_concatenate)
     rows = [concatenate(*row) for row in zip(*columns, strict=True)]
     return list(_compute_checked(rows, weights))
 
 
 def _apply_block(block, func):
-    """func applied to a fresh float copy of one block; runs on a worker.
+    """func applied in place to a fresh float copy of one block, on a worker.
 
     The copy matters: a block may be a read-only view of the user's array.
     """
     block = np.array(block, dtype=_float_dtype(block.dtype), copy=True)
-    if np.isinf(block).any():
-        raise ValueError(
-            "Input X contains infinity or a value too large for "
-            f"dtype({block.dtype.name!r})."
-        )
-    return func(block)
+    return func(block, block)
 
 
 def _apply_frame(frame, func, columns):
@@ -368,23 +350,26 @@ def dask_apply_rows(X, func):
     X : dask.array.Array or dask.dataframe.DataFrame of shape (n_samples, n_features)
         The data.
     func : callable
-        Maps a float ndarray of shape (n_rows, n_features) to one of the same
-        shape and dtype; it may work in place on its argument, which is always
-        a fresh copy. It is sent to the workers, so it must pickle.
+        ``func(block, out)`` writes the result for a float ndarray ``block``
+        of shape (n_rows, n_features) into ``out`` and returns it. ``out`` is
+        ``block`` itself, always a fresh copy, so the map is in place. It is
+        sent to the workers, so it must pickle.
 
     Returns
     -------
     dask.array.Array or dask.dataframe.DataFrame
         Lazy. A dask array has X's chunks and a float dtype (X's, or float64
         for non-float X); a dask DataFrame keeps X's columns, index and
-        partitions. An inf in X raises when the result is computed.
+        partitions. Errors that func raises on a block (an infinity in X, say)
+        are raised when the result is computed.
 
     Examples
     --------
     >>> import dask.array as da
+    >>> import numpy as np
     >>> from sklearn_bn._dask import dask_apply_rows
     >>> X = da.ones((4, 2), chunks=2)
-    >>> Y = dask_apply_rows(X, lambda block: 2 * block)
+    >>> Y = dask_apply_rows(X, lambda block, out: np.multiply(block, 2, out=out))
     >>> Y.chunks, Y.sum().compute()
     (((2, 2), (2,)), np.float64(16.0))
     """

@@ -1,5 +1,6 @@
 """BatchNormScaler: batch normalization as a scikit-learn transformer."""
 
+import copy
 import functools
 import os
 from numbers import Integral, Real
@@ -22,11 +23,20 @@ from sklearn.utils._array_api import (
 from sklearn.utils._param_validation import Interval, Options
 from sklearn.utils.validation import (
     FLOAT_DTYPES,
+    _check_feature_names,
+    _check_n_features,
     _check_sample_weight,
     check_is_fitted,
     validate_data,
 )
 
+from ._dask import (
+    as_dask_array,
+    dask_apply_rows,
+    dask_chunk_moments,
+    dask_moments,
+    is_dask_collection,
+)
 from ._stats import (
     Moments,
     affine_map,
@@ -382,15 +392,19 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, dask array, dask DataFrame} of \
+                shape (n_samples, n_features)
             The data. NaNs are ignored. Sparse input (CSR or CSC) needs
-            ``with_mean=False``.
+            ``with_mean=False``. A dask collection is summarised on its
+            workers in one pass and never gathered; with ``momentum`` set,
+            each of its row chunks is one batch, in order.
 
         y : None
             Ignored.
 
         sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weights of the samples, treated as frequencies.
+            Non-negative weights of the samples, treated as frequencies. With
+            a dask X, it may be a dask array or Series chunked like X's rows.
 
         Returns
         -------
@@ -410,15 +424,19 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, dask array, dask DataFrame} of \
+                shape (n_samples, n_features)
             A batch of data. NaNs are ignored. Sparse input (CSR or CSC) needs
-            ``with_mean=False``.
+            ``with_mean=False``. A dask collection is summarised on its
+            workers in one pass and never gathered; with ``momentum`` set,
+            each of its row chunks is one batch, in order.
 
         y : None
             Ignored.
 
         sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weights of the samples, treated as frequencies.
+            Non-negative weights of the samples, treated as frequencies. With
+            a dask X, it may be a dask array or Series chunked like X's rows.
 
         Returns
         -------
@@ -440,6 +458,9 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return self
 
     def _update(self, X, sample_weight, reset):
+        if is_dask_collection(X):
+            self._update_from_dask(X, sample_weight, reset)
+            return
         xp, _, device = get_namespace_and_device(X)
         numpy_input = _is_numpy_namespace(xp)
         X = validate_data(
@@ -476,6 +497,32 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             batch = dense_moments(X, sample_weight, n_threads=_n_threads(X))
         else:
             batch = array_api_moments(X, sample_weight, acc_dtype)
+        self._apply_batch(batch, gamma, beta, weighted, reset, xp, acc_dtype, device)
+
+    def _update_from_dask(self, X, sample_weight, reset):
+        """Update from a dask collection, summarised on its workers in one pass."""
+        # validate_data would compute X: check only what is known lazily.
+        X, names = as_dask_array(X)
+        _check_n_features(self, X, reset=reset)
+        _check_feature_names(self, names, reset=reset)
+        gamma = _check_affine_param(self.gamma, "gamma", X.shape[1])
+        beta = _check_affine_param(self.beta, "beta", X.shape[1])
+        weighted = sample_weight is not None or (
+            not reset and _is_weight_sum(self.n_samples_seen_)
+        )
+        xp, _, device = get_namespace_and_device(gamma)
+        if self.momentum is None:
+            batches = [dask_moments(X, sample_weight)]
+        else:
+            batches = dask_chunk_moments(X, sample_weight)
+        for batch in batches:
+            self._apply_batch(
+                batch, gamma, beta, weighted, reset, xp, np.float64, device
+            )
+            reset = False
+
+    def _apply_batch(self, batch, gamma, beta, weighted, reset, xp, acc_dtype, device):
+        """Fold the moments of one batch into the fitted state."""
         self._check_finite(batch)
 
         if self.momentum is None or reset:
@@ -610,9 +657,14 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        X_tr : {ndarray, sparse matrix} of shape (n_samples, n_features)
-            The transformed data, of the dtype of X (float32 or float64).
+        X_tr : {ndarray, sparse matrix, dask array, dask DataFrame} of \
+                shape (n_samples, n_features)
+            The transformed data, of the dtype of X (float32 or float64). A
+            dask collection gives a lazy one of the same kind, chunks and
+            columns.
         """
+        if is_dask_collection(X):
+            return self._transform_dask(X, "_transform_numpy")
         X, out = self._validate_for_transform(X, copy, "transform")
         if sparse.issparse(X):
             X.data *= self.multiplier_.astype(X.dtype)[_column_indices(X)]
@@ -624,6 +676,10 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             )
             centered = X - xp.astype(self.mean_, X.dtype) if self.with_mean else X
             return centered * multiplier + beta
+        return self._transform_numpy(X, out)
+
+    def _transform_numpy(self, X, out):
+        """transform of a validated dense numpy X, written into out."""
         if not self.with_mean:
             return affine_map(
                 X, out, self.multiplier_, self._beta, n_threads=_n_threads(X)
@@ -663,16 +719,17 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        X_original : {ndarray, sparse matrix} of shape (n_samples, n_features)
-            The data in the original space, of the dtype of X.
+        X_original : {ndarray, sparse matrix, dask array, dask DataFrame} of \
+                shape (n_samples, n_features)
+            The data in the original space, of the dtype of X. A dask
+            collection gives a lazy one of the same kind, chunks and columns.
         """
+        if is_dask_collection(X):
+            check_is_fitted(self)
+            self._check_invertible()
+            return self._transform_dask(X, "_inverse_transform_numpy")
         X, out = self._validate_for_transform(X, copy, "inverse_transform")
-        zero = np.flatnonzero(_to_numpy(self.multiplier_) == 0)
-        if zero.size:
-            raise ValueError(
-                f"gamma is 0 for features {zero.tolist()}: the transform maps "
-                "them to a constant and cannot be inverted. Use a non-zero gamma."
-            )
+        self._check_invertible()
         if sparse.issparse(X):
             X.data /= self.multiplier_.astype(X.dtype)[_column_indices(X)]
             return X
@@ -687,11 +744,33 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 if self.with_mean
                 else original
             )
+        return self._inverse_transform_numpy(X, out)
+
+    def _inverse_transform_numpy(self, X, out):
+        """inverse_transform of a validated dense numpy X, written into out."""
         reciprocal = 1.0 / self.multiplier_
         offset = -self._beta * reciprocal
         if self.with_mean:
             offset += self.mean_
         return affine_map(X, out, reciprocal, offset, n_threads=_n_threads(X))
+
+    def _check_invertible(self):
+        zero = np.flatnonzero(_to_numpy(self.multiplier_) == 0)
+        if zero.size:
+            raise ValueError(
+                f"gamma is 0 for features {zero.tolist()}: the transform maps "
+                "them to a constant and cannot be inverted. Use a non-zero gamma."
+            )
+
+    def _transform_dask(self, X, method):
+        """A lazy map of a dask collection with ``method``, block by block."""
+        check_is_fitted(self)
+        X_array, names = as_dask_array(X)
+        _check_n_features(self, X_array, reset=False)
+        _check_feature_names(self, names, reset=False)
+        # A copy goes to the workers: the lazy result keeps this fit's
+        # statistics even if the scaler is fitted again before it is computed.
+        return dask_apply_rows(X, getattr(copy.copy(self), method))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -8,6 +8,7 @@ FIRST = [
     "plot_gamma_beta.py",
     "plot_grid_search.py",
     "plot_streaming.py",
+    "plot_dask.py",
     "plot_mlp_learning_rate.py",
     "plot_mlp_depth.py",
 ]
