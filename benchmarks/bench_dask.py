@@ -13,16 +13,7 @@ import platform
 import statistics
 import time
 
-
-def _cpu_model():
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+from _report import machine, rst_list_table
 
 
 def _timings(fit, repeat):
@@ -42,8 +33,6 @@ def main():
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--output", default=None)
     args = parser.parse_args()
-
-    import os
 
     import dask
     import dask.array as da
@@ -112,28 +101,35 @@ def main():
         "``partial_fit`` and no ``sample_weight``; its variances agree with "
         f"BatchNormScaler's to {agreement:.1e} relative.",
         "",
-        ".. list-table::",
-        "   :header-rows: 1",
-        "",
-        "   * - Fit",
-        "     - Best (s)",
-        "     - Median (s)",
-        "     - Throughput (GB/s, best)",
+        rst_list_table(
+            "",
+            ["Fit", "Best (s)", "Median (s)", "Throughput (GB/s, best)"],
+            [
+                [
+                    f"``{name}``",
+                    f"{best:.2f}",
+                    f"{median:.2f}",
+                    f"{gigabytes / best:.2f}",
+                ]
+                for name, best, median in rows
+            ],
+        ),
     ]
-    for name, best, median in rows:
-        lines += [
-            f"   * - ``{name}``",
-            f"     - {best:.2f}",
-            f"     - {median:.2f}",
-            f"     - {gigabytes / best:.2f}",
-        ]
     lines += [
         "",
-        f"Machine: {_cpu_model()}, {os.cpu_count()} cores. Python "
-        f"{platform.python_version()}, numpy {np.__version__}, scikit-learn "
-        f"{sklearn.__version__}, dask {dask.__version__}, distributed "
-        f"{distributed.__version__}, dask-ml {dask_ml.__version__}, sklearn-bn "
-        f"{sklearn_bn.__version__}.",
+        "Machine: "
+        + machine(
+            [
+                f"Python {platform.python_version()}",
+                f"numpy {np.__version__}",
+                f"scikit-learn {sklearn.__version__}",
+                f"dask {dask.__version__}",
+                f"distributed {distributed.__version__}",
+                f"dask-ml {dask_ml.__version__}",
+                f"sklearn-bn {sklearn_bn.__version__}",
+            ]
+        )
+        + ".",
         "",
         "Command: ``OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 "
         f"python benchmarks/bench_dask.py --gigabytes {args.gigabytes:g} "

@@ -32,6 +32,7 @@ import warnings  # noqa: E402
 
 import numpy as np  # noqa: E402
 import sklearn  # noqa: E402
+from _report import machine, rst_list_table  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
@@ -254,25 +255,13 @@ def measure_time_to_accuracy(repeats, target, max_epochs):
 
 
 def machine_description(torch):
-    cpu = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        cpu = platform.processor() or cpu
     versions = [
         f"Python {platform.python_version()}",
         f"numpy {np.__version__}",
         f"scikit-learn {sklearn.__version__}",
         f"torch {torch.__version__}" if torch is not None else "torch not installed",
     ]
-    return (
-        f"{os.cpu_count()} cores, {cpu}, {platform.system()}; "
-        f"{', '.join(versions)}; one BLAS thread and one torch thread"
-    )
+    return f"{machine(versions)}; one BLAS thread and one torch thread"
 
 
 def _ratio_text(ratio, target):
@@ -314,43 +303,44 @@ def format_rst(epoch_rows, accuracy_rows, target, max_epochs, args, torch):
         "",
         f"Command: ``{command}``",
         "",
-        ".. list-table:: Per-epoch training time on the digits (1797 samples, 64 "
-        f"features), hidden layers {HIDDEN}, Adam, batches of {BATCH_SIZE}; "
-        f"medians of {args.repeats} interleaved repeats of {args.epochs} epochs",
-        "   :header-rows: 1",
+        rst_list_table(
+            "Per-epoch training time on the digits (1797 samples, 64 features), "
+            f"hidden layers {HIDDEN}, Adam, batches of {BATCH_SIZE}; medians of "
+            f"{args.repeats} interleaved repeats of {args.epochs} epochs",
+            [
+                "Comparison",
+                "dtype",
+                "Ours (ms/epoch)",
+                "Reference (ms/epoch)",
+                "Ratio ours / reference (median of paired runs)",
+            ],
+            [
+                [
+                    label,
+                    dtype or "both",
+                    f"{ours:.1f}",
+                    f"{reference:.1f}",
+                    _ratio_text(ratio, bound),
+                ]
+                for label, dtype, ours, reference, ratio, bound in epoch_rows
+            ],
+        ),
         "",
-        "   * - Comparison",
-        "     - dtype",
-        "     - Ours (ms/epoch)",
-        "     - Reference (ms/epoch)",
-        "     - Ratio ours / reference (median of paired runs)",
+        rst_list_table(
+            f"Time to {target:.0%} test accuracy on the digits, 10 hidden layers "
+            "of 64 ReLU units, SGD (learning rate 0.01, Nesterov momentum 0.9), "
+            f"batches of 64; training time only, medians of {args.repeats} repeats",
+            ["batch_norm", "Epochs", "Seconds"],
+            [
+                [
+                    str(batch_norm),
+                    str(epochs) if epochs else f"not reached in {max_epochs}",
+                    f"{seconds:.2f}",
+                ]
+                for batch_norm, epochs, seconds in accuracy_rows
+            ],
+        ),
     ]
-    for label, dtype, ours, reference, ratio, bound in epoch_rows:
-        out += [
-            f"   * - {label}",
-            f"     - {dtype or 'both'}",
-            f"     - {ours:.1f}",
-            f"     - {reference:.1f}",
-            f"     - {_ratio_text(ratio, bound)}",
-        ]
-    out += [
-        "",
-        f".. list-table:: Time to {target:.0%} test accuracy on the digits, 10 "
-        "hidden layers of 64 ReLU units, SGD (learning rate 0.01, Nesterov "
-        "momentum 0.9), batches of 64; training time only, medians of "
-        f"{args.repeats} repeats",
-        "   :header-rows: 1",
-        "",
-        "   * - batch_norm",
-        "     - Epochs",
-        "     - Seconds",
-    ]
-    for batch_norm, epochs, seconds in accuracy_rows:
-        out += [
-            f"   * - {batch_norm}",
-            f"     - {epochs if epochs else f'not reached in {max_epochs}'}",
-            f"     - {seconds:.2f}",
-        ]
     return "\n".join(out) + "\n"
 
 

@@ -23,6 +23,7 @@ import tracemalloc
 import numpy as np
 import scipy
 import sklearn
+from _report import machine, rst_list_table
 from scipy import sparse
 from sklearn.preprocessing import StandardScaler
 
@@ -266,28 +267,15 @@ def _markdown(header, cells):
     return "\n".join(lines)
 
 
-def _rst(title, header, cells):
-    lines = [f".. list-table:: {title}", "   :header-rows: 1", ""]
-    for row in [header, *cells]:
-        lines.append(f"   * - {row[0]}")
-        lines += [f"     - {cell}" for cell in row[1:]]
-    return "\n".join(lines)
-
-
 def _machine():
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(
-                line.split(":", 1)[1].strip() for line in f if "model name" in line
-            )
-    except (OSError, StopIteration):
-        pass
-    return (
-        f"{cpu}, {multiprocessing.cpu_count()} cores; "
-        f"Python {platform.python_version()}, "
-        f"numpy {np.__version__}, scipy {scipy.__version__}, scikit-learn "
-        f"{sklearn.__version__}, sklearn-bn {sklearn_bn.__version__}"
+    return machine(
+        [
+            f"Python {platform.python_version()}",
+            f"numpy {np.__version__}",
+            f"scipy {scipy.__version__}",
+            f"scikit-learn {sklearn.__version__}",
+            f"sklearn-bn {sklearn_bn.__version__}",
+        ]
     )
 
 
@@ -345,7 +333,7 @@ def main(argv=None):
                 f"Medians of {repeats} interleaved repeats.\n\n"
             )
             for title, (header, cells) in tables:
-                f.write(_rst(title, header, cells) + "\n\n")
+                f.write(rst_list_table(title, header, cells) + "\n\n")
 
 
 if __name__ == "__main__":
