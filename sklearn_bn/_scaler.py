@@ -282,9 +282,18 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     Golub and LeVeque (1983) between blocks and batches. Float32 input gives
     float32 output.
 
-    :meth:`transform` computes ``(x - mean_) * multiplier_ + beta``, which keeps
-    full precision when a feature's mean is large compared to its spread;
-    ``x * multiplier_ + offset_`` is the same map in exact arithmetic.
+    :meth:`transform` computes ``x * multiplier_ + offset_`` in one pass over
+    X. Where a feature's mean lies more than 16 standard deviations from zero,
+    that form would lose digits to cancellation, and it computes
+    ``(x - mean_) * multiplier_ + beta`` instead, the same map in exact
+    arithmetic. Large inputs are processed in cache-sized blocks of rows, on as
+    many threads as there are cores within the BLAS thread limit
+    (``threadpoolctl``).
+
+    Dask arrays and DataFrames are fitted on their workers in one pass and
+    transformed lazily. With ``sklearn.set_config(array_api_dispatch=True)``,
+    array API inputs (torch, CuPy, ...) are fitted and transformed on their
+    device, and the fitted attributes stay in their namespace.
 
     Setting ``gamma = sqrt(var_ + epsilon)`` and ``beta = mean_`` makes the
     transform the identity: batch normalization can represent "no change".
