@@ -207,7 +207,7 @@ class _ShiftedSums:
 
 
 # Blocks of the compiled kernel are this many times larger.
-_KERNEL_BLOCK_FACTOR = 4
+_KERNEL_BLOCK_FACTOR = 16
 
 # Blocks summed from one shift before it is re-anchored at the current mean.
 _RUN_BLOCKS = 64

@@ -1,5 +1,6 @@
 """The compiled one-pass kernels give what the numpy code paths give."""
 
+import math
 import os
 
 import numpy as np
@@ -106,3 +107,21 @@ def test_scaler_without_kernels_gives_the_same_results(without_kernels):
         rtol=1e-12,
         atol=1e-12,
     )
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_large_blocks_keep_float64_accuracy(dtype):
+    # Millions of rows: the kernels sum long runs of rows before merging.
+    rng = np.random.default_rng(3)
+    X = (rng.normal(size=(2_000_000, 3)) * [1.0, 1e-3, 50.0] + [0.5, 1e3, -7.0]).astype(
+        dtype
+    )
+    moments = stats.dense_moments(X, n_threads=2)
+    # Exactly rounded sums (numpy's own var is off by 7e-12 on column 1,
+    # whose mean is 1e6 standard deviations from zero).
+    for j, column in enumerate(X.astype(np.float64).T):
+        mean = math.fsum(column) / len(column)
+        dev = column - mean
+        var = (math.fsum(dev * dev) - math.fsum(dev) ** 2 / len(column)) / len(column)
+        assert moments.mean[j] == pytest.approx(mean, rel=1e-13)
+        assert moments.m2[j] / len(X) == pytest.approx(var, rel=1e-12)
