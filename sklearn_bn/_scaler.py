@@ -59,10 +59,16 @@ _THREADED_BYTES = 32 * 2**20
 _CENTER_BEYOND = 16
 
 
-def _finite_check(X, numpy_input):
-    """What validate_data checks for: dense numpy input is checked for
-    infinities block by block as it is processed, saving a pass over X."""
-    return False if numpy_input and not sparse.issparse(X) else "allow-nan"
+def _finite_check(X, numpy_input, fitting=False):
+    """What validate_data checks for.
+
+    numpy input is checked for infinities as it is processed, which saves a
+    pass over X: dense input block by block, and sparse input in fit, where an
+    infinity shows in the statistics. Other input is checked up front.
+    """
+    if not numpy_input or (sparse.issparse(X) and not fitting):
+        return "allow-nan"
+    return False
 
 
 def _float_dtype_for(X):
@@ -477,7 +483,7 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             X,
             accept_sparse=("csr", "csc"),
             dtype=_float_dtype_for(X) if numpy_input else _xp_float_dtypes(xp, device),
-            ensure_all_finite=_finite_check(X, numpy_input),
+            ensure_all_finite=_finite_check(X, numpy_input, fitting=True),
             reset=reset,
         )
         n_features = X.shape[1]

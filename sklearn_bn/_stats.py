@@ -303,6 +303,8 @@ def sparse_moments(X, sample_weight=None):
         count = np.asarray(count, dtype=np.float64)
         m2 = var * count
     unseen = count == 0
+    if not (np.isfinite(mean[~unseen]).all() and np.isfinite(m2[~unseen]).all()):
+        _check_no_infinity(X.data)
     return Moments(count, np.where(unseen, np.nan, mean), np.where(unseen, np.nan, m2))
 
 

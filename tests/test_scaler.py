@@ -805,3 +805,15 @@ def test_threads_for_large_inputs_respect_threadpoolctl_limits():
         assert _n_threads(large) == 1
     with threadpool_limits(limits=2):
         assert _n_threads(large) == min(2, os.cpu_count())
+
+
+@pytest.mark.parametrize("container", SPARSE_CONTAINERS)
+def test_infinity_in_sparse_input_is_a_value_error(container):
+    X = _sparse_data()
+    X[2, 1] = np.inf
+    scaler = BatchNormScaler(with_mean=False)
+    with pytest.raises(ValueError, match="Input X contains infinity"):
+        scaler.fit(container(X))
+    scaler.fit(_sparse_data())
+    with pytest.raises(ValueError, match="Input X contains infinity"):
+        scaler.transform(container(X))
