@@ -88,6 +88,8 @@ def _float_dtype_for(X):
 
 def _check_affine_param(value, name, n_features):
     """Validate gamma or beta and broadcast it to shape (n_features,)."""
+    if isinstance(value, Real) and np.isfinite(value):
+        return np.full(n_features, float(value))
     array = np.asarray(value, dtype=np.float64)
     if array.ndim > 1 or (array.ndim == 1 and array.shape[0] != n_features):
         raise ValueError(

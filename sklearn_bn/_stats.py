@@ -455,9 +455,9 @@ def _kernel_affine_map(source, block, k, wide_params, params):
 def _run_on_row_shares(work, n_rows, n_threads):
     """Call ``work(first, last)`` on contiguous shares of the rows, in threads."""
     n_threads = max(1, min(n_threads, n_rows // 4096))
-    bounds = np.linspace(0, n_rows, n_threads + 1).astype(int).tolist()
     if n_threads == 1:
         return [work(0, n_rows)]
+    bounds = np.linspace(0, n_rows, n_threads + 1).astype(int).tolist()
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(n_threads) as pool:
