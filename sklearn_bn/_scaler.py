@@ -488,14 +488,9 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             ensure_all_finite=_finite_check(X, numpy_input, fitting=True),
             reset=reset,
         )
-        n_features = X.shape[1]
-        gamma = _check_affine_param(self.gamma, "gamma", n_features)
-        beta = _check_affine_param(self.beta, "beta", n_features)
+        gamma, beta, weighted = self._checked_params(X, sample_weight, reset)
         if sparse.issparse(X):
             self._check_sparse_allowed(beta)
-        weighted = sample_weight is not None or (
-            not reset and _is_weight_sum(self.n_samples_seen_)
-        )
         acc_dtype = (
             np.float64 if numpy_input else _max_precision_float_dtype(xp, device)
         )
@@ -522,11 +517,7 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         X, names = as_dask_array(X)
         _check_n_features(self, X, reset=reset)
         _check_feature_names(self, names, reset=reset)
-        gamma = _check_affine_param(self.gamma, "gamma", X.shape[1])
-        beta = _check_affine_param(self.beta, "beta", X.shape[1])
-        weighted = sample_weight is not None or (
-            not reset and _is_weight_sum(self.n_samples_seen_)
-        )
+        gamma, beta, weighted = self._checked_params(X, sample_weight, reset)
         xp, _, device = get_namespace_and_device(gamma)
         if self.momentum is None:
             batches = [dask_moments(X, sample_weight)]
@@ -537,6 +528,15 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 batch, gamma, beta, weighted, reset, xp, np.float64, device
             )
             reset = False
+
+    def _checked_params(self, X, sample_weight, reset):
+        """gamma and beta for X's features, and whether counts sum weights."""
+        gamma = _check_affine_param(self.gamma, "gamma", X.shape[1])
+        beta = _check_affine_param(self.beta, "beta", X.shape[1])
+        weighted = sample_weight is not None or (
+            not reset and _is_weight_sum(self.n_samples_seen_)
+        )
+        return gamma, beta, weighted
 
     def _apply_batch(self, batch, gamma, beta, weighted, reset, xp, acc_dtype, device):
         """Fold the moments of one batch into the fitted state."""
