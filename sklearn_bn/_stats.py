@@ -20,6 +20,11 @@ except ImportError:  # built without a C compiler: the numpy paths serve
 # the temporaries stay in the CPU cache and small whatever the size of X.
 _BLOCK_VALUES = 1 << 15
 
+# The statistics of a large X are computed in chunks of about this many values
+# (16 MiB of float64), merged in row order. The chunks depend on the shape of
+# X alone, so one thread or several give the same bits.
+_CHUNK_VALUES = 1 << 21
+
 
 class Moments(NamedTuple):
     """Sufficient statistics of a batch, per feature, in float64.
@@ -265,7 +270,8 @@ def dense_moments(X, sample_weight=None, n_threads=1):
     sample_weight : ndarray of shape (n_samples,), default=None
         Non-negative float64 weights, or None for unit weights.
     n_threads : int, default=1
-        Number of threads, each taking a contiguous share of the rows.
+        Number of threads. Whatever the number, the chunks of rows and the
+        order of their merge are the same, and so is the result.
 
     Returns
     -------
@@ -273,11 +279,16 @@ def dense_moments(X, sample_weight=None, n_threads=1):
         The float64 moments of each column.
     """
 
-    def share(first, last):
-        weights = None if sample_weight is None else sample_weight[first:last]
-        return _dense_moments_serial(X[first:last], weights)
+    step = max(16, _CHUNK_VALUES // max(1, X.shape[1]))
 
-    parts = _run_on_row_shares(share, X.shape[0], n_threads)
+    def chunk(start):
+        rows = slice(start, start + step)
+        weights = None if sample_weight is None else sample_weight[rows]
+        return _dense_moments_serial(X[rows], weights)
+
+    parts = _run_on_blocks(chunk, X.shape[0], step, n_threads)
+    if not parts:
+        return empty_moments(X.shape[1])
     result = parts[0]
     for part in parts[1:]:
         result = merge_moments(result, part)
@@ -408,23 +419,21 @@ def affine_map(X, out, factor, offset, center=None, n_threads=1):
         k = _widening(X.shape[1])
         wide_params = [None if a is None else np.tile(a, k) for a in params]
 
-    def map_rows(first, last):
-        for start in range(first, last, step):
-            stop = min(start + step, last)
-            source, block = X[start:stop], out[start:stop]
-            if use_kernel:
-                _kernel_affine_map(source, block, k, wide_params, params)
-                continue
-            if not np.isfinite(np.add.reduce(source, axis=None)):
-                _check_no_infinity(source)
-            if center is None:
-                np.multiply(source, factor, out=block)
-            else:
-                np.subtract(source, center, out=block)
-                np.multiply(block, factor, out=block)
-            np.add(block, offset, out=block)
+    def map_rows(start):
+        source, block = X[start : start + step], out[start : start + step]
+        if use_kernel:
+            _kernel_affine_map(source, block, k, wide_params, params)
+            return
+        if not np.isfinite(np.add.reduce(source, axis=None)):
+            _check_no_infinity(source)
+        if center is None:
+            np.multiply(source, factor, out=block)
+        else:
+            np.subtract(source, center, out=block)
+            np.multiply(block, factor, out=block)
+        np.add(block, offset, out=block)
 
-    _run_on_row_shares(map_rows, X.shape[0], n_threads)
+    _run_on_blocks(map_rows, X.shape[0], step, n_threads)
     return out
 
 
@@ -452,13 +461,40 @@ def _kernel_affine_map(source, block, k, wide_params, params):
             _check_no_infinity(rows)
 
 
-def _run_on_row_shares(work, n_rows, n_threads):
-    """Call ``work(first, last)`` on contiguous shares of the rows, in threads."""
-    n_threads = max(1, min(n_threads, n_rows // 4096))
-    if n_threads == 1:
-        return [work(0, n_rows)]
-    bounds = np.linspace(0, n_rows, n_threads + 1).astype(int).tolist()
+def _run_on_blocks(work, n_rows, step, n_threads):
+    """``[work(start) for start in range(0, n_rows, step)]``, in threads.
+
+    Each thread takes the next block as soon as it is done with one, so a core
+    held up by a page fault or a neighbouring process does less of the work,
+    rather than making the other wait at the end. Results are in row order.
+    After an error the threads take no more blocks, and the error is raised.
+    """
+    starts = range(0, n_rows, step)
+    n_threads = min(n_threads, len(starts))
+    if n_threads <= 1:
+        return [work(start) for start in starts]
+    import threading
     from concurrent.futures import ThreadPoolExecutor
 
+    results = [None] * len(starts)
+    queue = iter(enumerate(starts))
+    lock = threading.Lock()
+
+    def drain():
+        nonlocal queue
+        while True:
+            with lock:
+                index, start = next(queue, (None, None))
+            if index is None:
+                return
+            try:
+                results[index] = work(start)
+            except BaseException:
+                with lock:
+                    queue = iter(())
+                raise
+
     with ThreadPoolExecutor(n_threads) as pool:
-        return list(pool.map(work, bounds[:-1], bounds[1:]))
+        for future in [pool.submit(drain) for _ in range(n_threads)]:
+            future.result()
+    return results

@@ -8,7 +8,9 @@ from hypothesis.extra.numpy import arrays
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy import sparse
 
+from sklearn_bn import _stats as stats
 from sklearn_bn._stats import (
+    Moments,
     dense_moments,
     empty_moments,
     exponential_average,
@@ -34,7 +36,6 @@ def test_dense_moments_equal_numpy():
 
 
 def test_dense_moments_span_many_blocks(monkeypatch):
-    import sklearn_bn._stats as stats
 
     X = np.random.default_rng(1).normal(size=(1000, 3)) + 5
     whole = dense_moments(X)
@@ -123,7 +124,6 @@ def test_is_constant_flags_rounding_noise_only():
 
 
 def test_dense_moments_stay_accurate_on_drifting_rows(monkeypatch):
-    import sklearn_bn._stats as stats
 
     # Sorted, strongly drifting data: a far-away shift would lose digits.
     rng = np.random.default_rng(5)
@@ -137,9 +137,45 @@ def test_dense_moments_stay_accurate_on_drifting_rows(monkeypatch):
     assert_allclose(moments.m2 / 20_000, X.var(axis=0), rtol=1e-11)
 
 
-@pytest.mark.parametrize("n_threads", [1, 2])
-def test_dense_moments_with_threads_equal_serial(n_threads):
+@pytest.mark.parametrize("n_threads", [2, 3])
+def test_dense_moments_with_threads_equal_serial_bit_for_bit(n_threads, monkeypatch):
+    # 20 chunks of 1000 rows: the threads share them, the merge order stays.
+    monkeypatch.setattr(stats, "_CHUNK_VALUES", 3_000)
     X = np.random.default_rng(6).normal(size=(20_000, 3)) + 4
     X[::97, 1] = np.nan
     w = np.random.default_rng(7).uniform(size=20_000)
-    _assert_moments_close(dense_moments(X, w, n_threads=n_threads), dense_moments(X, w))
+    serial = dense_moments(X, w)
+    threaded = dense_moments(X, w, n_threads=n_threads)
+    for actual, desired in zip(threaded, serial, strict=True):
+        assert_array_equal(actual, desired)
+    present = ~np.isnan(X)
+    mean = (w @ np.where(present, X, 0)) / (w @ present)
+    m2 = w @ np.where(present, (X - mean) ** 2, 0)
+    _assert_moments_close(serial, Moments(w @ present, mean, m2))
+
+
+def test_run_on_blocks_returns_results_in_row_order():
+    results = stats._run_on_blocks(lambda start: start, 1000, 7, n_threads=3)
+    assert results == list(range(0, 1000, 7))
+
+
+def test_run_on_blocks_stops_taking_blocks_after_an_error():
+    import threading
+    import time
+
+    done, release = [], threading.Event()
+
+    def work(start):
+        if start == 0:
+            release.wait(5)
+            raise ValueError("bad block")
+        time.sleep(0.001)  # lets the failing thread run
+        done.append(start)
+        if len(done) == 3:
+            release.set()
+        return start
+
+    with pytest.raises(ValueError, match="bad block"):
+        stats._run_on_blocks(work, 1000, 1, n_threads=2)
+    # Without the stop the other thread would go on through all 999 blocks.
+    assert 3 <= len(done) < 50
