@@ -10,10 +10,14 @@ the tables report medians, throughput and ratios:
 - the peak memory that ``fit`` and ``transform`` allocate beyond X, measured
   with tracemalloc in a child process per case;
 - a stream of small ``partial_fit`` calls;
-- a sparse case and a case with 1% NaN.
+- a sparse case and a case with 1% NaN;
+- the same ``fit`` and ``transform`` without the compiled kernels (the numpy
+  code the package falls back on where it was built without a C compiler),
+  the gain that justifies the kernels.
 """
 
 import argparse
+import contextlib
 import multiprocessing
 import platform
 import statistics
@@ -28,7 +32,7 @@ from scipy import sparse
 from sklearn.preprocessing import StandardScaler
 
 import sklearn_bn
-from sklearn_bn import BatchNormScaler
+from sklearn_bn import BatchNormScaler, _stats
 
 SHAPES = [(500_000, 100), (50_000, 1_000), (4_000_000, 10)]
 QUICK_SHAPES = [(50_000, 100), (5_000, 1_000), (400_000, 10)]
@@ -41,6 +45,24 @@ def _make(shape, dtype, seed=0):
     X *= 3.0
     X += 10.0
     return X
+
+
+@contextlib.contextmanager
+def _numpy_fallback():
+    """Run BatchNormScaler on its numpy code, as if built without a compiler."""
+    kernels, _stats._kernels = _stats._kernels, None
+    try:
+        yield
+    finally:
+        _stats._kernels = kernels
+
+
+def _without_kernels(task):
+    def run():
+        with _numpy_fallback():
+            return task()
+
+    return run
 
 
 def _interleaved(tasks, repeats):
@@ -106,6 +128,8 @@ def bench_dense(shape, dtype, repeats):
             "BN inverse": lambda: ours.inverse_transform(Xt),
             "SS transform": lambda: theirs.transform(X),
             "SS inverse": lambda: theirs.inverse_transform(Xt),
+            "numpy fit": _without_kernels(lambda: BatchNormScaler().fit(X)),
+            "numpy transform": _without_kernels(lambda: ours.transform(X)),
         },
         repeats,
     )
@@ -229,6 +253,34 @@ def _transform_table(rows):
     return header, cells
 
 
+def _fallback_table(rows):
+    header = [
+        "case",
+        "numpy fit ms",
+        "numpy fit / X.sum()",
+        "kernel gain, fit",
+        "numpy transform ms",
+        "numpy transform / multiply",
+        "kernel gain, transform",
+    ]
+    cells = []
+    for row in rows:
+        t = row["times"]
+        fit, tr = t["numpy fit"], t["numpy transform"]
+        cells.append(
+            [
+                row["case"],
+                _ms(fit),
+                f"{fit / t['X.sum()']:.2f}x",
+                f"{fit / t['BN fit']:.1f}x",
+                _ms(tr),
+                f"{tr / t['np.multiply(X, c)']:.2f}x",
+                f"{tr / t['BN transform']:.1f}x",
+            ]
+        )
+    return header, cells
+
+
 def _memory_table(rows):
     header = [
         "case",
@@ -322,6 +374,10 @@ def main(argv=None):
             _memory_table(rows),
         ),
         ("NaN, sparse and a stream of small partial_fit calls", _pair_table(pairs)),
+        (
+            "Without the compiled kernels: the numpy fallback, and the kernels' gain",
+            _fallback_table(rows),
+        ),
     ]
     for title, (header, cells) in tables:
         print(f"{title}\n\n{_markdown(header, cells)}\n")

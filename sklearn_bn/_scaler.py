@@ -684,7 +684,7 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             return self._transform_dask(X, "_transform_numpy")
         X, out = self._validate_for_transform(X, copy, "transform")
         if sparse.issparse(X):
-            X.data *= self.multiplier_.astype(X.dtype)[_column_indices(X)]
+            X.data *= self.multiplier_.astype(X.dtype).take(_column_indices(X))
             return X
         if out is None:
             xp = get_namespace(X)[0]
@@ -748,7 +748,7 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         X, out = self._validate_for_transform(X, copy, "inverse_transform")
         self._check_invertible()
         if sparse.issparse(X):
-            X.data /= self.multiplier_.astype(X.dtype)[_column_indices(X)]
+            X.data /= self.multiplier_.astype(X.dtype).take(_column_indices(X))
             return X
         if out is None:
             xp = get_namespace(X)[0]
