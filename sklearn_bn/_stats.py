@@ -140,7 +140,7 @@ def _kernel_ready(*arrays):
 
 
 class _ShiftedSums:
-    """Sums of deviations from a fixed ``shift`` over a run of NaN-free blocks.
+    """Sums of deviations from a fixed ``shift`` over a run of blocks.
 
     Per block this costs one pass of the compiled kernel (or, without it, one
     subtraction and two matrix-vector products), and no merge: far cheaper
@@ -148,46 +148,63 @@ class _ShiftedSums:
     the data's mean. :func:`_dense_moments_serial` turns the sums into
     moments and re-anchors ``shift`` every ``_RUN_BLOCKS`` blocks, so that
     drifting data cannot move far from it.
+
+    ``shift`` is NaN for a feature with no value seen yet: such a run takes no
+    block, as a made-up shift could be far from that feature's data. Once a
+    block holds a NaN, the run sums this and the next blocks with the kernel
+    that skips NaN and counts the values per feature.
     """
 
     def __init__(self, shift):
+        self.anchored = bool(np.isfinite(shift).all())
         self.shift = shift
-        self.count = 0.0
+        self.count = np.zeros_like(shift)
         self.dev_sum = np.zeros_like(shift)
         self.dev_sq = np.zeros_like(shift)
+        self.skip_nan = False
 
     def add(self, block, weights):
-        """Add a block; False (and nothing added) if it holds NaN or inf.
+        """Add a block; False (and nothing added) if it cannot be summed here.
 
-        ``weights`` is None for unit weights.
+        That is a block holding an infinity, or one with NaN without the
+        kernel, or any block while a feature has no shift. ``weights`` is None
+        for unit weights.
         """
-        if _kernel_ready(block):
-            dev_sum, dev_sq = self._kernel_sums(block, weights)
-        else:
+        if not self.anchored:
+            return False
+        if not _kernel_ready(block):
             dev = block - self.shift
             ones = np.ones(len(block)) if weights is None else weights
             with np.errstate(invalid="ignore", over="ignore"):
-                dev_sum = ones @ dev
-                dev_sq = ones @ np.square(dev, out=dev)
-        if not np.isfinite(dev_sum).all():
+                sums = ones @ dev, ones @ np.square(dev, out=dev)
+            count = ones.sum()
+        elif not self.skip_nan:
+            sums = self._kernel_sums(block, weights)
+            count = len(block) if weights is None else weights.sum()
+            # A NaN (or an infinity, which the next call also finds) makes the
+            # run skip NaN from here on.
+            self.skip_nan = not np.isfinite(sums[0]).all()
+        if self.skip_nan:
+            *sums, count = self._kernel_sums(block, weights, skip_nan=True)
+        if not np.isfinite(sums[0]).all():
             return False
-        self.dev_sum += dev_sum
-        self.dev_sq += dev_sq
-        self.count += len(block) if weights is None else weights.sum()
+        self.dev_sum += sums[0]
+        self.dev_sq += sums[1]
+        self.count += count
         return True
 
-    def _kernel_sums(self, block, weights):
+    def _kernel_sums(self, block, weights, skip_nan=False):
         n_features = block.shape[1]
         parts = [(block, self.shift, 1)]
         k = _widening(n_features)
         if weights is None and k > 1:
             wide, rest = _wide_rows(block, k)
             parts = [(wide, np.tile(self.shift, k), k), (rest, self.shift, 1)]
-        dev_sum, dev_sq = np.zeros(n_features), np.zeros(n_features)
+        totals = [np.zeros(n_features) for _ in range(3 if skip_nan else 2)]
         for rows, shift, k in parts:
             if rows.size == 0:
                 continue
-            sums, squares = np.zeros(shift.shape), np.zeros(shift.shape)
+            outputs = [np.zeros(shift.shape) for _ in totals]
             _kernels.shifted_sums(
                 rows,
                 *rows.shape,
@@ -195,20 +212,31 @@ class _ShiftedSums:
                 shift,
                 weights is not None,
                 b"" if weights is None else weights,
-                sums,
-                squares,
+                *outputs,
             )
-            dev_sum += sums.reshape(k, n_features).sum(axis=0)
-            dev_sq += squares.reshape(k, n_features).sum(axis=0)
-        return dev_sum, dev_sq
+            for total, output in zip(totals, outputs, strict=True):
+                total += output.reshape(k, n_features).sum(axis=0)
+        return totals
 
     def moments(self):
-        with np.errstate(invalid="ignore", over="ignore"):
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             correction = self.dev_sum / self.count
             m2 = self.dev_sq - self.dev_sum * correction
-        return Moments(
-            np.full(self.shift.shape[0], self.count), self.shift + correction, m2
-        )
+        return Moments(self.count.copy(), self.shift + correction, m2)
+
+
+def _first_values(X, n_rows):
+    """A value of each column to shift the sums by: that of the first row, or
+    where it is NaN or infinite, the first finite one in the first ``n_rows``
+    rows; NaN where there is none."""
+    first = X[0].astype(np.float64)
+    missing = np.flatnonzero(~np.isfinite(first))
+    if missing.size:
+        head = X[:n_rows, missing].astype(np.float64)
+        finite = np.isfinite(head)
+        values = head[finite.argmax(axis=0), np.arange(missing.size)]
+        first[missing] = np.where(finite.any(axis=0), values, np.nan)
+    return first
 
 
 # Blocks of the compiled kernel are this many times larger.
@@ -229,8 +257,7 @@ def _dense_moments_serial(X, sample_weight):
         return result
     # The first row is a fine first shift: a far outlier there inflates the
     # variance as much as it costs digits.
-    first_row = X[0].astype(np.float64)
-    run = _ShiftedSums(np.where(np.isfinite(first_row), first_row, 0.0))
+    run = _ShiftedSums(_first_values(X, step))
     merged = False
     for index, start in enumerate(range(0, n_samples, step)):
         rows = slice(start, start + step)
@@ -243,13 +270,13 @@ def _dense_moments_serial(X, sample_weight):
         else:
             block_moments = _block_moments(block, weights)
         # End of a run, or a block that needed the careful path: merge.
-        if run.count > 0:
+        if run.count.any():
             result = merge_moments(result, run.moments())
         if block_moments is not None:
             result = merge_moments(result, block_moments)
         merged = True
-        run = _ShiftedSums(np.where(np.isfinite(result.mean), result.mean, 0.0))
-    if run.count == 0:
+        run = _ShiftedSums(result.mean.copy())
+    if not run.count.any():
         return result
     # A batch of one run, the common case of partial_fit, needs no merge.
     return merge_moments(result, run.moments()) if merged else run.moments()
@@ -259,9 +286,12 @@ def dense_moments(X, sample_weight=None, n_threads=1):
     """Moments of the rows of a dense 2-D array, ignoring NaN.
 
     X is read once, in blocks of rows small enough to stay in the CPU cache.
-    The first block and any block holding a NaN use the corrected two-pass
-    algorithm; the others use sums of deviations from the previous block's
-    mean. Block results are merged with :func:`merge_moments`.
+    Runs of blocks are summed as deviations from a shift near the mean: the
+    first row's values (for a column where it is NaN, that column's first
+    value), then each run's mean for the next run. A block the runs cannot
+    take (an infinity, NaN without the compiled kernels, a column with no
+    value yet) gets the corrected two-pass algorithm. Runs, blocks and chunks
+    are merged with :func:`merge_moments`.
 
     Parameters
     ----------

@@ -125,3 +125,99 @@ def test_large_blocks_keep_float64_accuracy(dtype):
         var = (math.fsum(dev * dev) - math.fsum(dev) ** 2 / len(column)) / len(column)
         assert moments.mean[j] == pytest.approx(mean, rel=1e-13)
         assert moments.m2[j] / len(X) == pytest.approx(var, rel=1e-12)
+
+
+def _exact_moments(column):
+    """Mean and variance of the non-NaN values, from exactly rounded sums."""
+    values = column[~np.isnan(column)].astype(np.float64)
+    mean = math.fsum(values) / len(values)
+    dev = values - mean
+    var = (math.fsum(dev * dev) - math.fsum(dev) ** 2 / len(values)) / len(values)
+    return mean, var
+
+
+def _count_calls(monkeypatch, name):
+    calls = []
+    original = getattr(stats, name)
+
+    def counted(*args, **kwargs):
+        calls.append(name)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(stats, name, counted)
+    return calls
+
+
+@requires_kernels
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_blocks_with_nan_are_summed_by_the_kernel(monkeypatch, dtype, weighted):
+    # 40 blocks, each with NaN, the first row too: the kernel that skips NaN
+    # sums them all, and no block falls back to the two-pass numpy path.
+    monkeypatch.setattr(stats, "_BLOCK_VALUES", 500 // stats._KERNEL_BLOCK_FACTOR)
+    X = _data(dtype, n_features=5)[:4000]
+    X[np.random.default_rng(3).random(X.shape) < 0.02] = np.nan
+    X[0, [1, 3]] = np.nan
+    w = np.random.default_rng(2).uniform(0, 2, len(X)) if weighted else None
+    careful = _count_calls(monkeypatch, "_block_moments")
+    kernel = stats.dense_moments(X, w)
+    assert careful == []
+    monkeypatch.setattr(stats, "_kernels", None)
+    numpy = stats.dense_moments(X, w)
+    assert len(careful) > 40
+    assert_allclose(kernel.count, numpy.count, rtol=1e-14)
+    assert_allclose(kernel.mean, numpy.mean, rtol=1e-12, atol=1e-12)
+    assert_allclose(kernel.m2, numpy.m2, rtol=1e-12)
+
+
+@pytest.mark.parametrize("kernels", [True, False])
+def test_nan_in_the_first_rows_keeps_precision_far_from_zero(monkeypatch, kernels):
+    # Means 1e6 standard deviations from zero. Column 0 is NaN in the first
+    # row, column 1 in the whole first block: a shift of 0 there would leave
+    # 4 digits of the variance. (Merging moments whose means are rounded at
+    # 1e6 costs about 1e-11.)
+    if kernels and not KERNELS_BUILT:
+        pytest.skip("built without the compiled kernels")
+    if not kernels:
+        monkeypatch.setattr(stats, "_kernels", None)
+    monkeypatch.setattr(stats, "_BLOCK_VALUES", 3 * 256 // stats._KERNEL_BLOCK_FACTOR)
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(20_000, 3)) + [1e6, -1e6, 1e6]
+    X[0, 0] = np.nan
+    X[:300, 1] = np.nan
+    X[rng.random(len(X)) < 0.01, 2] = np.nan
+    moments = stats.dense_moments(X, n_threads=2)
+    for j in range(3):
+        mean, var = _exact_moments(X[:, j])
+        assert moments.mean[j] == pytest.approx(mean, rel=1e-15)
+        assert moments.m2[j] / moments.count[j] == pytest.approx(var, rel=1e-10)
+
+
+def test_a_column_of_nan_only_has_no_moments():
+    X = _data(np.float64)
+    X[:, 2] = np.nan
+    moments = stats.dense_moments(X)
+    assert moments.count[2] == 0
+    assert np.isnan(moments.mean[2]) and np.isnan(moments.m2[2])
+    assert_allclose(moments.mean[[0, 1]], np.nanmean(X[:, [0, 1]], axis=0))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fit_finds_an_infinity_after_blocks_with_nan(monkeypatch, dtype):
+    monkeypatch.setattr(stats, "_BLOCK_VALUES", 700 // stats._KERNEL_BLOCK_FACTOR)
+    X = _data(dtype)
+    X[-1, 4] = np.inf
+    with pytest.raises(ValueError, match="Input X contains infinity"):
+        stats.dense_moments(X)
+
+
+@requires_kernels
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_transform_of_nan_takes_no_second_pass(monkeypatch, dtype):
+    # The kernel flags infinities only: NaN needs no numpy check afterwards.
+    X = _data(dtype)
+    checks = _count_calls(monkeypatch, "_check_no_infinity")
+    out = stats.affine_map(X, np.empty_like(X), np.full(7, 2.0), np.ones(7))
+    assert checks == []
+    assert_array_equal(np.isnan(out), np.isnan(X))
+    assert_allclose(out, 2 * X + 1, rtol=1e-6)
