@@ -130,6 +130,24 @@ def _column_indices(X):
     return np.repeat(np.arange(X.shape[1]), np.diff(X.indptr))
 
 
+def _is_new(X, given):
+    """Whether validation made X a new matrix, which the caller does not hold."""
+    data = getattr(given, "data", None)
+    return not (isinstance(data, np.ndarray) and np.may_share_memory(X.data, data))
+
+
+def _scale_stored_entries(X, factor, operation, out):
+    """``operation(entry, factor[column])`` on each stored entry of a CSR or CSC
+    matrix: in place if ``out`` is X, else into a new matrix of the same
+    structure, in one pass rather than a copy and a pass over the copy."""
+    factor = factor.astype(X.dtype).take(_column_indices(X))
+    if out is X:
+        operation(X.data, factor, out=X.data)
+        return X
+    data = operation(X.data, factor)
+    return type(X)((data, X.indices.copy(), X.indptr.copy()), shape=X.shape)
+
+
 def _as_count(count, weighted):
     """n_samples_seen_ as StandardScaler reports it.
 
@@ -643,7 +661,8 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             X,
             reset=False,
             accept_sparse=("csr", "csc"),
-            copy=copy and (sparse.issparse(given) or not numpy_input),
+            # Sparse output is written into a new matrix below, in one pass.
+            copy=copy and not numpy_input,
             dtype=_float_dtype_for(X) if numpy_input else _xp_float_dtypes(xp, device),
             force_writeable=True,
             # In place, an infinity found halfway would leave X half written.
@@ -651,7 +670,7 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         )
         if sparse.issparse(X):
             self._check_sparse_allowed(_to_numpy(self._beta))
-            return X, X
+            return X, (X if not copy or _is_new(X, given) else None)
         if not numpy_input:
             return X, None
         # A list, or an array converted to another dtype, is already a new
@@ -684,8 +703,7 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             return self._transform_dask(X, "_transform_numpy")
         X, out = self._validate_for_transform(X, copy, "transform")
         if sparse.issparse(X):
-            X.data *= self.multiplier_.astype(X.dtype).take(_column_indices(X))
-            return X
+            return _scale_stored_entries(X, self.multiplier_, np.multiply, out)
         if out is None:
             xp = get_namespace(X)[0]
             multiplier, beta = (
@@ -748,8 +766,7 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         X, out = self._validate_for_transform(X, copy, "inverse_transform")
         self._check_invertible()
         if sparse.issparse(X):
-            X.data /= self.multiplier_.astype(X.dtype).take(_column_indices(X))
-            return X
+            return _scale_stored_entries(X, self.multiplier_, np.divide, out)
         if out is None:
             xp = get_namespace(X)[0]
             multiplier, beta = (

@@ -370,6 +370,52 @@ def test_input_is_never_modified_with_copy_true():
     assert_array_equal(X, original)
 
 
+@pytest.mark.parametrize("container", SPARSE_CONTAINERS)
+@pytest.mark.parametrize("method", ["transform", "inverse_transform"])
+def test_sparse_copy_true_shares_no_memory_with_the_input(container, method):
+    X = container(_sparse_data())
+    parts = [X.data.copy(), X.indices.copy(), X.indptr.copy()]
+    scaler = BatchNormScaler(with_mean=False, gamma=3.0).fit(X)
+    result = getattr(scaler, method)(X)
+    assert type(result) is type(X) and result.format == X.format
+    for before, after, new in zip(
+        parts,
+        [X.data, X.indices, X.indptr],
+        [result.data, result.indices, result.indptr],
+        strict=True,
+    ):
+        assert_array_equal(after, before)
+        assert not np.may_share_memory(new, after)
+    expected = 3.0 * X.toarray() / np.sqrt(scaler.var_ + 1e-5)
+    if method == "inverse_transform":
+        expected = X.toarray() * np.sqrt(scaler.var_ + 1e-5) / 3.0
+    assert_allclose(result.toarray(), expected, rtol=1e-13)
+
+
+@pytest.mark.parametrize("container", SPARSE_CONTAINERS)
+def test_sparse_copy_false_transforms_in_place(container):
+    X = container(_sparse_data())
+    expected = BatchNormScaler(with_mean=False).fit(X).transform(X).toarray()
+    scaler = BatchNormScaler(with_mean=False, copy=False).fit(X)
+    assert scaler.transform(X) is X
+    assert_allclose(X.toarray(), expected, rtol=1e-13)
+    assert scaler.inverse_transform(X) is X
+
+
+def test_sparse_input_converted_by_validation_is_left_untouched():
+    # COO and integer input are converted to a new float CSR matrix, which
+    # the transform may then write into; the caller's matrix stays as it was.
+    dense = np.arange(12.0).reshape(4, 3)
+    scaler = BatchNormScaler(with_mean=False).fit(dense)
+    coo = sparse.coo_array(dense)
+    ints = sparse.csr_array(dense.astype(np.int64))
+    for X in (coo, ints):
+        original = X.toarray().copy()
+        Xt = scaler.transform(X)
+        assert_allclose(Xt.toarray(), scaler.transform(dense), rtol=1e-13)
+        assert_array_equal(X.toarray(), original)
+
+
 def test_fit_never_modifies_input_with_copy_false():
     X = _data()
     X[1, 2] = np.nan
