@@ -1,14 +1,15 @@
 /*
  * One-pass kernels for BatchNormScaler, on C-contiguous float32 or float64
  * rows. numpy needs four passes over a block for the shifted sums (subtract,
- * sum, square, sum) and three for the centered affine map; these kernels do
- * each in one pass, so fit and transform run at the speed of memory.
+ * sum, square, sum), more with NaN, and three for the centered affine map;
+ * these kernels do each in one pass, so fit and transform run at the speed
+ * of memory. A third scales the stored entries of a CSR matrix by the factor
+ * of their column without an array of gathered factors.
  *
  * They take buffers (any object with the buffer protocol, numpy arrays among
  * them), need no numpy headers, and release the GIL, so that the Python side
  * can run them on several row ranges in threads. Everything numerical that is
- * not a single pass (merging, NaN handling, precision fallbacks) stays in
- * _stats.py.
+ * not a single pass (merging, precision fallbacks) stays in _stats.py.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -136,6 +137,36 @@ SHIFTED_SUMS_SKIPPING_NAN(shifted_sums_nan_f32, float)
 AFFINE_MAP(affine_map_f64, double, DBL_MAX)
 AFFINE_MAP(affine_map_f32, float, FLT_MAX)
 
+/*
+ * The stored entries of a CSR matrix, each multiplied (or divided) by the
+ * factor of its column: out_k = data_k * factor[indices_k]. One pass, with
+ * no array of gathered factors. Returns the position of an index outside
+ * [0, n_columns), or -1 when all are inside. In place (out is data), the
+ * indices are all checked before anything is written.
+ */
+#define SCALE_ENTRIES(NAME, TYPE, INDEX)                                       \
+    static Py_ssize_t NAME(const TYPE *data, const INDEX *indices,             \
+                           Py_ssize_t n, const TYPE *factor,                   \
+                           Py_ssize_t n_columns, int divide, TYPE *out)        \
+    {                                                                          \
+        for (Py_ssize_t k = 0; out == data && k < n; k++) {                    \
+            if (indices[k] < 0 || (Py_ssize_t)indices[k] >= n_columns)         \
+                return k;                                                      \
+        }                                                                      \
+        for (Py_ssize_t k = 0; k < n; k++) {                                   \
+            const INDEX j = indices[k];                                        \
+            if (j < 0 || (Py_ssize_t)j >= n_columns)                           \
+                return k;                                                      \
+            out[k] = divide ? data[k] / factor[j] : data[k] * factor[j];       \
+        }                                                                      \
+        return -1;                                                             \
+    }
+
+SCALE_ENTRIES(scale_entries_f64_i32, double, int32_t)
+SCALE_ENTRIES(scale_entries_f64_i64, double, int64_t)
+SCALE_ENTRIES(scale_entries_f32_i32, float, int32_t)
+SCALE_ENTRIES(scale_entries_f32_i64, float, int64_t)
+
 static int
 check_buffer(Py_buffer *view, const char *name, Py_ssize_t items,
              Py_ssize_t itemsize)
@@ -246,6 +277,60 @@ done:
     return result;
 }
 
+static PyObject *
+py_scale_entries(PyObject *self, PyObject *args)
+{
+    Py_buffer data, indices, factor, out;
+    Py_ssize_t n, n_columns, itemsize, index_itemsize, bad = -1;
+    int divide;
+    if (!PyArg_ParseTuple(args, "y*y*nnnny*pw*", &data, &indices, &n,
+                          &itemsize, &index_itemsize, &n_columns, &factor,
+                          &divide, &out))
+        return NULL;
+    PyObject *result = NULL;
+    if ((itemsize != 4 && itemsize != 8) ||
+        (index_itemsize != 4 && index_itemsize != 8) ||
+        check_buffer(&data, "data", n, itemsize) < 0 ||
+        check_buffer(&indices, "indices", n, index_itemsize) < 0 ||
+        check_buffer(&factor, "factor", n_columns, itemsize) < 0 ||
+        check_buffer(&out, "out", n, itemsize) < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError,
+                            "data must be float32 or float64, indices int32 "
+                            "or int64");
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    if (itemsize == 8 && index_itemsize == 4)
+        bad = scale_entries_f64_i32(data.buf, indices.buf, n, factor.buf,
+                                    n_columns, divide, out.buf);
+    else if (itemsize == 8)
+        bad = scale_entries_f64_i64(data.buf, indices.buf, n, factor.buf,
+                                    n_columns, divide, out.buf);
+    else if (index_itemsize == 4)
+        bad = scale_entries_f32_i32(data.buf, indices.buf, n, factor.buf,
+                                    n_columns, divide, out.buf);
+    else
+        bad = scale_entries_f32_i64(data.buf, indices.buf, n, factor.buf,
+                                    n_columns, divide, out.buf);
+    Py_END_ALLOW_THREADS
+    if (bad >= 0)
+        PyErr_Format(PyExc_ValueError,
+                     "stored entry %zd has a column index outside [0, %zd): "
+                     "the sparse matrix is malformed",
+                     bad, n_columns);
+    else {
+        result = Py_None;
+        Py_INCREF(result);
+    }
+done:
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&indices);
+    PyBuffer_Release(&factor);
+    PyBuffer_Release(&out);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"shifted_sums", py_shifted_sums, METH_VARARGS,
      "shifted_sums(X, n_rows, n_features, itemsize, shift, has_weights, "
@@ -256,6 +341,10 @@ static PyMethodDef methods[] = {
      "affine_map(X, out, n_rows, n_features, itemsize, factor, offset, "
      "has_center, center) -> bool: out = (X - center) * factor + offset; "
      "True if X holds an infinity."},
+    {"scale_entries", py_scale_entries, METH_VARARGS,
+     "scale_entries(data, indices, n, itemsize, index_itemsize, n_columns, "
+     "factor, divide, out): out = data * factor[indices] (or / with divide), "
+     "for the stored entries of a CSR matrix."},
     {NULL, NULL, 0, NULL},
 };
 

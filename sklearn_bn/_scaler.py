@@ -47,6 +47,7 @@ from ._stats import (
     merge_moments,
     moments_variance,
     namespace_of,
+    scale_entries,
     sparse_moments,
 )
 
@@ -123,28 +124,25 @@ def _thread_pools():
     return ThreadpoolController()
 
 
-def _column_indices(X):
-    """The column of each stored entry of a CSR or CSC matrix."""
-    if X.format == "csr":
-        return X.indices
-    return np.repeat(np.arange(X.shape[1]), np.diff(X.indptr))
-
-
 def _is_new(X, given):
     """Whether validation made X a new matrix, which the caller does not hold."""
     data = getattr(given, "data", None)
     return not (isinstance(data, np.ndarray) and np.may_share_memory(X.data, data))
 
 
-def _scale_stored_entries(X, factor, operation, out):
-    """``operation(entry, factor[column])`` on each stored entry of a CSR or CSC
-    matrix: in place if ``out`` is X, else into a new matrix of the same
-    structure, in one pass rather than a copy and a pass over the copy."""
-    factor = factor.astype(X.dtype).take(_column_indices(X))
+def _scale_stored_entries(X, factor, divide, out):
+    """Each stored entry of a CSR or CSC matrix multiplied (or divided) by the
+    factor of its column: in place if ``out`` is X, else into a new matrix of
+    the same structure, in one pass rather than a copy and a pass over it."""
+    factor = factor.astype(X.dtype)
+    data = X.data if out is X else np.empty_like(X.data)
+    if X.format == "csr":
+        scale_entries(X.data, X.indices, factor, data, divide=divide)
+    else:  # the entries of a column are contiguous
+        per_entry = np.repeat(factor, np.diff(X.indptr))
+        (np.divide if divide else np.multiply)(X.data, per_entry, out=data)
     if out is X:
-        operation(X.data, factor, out=X.data)
         return X
-    data = operation(X.data, factor)
     return type(X)((data, X.indices.copy(), X.indptr.copy()), shape=X.shape)
 
 
@@ -703,7 +701,7 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             return self._transform_dask(X, "_transform_numpy")
         X, out = self._validate_for_transform(X, copy, "transform")
         if sparse.issparse(X):
-            return _scale_stored_entries(X, self.multiplier_, np.multiply, out)
+            return _scale_stored_entries(X, self.multiplier_, False, out)
         if out is None:
             xp = get_namespace(X)[0]
             multiplier, beta = (
@@ -766,7 +764,7 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         X, out = self._validate_for_transform(X, copy, "inverse_transform")
         self._check_invertible()
         if sparse.issparse(X):
-            return _scale_stored_entries(X, self.multiplier_, np.divide, out)
+            return _scale_stored_entries(X, self.multiplier_, True, out)
         if out is None:
             xp = get_namespace(X)[0]
             multiplier, beta = (

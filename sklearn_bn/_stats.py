@@ -467,6 +467,46 @@ def affine_map(X, out, factor, offset, center=None, n_threads=1):
     return out
 
 
+def scale_entries(data, indices, factor, out, divide=False):
+    """``out = data * factor[indices]``, or ``/`` with ``divide``.
+
+    The stored entries of a CSR matrix, each scaled by the factor of its
+    column. The kernel does it in one pass; the numpy code gathers the
+    factors a cache-sized block at a time. ``out`` may be ``data``.
+    """
+    factor = np.asarray(factor, dtype=out.dtype)
+    if (
+        _kernel_ready(data, out, factor)
+        and data.dtype == out.dtype
+        and indices.dtype in (np.int32, np.int64)
+        and indices.flags.c_contiguous
+        and indices.size == data.size
+    ):
+        _kernels.scale_entries(
+            data,
+            indices,
+            data.size,
+            data.itemsize,
+            indices.itemsize,
+            factor.size,
+            factor,
+            divide,
+            out,
+        )
+        return out
+    # Checked before anything is written, as out may be data.
+    if indices.size and (indices.min() < 0 or indices.max() >= factor.size):
+        raise ValueError(
+            f"A stored entry has a column index outside [0, {factor.size}): "
+            "the sparse matrix is malformed."
+        )
+    operation = np.divide if divide else np.multiply
+    for start in range(0, data.size, _BLOCK_VALUES):
+        block = slice(start, start + _BLOCK_VALUES)
+        operation(data[block], factor.take(indices[block]), out=out[block])
+    return out
+
+
 def _kernel_affine_map(source, block, k, wide_params, params):
     """The compiled affine map of one block; ``k`` rows make one wide row."""
     wide, rest = _wide_rows(source, k)

@@ -221,3 +221,48 @@ def test_transform_of_nan_takes_no_second_pass(monkeypatch, dtype):
     assert checks == []
     assert_array_equal(np.isnan(out), np.isnan(X))
     assert_allclose(out, 2 * X + 1, rtol=1e-6)
+
+
+@pytest.mark.parametrize("kernels", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("divide", [False, True])
+def test_scale_entries_equals_a_gather(
+    monkeypatch, kernels, dtype, index_dtype, divide
+):
+    if kernels and not KERNELS_BUILT:
+        pytest.skip("built without the compiled kernels")
+    if not kernels:
+        monkeypatch.setattr(stats, "_kernels", None)
+    rng = np.random.default_rng(5)
+    # More entries than one numpy block, and a NaN, which stays NaN.
+    data = rng.normal(size=100_003).astype(dtype)
+    data[17] = np.nan
+    indices = rng.integers(0, 40, size=data.size).astype(index_dtype)
+    factor = rng.uniform(0.5, 2.0, size=40)
+    expected = (data / factor[indices]) if divide else (data * factor[indices])
+    out = stats.scale_entries(data, indices, factor, np.empty_like(data), divide)
+    assert out.dtype == dtype
+    assert_allclose(
+        out, expected.astype(dtype), rtol=1e-6 if dtype == np.float32 else 1e-15
+    )
+    # In place: out is data.
+    assert stats.scale_entries(data, indices, factor, data, divide) is data
+    assert_array_equal(data, out)
+
+
+@pytest.mark.parametrize("kernels", [True, False])
+def test_scale_entries_refuses_a_column_index_out_of_range(monkeypatch, kernels):
+    if kernels and not KERNELS_BUILT:
+        pytest.skip("built without the compiled kernels")
+    if not kernels:
+        monkeypatch.setattr(stats, "_kernels", None)
+    data, indices = np.ones(5), np.array([0, 1, 2, 3, 1], dtype=np.int32)
+    with pytest.raises(ValueError, match="outside .* malformed"):
+        stats.scale_entries(data, indices, np.ones(3), np.empty(5))
+    with pytest.raises(ValueError, match="outside .* malformed"):
+        stats.scale_entries(data, -indices, np.ones(4), np.empty(5))
+    # In place, nothing is written before the error.
+    with pytest.raises(ValueError, match="outside .* malformed"):
+        stats.scale_entries(data, indices, np.full(3, 2.0), data)
+    assert_array_equal(data, np.ones(5))
