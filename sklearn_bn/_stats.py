@@ -120,6 +120,10 @@ def _block_moments(block, weights):
 _KERNEL_MIN_ROW = 64
 
 
+# Blocks of fewer rows are passed to the kernel as they are.
+_WIDEN_FROM_ROWS = 1024
+
+
 def _widening(n_features):
     """How many rows to pass to a kernel as one row."""
     return max(1, _KERNEL_MIN_ROW // max(1, n_features))
@@ -195,27 +199,35 @@ class _ShiftedSums:
 
     def _kernel_sums(self, block, weights, skip_nan=False):
         n_features = block.shape[1]
-        parts = [(block, self.shift, 1)]
+        n_sums = 3 if skip_nan else 2
         k = _widening(n_features)
-        if weights is None and k > 1:
-            wide, rest = _wide_rows(block, k)
-            parts = [(wide, np.tile(self.shift, k), k), (rest, self.shift, 1)]
-        totals = [np.zeros(n_features) for _ in range(3 if skip_nan else 2)]
-        for rows, shift, k in parts:
+        if weights is not None or k == 1 or len(block) < _WIDEN_FROM_ROWS:
+            # One call; a small block (partial_fit) is not worth widening.
+            totals = [np.zeros(n_features) for _ in range(n_sums)]
+            _kernels.shifted_sums(
+                block,
+                *block.shape,
+                block.itemsize,
+                self.shift,
+                weights is not None,
+                b"" if weights is None else weights,
+                *totals,
+            )
+            return totals
+        wide, rest = _wide_rows(block, k)
+        totals = [np.zeros(n_features) for _ in range(n_sums)]
+        for rows, shift, width in [
+            (wide, np.tile(self.shift, k), k),
+            (rest, self.shift, 1),
+        ]:
             if rows.size == 0:
                 continue
             outputs = [np.zeros(shift.shape) for _ in totals]
             _kernels.shifted_sums(
-                rows,
-                *rows.shape,
-                rows.itemsize,
-                shift,
-                weights is not None,
-                b"" if weights is None else weights,
-                *outputs,
+                rows, *rows.shape, rows.itemsize, shift, False, b"", *outputs
             )
             for total, output in zip(totals, outputs, strict=True):
-                total += output.reshape(k, n_features).sum(axis=0)
+                total += output.reshape(width, n_features).sum(axis=0)
         return totals
 
     def moments(self):
