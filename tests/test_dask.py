@@ -88,9 +88,9 @@ def _weights(n_samples=300, seed=1):
     return np.random.default_rng(seed).uniform(0.0, 3.0, n_samples)
 
 
-def _assert_same_fit(actual, desired):
+def _assert_same_fit(actual, desired, rtol=RTOL):
     for name in FITTED:
-        assert_allclose(getattr(actual, name), getattr(desired, name), rtol=RTOL)
+        assert_allclose(getattr(actual, name), getattr(desired, name), rtol=rtol)
     assert actual.n_features_in_ == desired.n_features_in_
 
 
@@ -134,7 +134,16 @@ def test_any_chunking_equals_numpy_fit(rows, columns, weighted):
     X_dask = da.from_array(X, chunks=(tuple(rows), tuple(columns)))
     with dask.config.set(scheduler="synchronous"):
         scaler = BatchNormScaler().fit(X_dask, sample_weight=weights)
-    _assert_same_fit(scaler, BatchNormScaler().fit(X, sample_weight=weights))
+    reference = BatchNormScaler().fit(X, sample_weight=weights)
+    # Each merge of chunk moments subtracts chunk means rounded to float64,
+    # which costs the variance up to about eps * |mean| / std: 1e-12 to 1e-11
+    # here, where the first feature's mean is thousands of std from zero and
+    # chunks of a row or two can have means far apart.
+    spread = np.sqrt(np.nan_to_num(reference.var_))
+    varies = spread > 0
+    condition = np.max(np.abs(reference.mean_[varies]) / spread[varies], initial=0)
+    rtol = RTOL + 16 * np.finfo(np.float64).eps * condition
+    _assert_same_fit(scaler, reference, rtol)
 
 
 def test_partial_fit_pools_dask_and_numpy_batches_exactly(scheduler):
