@@ -149,13 +149,15 @@ AFFINE_MAP(affine_map_f32, float, FLT_MAX)
                            Py_ssize_t n, const TYPE *factor,                   \
                            Py_ssize_t n_columns, int divide, TYPE *out)        \
     {                                                                          \
+        /* As unsigned, a negative index is out of range too. */              \
+        const uint64_t columns = (uint64_t)n_columns;                          \
         for (Py_ssize_t k = 0; out == data && k < n; k++) {                    \
-            if (indices[k] < 0 || (Py_ssize_t)indices[k] >= n_columns)         \
+            if ((uint64_t)indices[k] >= columns)                               \
                 return k;                                                      \
         }                                                                      \
         for (Py_ssize_t k = 0; k < n; k++) {                                   \
             const INDEX j = indices[k];                                        \
-            if (j < 0 || (Py_ssize_t)j >= n_columns)                           \
+            if ((uint64_t)j >= columns)                                        \
                 return k;                                                      \
             out[k] = divide ? data[k] / factor[j] : data[k] * factor[j];       \
         }                                                                      \
@@ -167,11 +169,21 @@ SCALE_ENTRIES(scale_entries_f64_i64, double, int64_t)
 SCALE_ENTRIES(scale_entries_f32_i32, float, int32_t)
 SCALE_ENTRIES(scale_entries_f32_i64, float, int64_t)
 
+/* a * b, or -1 (which check_buffer refuses) if negative or too large. */
+static Py_ssize_t
+checked_product(Py_ssize_t a, Py_ssize_t b)
+{
+    if (a < 0 || b < 0 || (b != 0 && a > PY_SSIZE_T_MAX / b))
+        return -1;
+    return a * b;
+}
+
 static int
 check_buffer(Py_buffer *view, const char *name, Py_ssize_t items,
              Py_ssize_t itemsize)
 {
-    if (view->len != items * itemsize || view->itemsize != itemsize) {
+    if (items < 0 || itemsize <= 0 || items > PY_SSIZE_T_MAX / itemsize ||
+        view->len != items * itemsize || view->itemsize != itemsize) {
         PyErr_Format(PyExc_ValueError,
                      "%s: expected %zd contiguous items of %zd bytes", name,
                      items, itemsize);
@@ -193,7 +205,7 @@ py_shifted_sums(PyObject *self, PyObject *args)
     PyObject *result = NULL;
     const int skip_nan = count.obj != NULL;
     if ((itemsize != 4 && itemsize != 8) ||
-        check_buffer(&X, "X", n_rows * n_features, itemsize) < 0 ||
+        check_buffer(&X, "X", checked_product(n_rows, n_features), itemsize) < 0 ||
         check_buffer(&shift, "shift", n_features, 8) < 0 ||
         (has_weights && check_buffer(&weights, "weights", n_rows, 8) < 0) ||
         check_buffer(&dev_sum, "dev_sum", n_features, 8) < 0 ||
@@ -244,7 +256,7 @@ py_affine_map(PyObject *self, PyObject *args)
                           &center))
         return NULL;
     PyObject *result = NULL;
-    Py_ssize_t items = n_rows * n_features;
+    Py_ssize_t items = checked_product(n_rows, n_features);
     if ((itemsize != 4 && itemsize != 8) ||
         check_buffer(&X, "X", items, itemsize) < 0 ||
         check_buffer(&out, "out", items, itemsize) < 0 ||

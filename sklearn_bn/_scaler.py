@@ -126,6 +126,8 @@ def _thread_pools():
 
 def _is_new(X, given):
     """Whether validation made X a new matrix, which the caller does not hold."""
+    if X is given:
+        return False
     data = getattr(given, "data", None)
     return not (isinstance(data, np.ndarray) and np.may_share_memory(X.data, data))
 
@@ -133,7 +135,8 @@ def _is_new(X, given):
 def _scale_stored_entries(X, factor, divide, out):
     """Each stored entry of a CSR or CSC matrix multiplied (or divided) by the
     factor of its column: in place if ``out`` is X, else into a new matrix of
-    the same structure, in one pass rather than a copy and a pass over it."""
+    the same structure, rather than a copy and a pass over the copy (for CSR,
+    one pass of the compiled kernel)."""
     factor = factor.astype(X.dtype)
     data = X.data if out is X else np.empty_like(X.data)
     if X.format == "csr":

@@ -153,43 +153,50 @@ class _ShiftedSums:
     moments and re-anchors ``shift`` every ``_RUN_BLOCKS`` blocks, so that
     drifting data cannot move far from it.
 
-    ``shift`` is NaN for a feature with no value seen yet: such a run takes no
-    block, as a made-up shift could be far from that feature's data. Once a
+    ``shift`` is NaN for a feature with no value seen yet. Such a feature is
+    summed from 0 by the kernel that skips NaN while it has no value, and the
+    first block that gives it one is refused, so that the next run is anchored
+    at its mean: a made-up shift could be far from the feature's data. Once a
     block holds a NaN, the run sums this and the next blocks with the kernel
-    that skips NaN and counts the values per feature.
+    that skips NaN and counts the values per feature; ``skip_nan`` carries
+    that over from the previous run.
     """
 
-    def __init__(self, shift):
-        self.anchored = bool(np.isfinite(shift).all())
-        self.shift = shift
+    def __init__(self, shift, skip_nan=False):
+        self.unanchored = ~np.isfinite(shift)
+        self.anchored = not self.unanchored.any()
+        self.shift = shift if self.anchored else np.where(self.unanchored, 0.0, shift)
         self.count = np.zeros_like(shift)
         self.dev_sum = np.zeros_like(shift)
         self.dev_sq = np.zeros_like(shift)
-        self.skip_nan = False
+        self.skip_nan = skip_nan or not self.anchored
 
     def add(self, block, weights):
         """Add a block; False (and nothing added) if it cannot be summed here.
 
-        That is a block holding an infinity, or one with NaN without the
-        kernel, or any block while a feature has no shift. ``weights`` is None
-        for unit weights.
+        That is a block holding an infinity, one with NaN without the kernel,
+        or one that gives a feature with no shift its first value. ``weights``
+        is None for unit weights.
         """
-        if not self.anchored:
-            return False
         if not _kernel_ready(block):
+            if not self.anchored:
+                return False
             dev = block - self.shift
             ones = np.ones(len(block)) if weights is None else weights
             with np.errstate(invalid="ignore", over="ignore"):
                 sums = ones @ dev, ones @ np.square(dev, out=dev)
             count = ones.sum()
-        elif not self.skip_nan:
-            sums = self._kernel_sums(block, weights)
-            count = len(block) if weights is None else weights.sum()
-            # A NaN (or an infinity, which the next call also finds) makes the
-            # run skip NaN from here on.
-            self.skip_nan = not np.isfinite(sums[0]).all()
-        if self.skip_nan:
-            *sums, count = self._kernel_sums(block, weights, skip_nan=True)
+        else:
+            if not self.skip_nan:
+                sums = self._kernel_sums(block, weights)
+                count = len(block) if weights is None else weights.sum()
+                # A NaN (or an infinity, which the next call also finds) makes
+                # the run skip NaN from here on.
+                self.skip_nan = not np.isfinite(sums[0]).all()
+            if self.skip_nan:
+                *sums, count = self._kernel_sums(block, weights, skip_nan=True)
+                if not self.anchored and count[self.unanchored].any():
+                    return False
         if not np.isfinite(sums[0]).all():
             return False
         self.dev_sum += sums[0]
@@ -287,7 +294,7 @@ def _dense_moments_serial(X, sample_weight):
         if block_moments is not None:
             result = merge_moments(result, block_moments)
         merged = True
-        run = _ShiftedSums(result.mean.copy())
+        run = _ShiftedSums(result.mean.copy(), skip_nan=run.skip_nan)
     if not run.count.any():
         return result
     # A batch of one run, the common case of partial_fit, needs no merge.

@@ -181,6 +181,8 @@ def test_nan_in_the_first_rows_keeps_precision_far_from_zero(monkeypatch, kernel
     if not kernels:
         monkeypatch.setattr(stats, "_kernels", None)
     monkeypatch.setattr(stats, "_BLOCK_VALUES", 3 * 256 // stats._KERNEL_BLOCK_FACTOR)
+    # 10 chunks of 2000 rows, for the threads to share and merge.
+    monkeypatch.setattr(stats, "_CHUNK_VALUES", 3 * 2000)
     rng = np.random.default_rng(4)
     X = rng.normal(size=(20_000, 3)) + [1e6, -1e6, 1e6]
     X[0, 0] = np.nan
@@ -193,13 +195,24 @@ def test_nan_in_the_first_rows_keeps_precision_far_from_zero(monkeypatch, kernel
         assert moments.m2[j] / moments.count[j] == pytest.approx(var, rel=1e-10)
 
 
-def test_a_column_of_nan_only_has_no_moments():
+def test_a_column_of_nan_only_has_no_moments(monkeypatch):
+    monkeypatch.setattr(stats, "_BLOCK_VALUES", 7 * 1000 // stats._KERNEL_BLOCK_FACTOR)
     X = _data(np.float64)
     X[:, 2] = np.nan
+    careful = _count_calls(monkeypatch, "_block_moments")
     moments = stats.dense_moments(X)
     assert moments.count[2] == 0
     assert np.isnan(moments.mean[2]) and np.isnan(moments.m2[2])
-    assert_allclose(moments.mean[[0, 1]], np.nanmean(X[:, [0, 1]], axis=0))
+    others = [0, 1, 3, 4, 5, 6]
+    assert_allclose(moments.mean[others], np.nanmean(X[:, others], axis=0), rtol=1e-13)
+    assert_allclose(
+        moments.m2[others] / moments.count[others],
+        np.nanvar(X[:, others], axis=0),
+        rtol=1e-12,
+    )
+    if KERNELS_BUILT:
+        # The kernel that skips NaN sums the other columns of all 31 blocks.
+        assert careful == []
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

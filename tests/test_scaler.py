@@ -392,6 +392,17 @@ def test_sparse_copy_true_shares_no_memory_with_the_input(container, method):
     assert_allclose(result.toarray(), expected, rtol=1e-13)
 
 
+@pytest.mark.filterwarnings("ignore::scipy.sparse.SparseEfficiencyWarning")
+@pytest.mark.parametrize("container", SPARSE_CONTAINERS)
+def test_sparse_copy_true_without_stored_entries_is_a_new_matrix(container):
+    scaler = BatchNormScaler(with_mean=False).fit(_sparse_data())
+    X = container((50, 4))
+    for result in (scaler.transform(X), scaler.inverse_transform(X)):
+        assert result is not X
+        result[0, 0] = 1.0
+        assert X.nnz == 0
+
+
 @pytest.mark.parametrize("container", SPARSE_CONTAINERS)
 def test_sparse_copy_false_transforms_in_place(container):
     X = container(_sparse_data())
