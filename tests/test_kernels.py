@@ -30,6 +30,16 @@ def without_kernels(monkeypatch):
     monkeypatch.setattr(stats, "_kernels", None)
 
 
+@pytest.fixture(params=["kernels", "numpy"])
+def code_path(request, monkeypatch):
+    """Runs a test on the compiled kernels, then on the numpy fallback."""
+    if request.param == "kernels" and not KERNELS_BUILT:
+        pytest.skip("built without the compiled kernels")
+    if request.param == "numpy":
+        monkeypatch.setattr(stats, "_kernels", None)
+    return request.param
+
+
 def _data(dtype, n_features=7, seed=0):
     # 7 features: the kernels take rows of 9 rows at once; 70: one row each.
     rng = np.random.default_rng(seed)
@@ -170,16 +180,11 @@ def test_blocks_with_nan_are_summed_by_the_kernel(monkeypatch, dtype, weighted):
     assert_allclose(kernel.m2, numpy.m2, rtol=1e-12)
 
 
-@pytest.mark.parametrize("kernels", [True, False])
-def test_nan_in_the_first_rows_keeps_precision_far_from_zero(monkeypatch, kernels):
+def test_nan_in_the_first_rows_keeps_precision_far_from_zero(monkeypatch, code_path):
     # Means 1e6 standard deviations from zero. Column 0 is NaN in the first
     # row, column 1 in the whole first block: a shift of 0 there would leave
     # 4 digits of the variance. (Merging moments whose means are rounded at
     # 1e6 costs about 1e-11.)
-    if kernels and not KERNELS_BUILT:
-        pytest.skip("built without the compiled kernels")
-    if not kernels:
-        monkeypatch.setattr(stats, "_kernels", None)
     monkeypatch.setattr(stats, "_BLOCK_VALUES", 3 * 256 // stats._KERNEL_BLOCK_FACTOR)
     # 10 chunks of 2000 rows, for the threads to share and merge.
     monkeypatch.setattr(stats, "_CHUNK_VALUES", 3 * 2000)
@@ -236,17 +241,10 @@ def test_transform_of_nan_takes_no_second_pass(monkeypatch, dtype):
     assert_allclose(out, 2 * X + 1, rtol=1e-6)
 
 
-@pytest.mark.parametrize("kernels", [True, False])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
 @pytest.mark.parametrize("divide", [False, True])
-def test_scale_entries_equals_a_gather(
-    monkeypatch, kernels, dtype, index_dtype, divide
-):
-    if kernels and not KERNELS_BUILT:
-        pytest.skip("built without the compiled kernels")
-    if not kernels:
-        monkeypatch.setattr(stats, "_kernels", None)
+def test_scale_entries_equals_a_gather(code_path, dtype, index_dtype, divide):
     rng = np.random.default_rng(5)
     # More entries than one numpy block, and a NaN, which stays NaN.
     data = rng.normal(size=100_003).astype(dtype)
@@ -264,12 +262,7 @@ def test_scale_entries_equals_a_gather(
     assert_array_equal(data, out)
 
 
-@pytest.mark.parametrize("kernels", [True, False])
-def test_scale_entries_refuses_a_column_index_out_of_range(monkeypatch, kernels):
-    if kernels and not KERNELS_BUILT:
-        pytest.skip("built without the compiled kernels")
-    if not kernels:
-        monkeypatch.setattr(stats, "_kernels", None)
+def test_scale_entries_refuses_a_column_index_out_of_range(code_path):
     data, indices = np.ones(5), np.array([0, 1, 2, 3, 1], dtype=np.int32)
     with pytest.raises(ValueError, match="outside .* malformed"):
         stats.scale_entries(data, indices, np.ones(3), np.empty(5))
