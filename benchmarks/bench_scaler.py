@@ -17,7 +17,6 @@ the tables report medians, throughput and ratios:
 """
 
 import argparse
-import contextlib
 import multiprocessing
 import platform
 import statistics
@@ -47,20 +46,15 @@ def _make(shape, dtype, seed=0):
     return X
 
 
-@contextlib.contextmanager
-def _numpy_fallback():
-    """Run BatchNormScaler on its numpy code, as if built without a compiler."""
-    kernels, _stats._kernels = _stats._kernels, None
-    try:
-        yield
-    finally:
-        _stats._kernels = kernels
-
-
 def _without_kernels(task):
+    """``task`` on BatchNormScaler's numpy code, as if built without a compiler."""
+
     def run():
-        with _numpy_fallback():
+        kernels, _stats._kernels = _stats._kernels, None
+        try:
             return task()
+        finally:
+            _stats._kernels = kernels
 
     return run
 

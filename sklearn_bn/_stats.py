@@ -206,11 +206,10 @@ class _ShiftedSums:
 
     def _kernel_sums(self, block, weights, skip_nan=False):
         n_features = block.shape[1]
-        n_sums = 3 if skip_nan else 2
+        totals = [np.zeros(n_features) for _ in range(3 if skip_nan else 2)]
         k = _widening(n_features)
         if weights is not None or k == 1 or len(block) < _WIDEN_FROM_ROWS:
             # One call; a small block (partial_fit) is not worth widening.
-            totals = [np.zeros(n_features) for _ in range(n_sums)]
             _kernels.shifted_sums(
                 block,
                 *block.shape,
@@ -222,7 +221,6 @@ class _ShiftedSums:
             )
             return totals
         wide, rest = _wide_rows(block, k)
-        totals = [np.zeros(n_features) for _ in range(n_sums)]
         for rows, shift, width in [
             (wide, np.tile(self.shift, k), k),
             (rest, self.shift, 1),
@@ -446,13 +444,14 @@ def _check_no_infinity(block):
 def affine_map(X, out, factor, offset, center=None, n_threads=1):
     """``out = X * factor + offset``, or ``(X - center) * factor + offset``.
 
-    Block by block: each block of rows is read once from memory, checked for
-    infinities (an error, raised before the block is written) and finished
+    Block by block: each block of rows is read once from memory and finished
     while it sits in the CPU cache, so the whole map costs one read of X and
-    one write of ``out``. ``out`` may be ``X`` itself. The centered form costs
-    one more pass over the cached block; it keeps full precision when a
-    feature's ``center`` is far larger than its spread, where ``X * factor``
-    and ``offset`` would cancel. NaN stays NaN.
+    one write of ``out``. An infinity is an error; the compiled kernel finds
+    it while writing the block, so a caller writing in place (``out`` may be
+    ``X`` itself) checks X first. The centered form keeps full precision when
+    a feature's ``center`` is far larger than its spread, where ``X * factor``
+    and ``offset`` would cancel; it is one pass in the kernel, one more pass
+    over the cached block without it. NaN stays NaN.
     """
     dtype = out.dtype
     factor = np.asarray(factor, dtype=dtype)
