@@ -16,6 +16,7 @@ import functools
 import numpy as np
 
 from ._stats import Moments, dense_moments, merge_moments
+from ._validation import check_weight_sum
 
 # How many partial results each merge task combines. A wider tree has fewer
 # levels (less latency); a narrower one spreads the merging over more tasks.
@@ -241,18 +242,29 @@ def _leaf_moments(X, sample_weight):
     return columns, weights
 
 
-def _compute_checked(result, weights):
-    """Compute a delayed result, and the sum of the weights in the same pass."""
+def _compute_checked(result, weights, per_chunk=False):
+    """Compute a delayed result, and the sums of the weights in the same pass:
+    their total, or with ``per_chunk`` that of each row chunk (each a batch)."""
     import dask
 
-    total = None if weights is None else weights.sum()
-    result, total = dask.compute(result, total)
-    if total is not None and not total > 0:
-        raise ValueError(
-            "Sample weights must contain at least one non-zero number: "
-            "sample_weight sums to zero."
-        )
+    if weights is None:
+        return dask.compute(result)[0]
+    sums = weights.map_blocks(
+        _weight_sum, chunks=((1,) * weights.numblocks[0],), dtype=np.float64
+    )
+    result, sums = dask.compute(result, sums)
+    with np.errstate(over="ignore"):
+        if not per_chunk:
+            check_weight_sum(np.sum(sums), "of X")
+        for index, total in enumerate(sums if per_chunk else []):
+            check_weight_sum(total, f"in row chunk {index}")
     return result
+
+
+def _weight_sum(weights):
+    """The sum of one chunk of weights, as an array of one value."""
+    with np.errstate(over="ignore"):
+        return np.atleast_1d(np.sum(weights))
 
 
 def dask_moments(X, sample_weight=None):
@@ -322,7 +334,7 @@ def dask_chunk_moments(X, sample_weight=None):
     columns, weights = _leaf_moments(X, sample_weight)
     concatenate = dask.delayed(_concatenate)
     rows = [concatenate(*row) for row in zip(*columns, strict=True)]
-    return list(_compute_checked(rows, weights))
+    return list(_compute_checked(rows, weights, per_chunk=True))
 
 
 def _apply_block(block, func):

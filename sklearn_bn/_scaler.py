@@ -21,6 +21,7 @@ from sklearn.utils._array_api import (
     get_namespace_and_device,
 )
 from sklearn.utils._param_validation import Interval, Options
+from sklearn.utils._set_output import _get_output_config
 from sklearn.utils.validation import (
     FLOAT_DTYPES,
     _check_feature_names,
@@ -50,6 +51,7 @@ from ._stats import (
     scale_entries,
     sparse_moments,
 )
+from ._validation import check_sparse_structure, check_weight_sum, raise_overflow
 
 # Below this size, starting threads costs more than it saves.
 _THREADED_BYTES = 32 * 2**20
@@ -134,17 +136,17 @@ def _is_new(X, given):
 
 def _scale_stored_entries(X, factor, divide, out):
     """Each stored entry of a CSR or CSC matrix multiplied (or divided) by the
-    factor of its column: in place if ``out`` is X, else into a new matrix of
-    the same structure, rather than a copy and a pass over the copy (for CSR,
-    one pass of the compiled kernel)."""
-    factor = factor.astype(X.dtype)
-    data = X.data if out is X else np.empty_like(X.data)
+    factor of its column, in float64 and rounded once: into X itself if
+    ``out`` is X, else into a new matrix of the same structure. The result is
+    complete and checked before X is changed, so an error leaves X as it was.
+    """
     if X.format == "csr":
-        scale_entries(X.data, X.indices, factor, data, divide=divide)
+        columns = X.indices
     else:  # the entries of a column are contiguous
-        per_entry = np.repeat(factor, np.diff(X.indptr))
-        (np.divide if divide else np.multiply)(X.data, per_entry, out=data)
+        columns = np.repeat(np.arange(X.shape[1]), np.diff(X.indptr))
+    data = scale_entries(X.data, columns, factor, np.empty_like(X.data), divide)
     if out is X:
+        X.data[...] = data
         return X
     return type(X)((data, X.indices.copy(), X.indptr.copy()), shape=X.shape)
 
@@ -261,7 +263,8 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     copy : bool, default=True
         If False, :meth:`transform` and :meth:`inverse_transform` work in place
-        on float arrays and CSR/CSC matrices where they can.
+        on numpy float arrays and CSR/CSC matrices. Data frames (pandas,
+        polars) are never changed: their output is a new array.
 
     Attributes
     ----------
@@ -313,7 +316,8 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     X. Where a feature's mean lies more than 16 standard deviations from zero,
     that form would lose digits to cancellation, and it computes
     ``(x - mean_) * multiplier_ + beta`` instead, the same map in exact
-    arithmetic. Large inputs are processed in cache-sized blocks of rows, on as
+    arithmetic. The arithmetic is float64, rounded once to X's dtype; a
+    result beyond the largest value of that dtype is an error. Large inputs are processed in cache-sized blocks of rows, on as
     many threads as there are cores within the BLAS thread limit
     (``threadpoolctl``).
 
@@ -415,6 +419,7 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             "multiplier_",
             "offset_",
             "_beta",
+            "_var_ddof",
             "n_features_in_",
             "feature_names_in_",
         ]:
@@ -510,6 +515,11 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         gamma, beta, weighted = self._checked_params(X, sample_weight, reset)
         if sparse.issparse(X):
             self._check_sparse_allowed(beta)
+            check_sparse_structure(X)
+            if not X.has_canonical_format:
+                # Duplicate entries stand for their sum, as everywhere in scipy.
+                X = X.copy()
+                X.sum_duplicates()
         acc_dtype = (
             np.float64 if numpy_input else _max_precision_float_dtype(xp, device)
         )
@@ -517,11 +527,8 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             sample_weight = _check_sample_weight(
                 sample_weight, X, dtype=acc_dtype, ensure_non_negative=True
             )
-            if not bool(xp.sum(sample_weight) > 0):
-                raise ValueError(
-                    "Sample weights must contain at least one non-zero number: "
-                    "sample_weight sums to zero."
-                )
+            with np.errstate(over="ignore"):
+                check_weight_sum(xp.sum(sample_weight))
         if sparse.issparse(X):
             batch = sparse_moments(X, sample_weight)
         elif numpy_input:
@@ -550,6 +557,8 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     def _checked_params(self, X, sample_weight, reset):
         """gamma and beta for X's features, and whether counts sum weights."""
+        if not reset:
+            self._check_same_ddof()
         gamma = _check_affine_param(self.gamma, "gamma", X.shape[1])
         beta = _check_affine_param(self.beta, "beta", X.shape[1])
         weighted = sample_weight is not None or (
@@ -559,10 +568,12 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     def _apply_batch(self, batch, gamma, beta, weighted, reset, xp, acc_dtype, device):
         """Fold the moments of one batch into the fitted state."""
-        self._check_finite(batch)
+        self._check_finite(batch, weighted, "")
 
         if self.momentum is None or reset:
             total = batch if reset else merge_moments(self._moments(), batch)
+            if not reset:
+                self._check_finite(total, weighted, " pooled with the data seen")
             self._check_ddof(total.count, "the data seen")
             mean, var = total.mean, moments_variance(total, self.ddof)
             count = total.count
@@ -586,6 +597,9 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         # beta as fitted: transform adds it after centering, which keeps the
         # precision that offset_ loses when |mean_| is much larger than the spread.
         self._beta = beta
+        # The divisor of var_, to pool it exactly if ddof changes before the
+        # next partial_fit.
+        self._var_ddof = self.ddof
 
     def _counts(self):
         """n_samples_seen_ as a float array of shape (n_features,)."""
@@ -601,27 +615,54 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """The exact-mode state as Moments, to merge a new batch into."""
         xp = namespace_of(self.mean_)
         count = self._counts()
-        m2 = self.var_ * (count - self.ddof)
+        m2 = self.var_ * (count - self._var_ddof)
         return Moments(count, self.mean_, xp.where(count > 0, m2, xp.nan))
 
     def _multiplier(self, gamma, mean, var, count):
         xp = namespace_of(var)
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             divisor = xp.sqrt(var + self.epsilon)
-        if self.epsilon == 0:
-            constant = is_constant(var, mean, count)
-            divisor = xp.where(constant, xp.ones_like(divisor), divisor)
-        return gamma / divisor
+            if self.epsilon == 0:
+                constant = is_constant(var, mean, count)
+                divisor = xp.where(constant, xp.ones_like(divisor), divisor)
+            multiplier = gamma / divisor
+        overflow = (_to_numpy(count) > 0) & ~np.isfinite(_to_numpy(multiplier))
+        if overflow.any():
+            features = np.flatnonzero(overflow)
+            raise ValueError(
+                f"gamma / sqrt(var_ + epsilon) overflows {_to_numpy(var).dtype} "
+                f"for features {features.tolist()}: gamma "
+                f"{_to_numpy(gamma)[features].tolist()} is too large for their "
+                f"variance {_to_numpy(var)[features].tolist()}. Use a smaller "
+                "gamma or a larger epsilon."
+            )
+        return multiplier
 
-    def _check_finite(self, batch):
-        count, mean, m2 = (_to_numpy(a) for a in batch)
+    def _check_finite(self, moments, weighted, pooled):
+        """Refuse moments that overflowed float64 (``pooled``: where, if
+        merging them with the earlier ones did)."""
+        count, mean, m2 = (_to_numpy(a) for a in moments)
+        if not np.isfinite(count).all():
+            check_weight_sum(np.inf, pooled.strip() or "of X")
         overflow = (count > 0) & ~(np.isfinite(mean) & np.isfinite(m2))
         if overflow.any():
+            culprit = "X or sample_weight" if weighted else "X"
             raise ValueError(
                 "The mean or variance of features "
-                f"{np.flatnonzero(overflow).tolist()} overflows float64: their "
-                "values are too large (around 1e154 or more). Rescale X, for "
+                f"{np.flatnonzero(overflow).tolist()} overflows float64{pooled}: "
+                "the values, or the distances between the means of batches, "
+                f"are too large (around 1e154 or more). Rescale {culprit}, for "
                 "example by dividing by a power of ten, before fitting."
+            )
+
+    def _check_same_ddof(self):
+        """Refuse a running variance of another divisor than ``ddof``'s."""
+        if self.momentum is not None and self._var_ddof != self.ddof:
+            raise ValueError(
+                f"ddof changed from {self._var_ddof} to {self.ddof} since the "
+                "last fit: running averages of variances with different "
+                "divisors cannot be pooled. Set ddof back to "
+                f"{self._var_ddof}, or call fit to start again."
             )
 
     def _check_ddof(self, count, what):
@@ -671,15 +712,19 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         )
         if sparse.issparse(X):
             self._check_sparse_allowed(_to_numpy(self._beta))
+            check_sparse_structure(X)
             return X, (X if not copy or _is_new(X, given) else None)
         if not numpy_input:
             return X, None
         # A list, or an array converted to another dtype, is already a new
-        # array: writing into it copies nothing the caller holds.
-        converted = isinstance(given, list | tuple) or (
+        # array: writing into it copies nothing the caller holds. Only a
+        # numpy array is written in place: X may be a view of a DataFrame's
+        # memory, which copy=False does not promise to change.
+        new = isinstance(given, list | tuple) or (
             isinstance(given, np.ndarray) and given.dtype != X.dtype
         )
-        return X, (np.empty_like(X) if copy and not converted else X)
+        in_place = not copy and isinstance(given, np.ndarray)
+        return X, (X if new or in_place else np.empty_like(X))
 
     def transform(self, X, copy=None):
         """Normalize X with the fitted statistics, then scale and shift it.
@@ -701,18 +746,50 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             columns.
         """
         if is_dask_collection(X):
+            self._check_dask_output()
             return self._transform_dask(X, "_transform_numpy")
         X, out = self._validate_for_transform(X, copy, "transform")
         if sparse.issparse(X):
             return _scale_stored_entries(X, self.multiplier_, False, out)
         if out is None:
-            xp = get_namespace(X)[0]
-            multiplier, beta = (
-                xp.astype(a, X.dtype) for a in (self.multiplier_, self._beta)
-            )
-            centered = X - xp.astype(self.mean_, X.dtype) if self.with_mean else X
-            return centered * multiplier + beta
+            return self._affine_array_api(X, inverse=False)
         return self._transform_numpy(X, out)
+
+    def _check_dask_output(self):
+        """Refuse to gather a lazy dask result into a pandas or polars frame."""
+        container = _get_output_config("transform", self)["dense"]
+        if container != "default":
+            raise ValueError(
+                f"set_output(transform={container!r}) would gather the lazy "
+                "dask result into memory: BatchNormScaler keeps a dask "
+                "collection lazy. Use set_output(transform='default') to get a "
+                "dask collection of the same kind as X, and convert the "
+                "computed result."
+            )
+
+    def _affine_array_api(self, X, inverse):
+        """transform, or its inverse, of an array of another namespace.
+
+        Computed in the dtype of the fitted statistics (float64 where the
+        device has it) and rounded once to X's dtype.
+        """
+        xp = get_namespace(X)[0]
+        # array-api-strict computes with numpy: keep its warnings quiet, as
+        # the numpy path does.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            values = xp.astype(X, self.mean_.dtype)
+            if inverse:
+                result = (values - self._beta) / self.multiplier_
+                result = result + self.mean_ if self.with_mean else result
+            else:
+                centered = values - self.mean_ if self.with_mean else values
+                result = centered * self.multiplier_ + self._beta
+            result = xp.astype(result, X.dtype)
+            beyond = xp.any(xp.isinf(result), axis=0)
+        if bool(xp.any(beyond)):
+            dtype = _to_numpy(result[:1, :1]).dtype
+            raise_overflow(np.flatnonzero(_to_numpy(beyond)), dtype)
+        return result
 
     def _transform_numpy(self, X, out):
         """transform of a validated dense numpy X, written into out."""
@@ -769,33 +846,44 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         if sparse.issparse(X):
             return _scale_stored_entries(X, self.multiplier_, True, out)
         if out is None:
-            xp = get_namespace(X)[0]
-            multiplier, beta = (
-                xp.astype(a, X.dtype) for a in (self.multiplier_, self._beta)
-            )
-            original = (X - beta) / multiplier
-            return (
-                original + xp.astype(self.mean_, X.dtype)
-                if self.with_mean
-                else original
-            )
+            return self._affine_array_api(X, inverse=True)
         return self._inverse_transform_numpy(X, out)
 
     def _inverse_transform_numpy(self, X, out):
-        """inverse_transform of a validated dense numpy X, written into out."""
-        reciprocal = 1.0 / self.multiplier_
-        offset = -self._beta * reciprocal
-        if self.with_mean:
-            offset += self.mean_
-        return affine_map(X, out, reciprocal, offset, n_threads=_n_threads(X))
+        """inverse_transform of a validated dense numpy X, written into out:
+        ``(X - beta) / multiplier_ + mean_``."""
+        offset = self.mean_ if self.with_mean else np.zeros_like(self.mean_)
+        return affine_map(
+            X,
+            out,
+            1.0 / self.multiplier_,
+            offset,
+            center=self._beta if np.any(self._beta != 0) else None,
+            n_threads=_n_threads(X),
+        )
 
     def _check_invertible(self):
-        zero = np.flatnonzero(_to_numpy(self.multiplier_) == 0)
+        """Refuse to invert features whose multiplier has no float64 reciprocal."""
+        multiplier = _to_numpy(self.multiplier_)
+        with np.errstate(divide="ignore", over="ignore"):
+            singular = (multiplier == 0) | np.isinf(1.0 / multiplier)
+        if not singular.any():
+            return
+        gamma = np.broadcast_to(np.asarray(self.gamma, np.float64), multiplier.shape)
+        zero = np.flatnonzero(singular & (gamma == 0))
         if zero.size:
             raise ValueError(
-                f"gamma is 0 for features {zero.tolist()}: the transform maps "
-                "them to a constant and cannot be inverted. Use a non-zero gamma."
+                f"gamma is 0 for features {zero.tolist()}: the transform "
+                "maps them to a constant and cannot be inverted. Use a non-zero "
+                "gamma."
             )
+        features = np.flatnonzero(singular)
+        raise ValueError(
+            "gamma / sqrt(var_ + epsilon) is "
+            f"{multiplier[features].tolist()} for features {features.tolist()}: "
+            "too small for its reciprocal to be represented in float64, so the "
+            "transform cannot be inverted. Use a larger gamma."
+        )
 
     def _transform_dask(self, X, method):
         """A lazy map of a dask collection with ``method``, block by block."""

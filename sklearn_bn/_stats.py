@@ -7,9 +7,12 @@ merge exactly (Chan, Golub and LeVeque, 1983), so statistics computed block by
 block, batch by batch or chunk by chunk on a cluster equal those of one pass.
 """
 
+import functools
 from typing import NamedTuple
 
 import numpy as np
+
+from ._validation import raise_overflow
 
 try:
     from . import _kernels
@@ -67,8 +70,8 @@ def merge_moments(a, b):
     on numpy arrays and on any array API namespace.
     """
     xp = namespace_of(a.mean, b.mean)
-    count = a.count + b.count
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        count = a.count + b.count
         delta = b.mean - a.mean
         share_b = b.count / count
         mean = a.mean + delta * share_b
@@ -88,17 +91,19 @@ def _block_moments(block, weights):
     if has_nan:
         present = ~mask
         block = np.where(mask, 0.0, block)
-    if weights is None:
-        count = (
-            present.sum(axis=0, dtype=np.float64)
-            if has_nan
-            else np.full(block.shape[1], float(block.shape[0]))
-        )
-        total = block.sum(axis=0, dtype=np.float64)
-    else:
-        count = weights @ present if has_nan else np.full(block.shape[1], weights.sum())
-        total = weights @ block.astype(np.float64, copy=False)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        if weights is None:
+            count = (
+                present.sum(axis=0, dtype=np.float64)
+                if has_nan
+                else np.full(block.shape[1], float(block.shape[0]))
+            )
+            total = block.sum(axis=0, dtype=np.float64)
+        else:
+            count = (
+                weights @ present if has_nan else np.full(block.shape[1], weights.sum())
+            )
+            total = weights @ block.astype(np.float64, copy=False)
         mean = total / count
         dev = block - mean
         if has_nan:
@@ -210,15 +215,7 @@ class _ShiftedSums:
         k = _widening(n_features)
         if weights is not None or k == 1 or len(block) < _WIDEN_FROM_ROWS:
             # One call; a small block (partial_fit) is not worth widening.
-            _kernels.shifted_sums(
-                block,
-                *block.shape,
-                block.itemsize,
-                self.shift,
-                weights is not None,
-                b"" if weights is None else weights,
-                *totals,
-            )
+            _kernels.shifted_sums(block, self.shift, weights, *totals)
             return totals
         wide, rest = _wide_rows(block, k)
         for rows, shift, width in [
@@ -228,9 +225,7 @@ class _ShiftedSums:
             if rows.size == 0:
                 continue
             outputs = [np.zeros(shift.shape) for _ in totals]
-            _kernels.shifted_sums(
-                rows, *rows.shape, rows.itemsize, shift, False, b"", *outputs
-            )
+            _kernels.shifted_sums(rows, shift, None, *outputs)
             for total, output in zip(totals, outputs, strict=True):
                 total += output.reshape(width, n_features).sum(axis=0)
         return totals
@@ -327,6 +322,10 @@ def dense_moments(X, sample_weight=None, n_threads=1):
     """
 
     step = max(16, _CHUNK_VALUES // max(1, X.shape[1]))
+    if sample_weight is not None:
+        # The kernels read the weights as one contiguous float64 buffer; a
+        # broadcast array (dask's ones, say) has a stride of 0.
+        sample_weight = np.ascontiguousarray(sample_weight, dtype=np.float64)
 
     def chunk(start):
         rows = slice(start, start + step)
@@ -410,6 +409,12 @@ def array_api_moments(X, sample_weight, dtype):
     ``sample_weight`` is None or a 1-D array of the same namespace and device.
     """
     xp = namespace_of(X)
+    # array-api-strict computes with numpy: quiet, as the numpy path is.
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        return _array_api_two_pass(xp, X, sample_weight, dtype)
+
+
+def _array_api_two_pass(xp, X, sample_weight, dtype):
     X = xp.astype(X, dtype)
     missing = xp.isnan(X)
     present = xp.astype(~missing, dtype)
@@ -444,75 +449,98 @@ def _check_no_infinity(block):
 def affine_map(X, out, factor, offset, center=None, n_threads=1):
     """``out = X * factor + offset``, or ``(X - center) * factor + offset``.
 
+    Computed in float64 and rounded once to ``out``'s dtype, so that a
+    float32 X keeps the digits of a float64 ``center`` and a ``factor``
+    beyond float32's range gives the output wherever it is representable.
     Block by block: each block of rows is read once from memory and finished
     while it sits in the CPU cache, so the whole map costs one read of X and
-    one write of ``out``. An infinity is an error; the compiled kernel finds
-    it while writing the block, so a caller writing in place (``out`` may be
-    ``X`` itself) checks X first. The centered form keeps full precision when
-    a feature's ``center`` is far larger than its spread, where ``X * factor``
-    and ``offset`` would cancel; it is one pass in the kernel, one more pass
-    over the cached block without it. NaN stays NaN.
-    """
-    dtype = out.dtype
-    factor = np.asarray(factor, dtype=dtype)
-    offset = np.asarray(offset, dtype=dtype)
-    if center is not None:
-        center = np.asarray(center, dtype=dtype)
-    step = max(16, _BLOCK_VALUES // max(1, X.shape[1]))
+    one write of ``out``. The centered form keeps full precision when a
+    feature's ``center`` is far larger than its spread, where ``X * factor``
+    and ``offset`` would cancel. NaN stays NaN.
 
-    use_kernel = _kernel_ready(X, out) and X.dtype == dtype
+    An infinity in X, or a result beyond the largest value of ``out``'s
+    dtype, is an error. Where ``out`` is X itself, all of X is checked before
+    any of it is written, so that an error leaves X as it was.
+    """
+    factor, offset = (np.ascontiguousarray(a, np.float64) for a in (factor, offset))
+    if center is not None:
+        center = np.ascontiguousarray(center, np.float64)
+    step = max(16, _BLOCK_VALUES // max(1, X.shape[1]))
+    use_kernel = _kernel_ready(X, out) and X.dtype == out.dtype
     if use_kernel:
         step *= _KERNEL_BLOCK_FACTOR
         params = (factor, offset, center)
         k = _widening(X.shape[1])
         wide_params = [None if a is None else np.tile(a, k) for a in params]
 
-    def map_rows(start):
-        source, block = X[start : start + step], out[start : start + step]
+    def map_rows(start, write=True):
+        rows = slice(start, start + step)
+        source, block = X[rows], out[rows]
         if use_kernel:
-            _kernel_affine_map(source, block, k, wide_params, params)
-            return
-        if not np.isfinite(np.add.reduce(source, axis=None)):
-            _check_no_infinity(source)
-        if center is None:
-            np.multiply(source, factor, out=block)
+            overflow = _kernel_affine_map(source, block, k, wide_params, params, write)
         else:
-            np.subtract(source, center, out=block)
-            np.multiply(block, factor, out=block)
-        np.add(block, offset, out=block)
+            overflow = _numpy_affine_map(source, block, factor, offset, center, write)
+        if overflow:
+            _raise_not_finite(source, factor, offset, center, out.dtype)
 
+    if np.may_share_memory(X, out):
+        check_rows = functools.partial(map_rows, write=False)
+        _run_on_blocks(check_rows, X.shape[0], step, n_threads)
     _run_on_blocks(map_rows, X.shape[0], step, n_threads)
     return out
+
+
+def _numpy_affine_map(source, block, factor, offset, center, write):
+    """The affine map of one block in numpy; True if it overflows."""
+    direct = write and block.dtype == np.float64
+    result = block if direct else np.empty(source.shape)
+    with np.errstate(over="ignore", invalid="ignore"):
+        if center is None:
+            np.multiply(source, factor, out=result)
+        else:
+            np.subtract(source, center, out=result)
+            np.multiply(result, factor, out=result)
+        np.add(result, offset, out=result)
+        magnitude = np.abs(result)
+    largest = np.finfo(block.dtype).max
+    # The max is NaN where the block holds NaN, which only a closer look
+    # tells apart from an infinity.
+    if not magnitude.max(initial=0.0) <= largest and (
+        np.isinf(source).any() or np.nanmax(magnitude, initial=0.0) > largest
+    ):
+        return True
+    if write and not direct:
+        block[...] = result
+    return False
+
+
+def _raise_not_finite(source, factor, offset, center, dtype):
+    """The error for a block that holds an infinity or maps beyond ``dtype``."""
+    _check_no_infinity(source)
+    with np.errstate(over="ignore", invalid="ignore"):
+        centered = source if center is None else source - center
+        result = centered * factor + offset
+        beyond = np.abs(result) > np.finfo(dtype).max
+    raise_overflow(np.flatnonzero(beyond.any(axis=0)), dtype)
 
 
 def scale_entries(data, indices, factor, out, divide=False):
     """``out = data * factor[indices]``, or ``/`` with ``divide``.
 
-    The stored entries of a CSR matrix, each scaled by the factor of its
-    column. The kernel does it in one pass; the numpy code gathers the
-    factors a cache-sized block at a time. ``out`` may be ``data``.
+    The stored entries of a sparse matrix, each scaled by the factor of its
+    column (``indices``: those of a CSR matrix), in float64 and rounded once.
+    The kernel does it in one pass; the numpy code gathers the factors a
+    cache-sized block at a time. ``out``
+    may not be ``data``: an error found halfway would leave it half written.
+    An infinite entry, a result beyond ``out``'s dtype or a column index
+    outside ``factor`` is an error.
     """
-    factor = np.asarray(factor, dtype=out.dtype)
-    if (
-        _kernel_ready(data, out, factor)
-        and data.dtype == out.dtype
-        and indices.dtype in (np.int32, np.int64)
-        and indices.flags.c_contiguous
-        and indices.size == data.size
-    ):
-        _kernels.scale_entries(
-            data,
-            indices,
-            data.size,
-            data.itemsize,
-            indices.itemsize,
-            factor.size,
-            factor,
-            divide,
-            out,
-        )
+    factor = np.ascontiguousarray(factor, np.float64)
+    if _kernel_ready(data, out) and data.dtype == out.dtype:
+        if _kernels.scale_entries(data, indices, factor, divide, out):
+            _check_no_infinity(data)
+            raise_overflow(np.unique(indices[np.isinf(out)]), out.dtype)
         return out
-    # Checked before anything is written, as out may be data.
     if indices.size and (indices.min() < 0 or indices.max() >= factor.size):
         raise ValueError(
             f"A stored entry has a column index outside [0, {factor.size}): "
@@ -521,32 +549,27 @@ def scale_entries(data, indices, factor, out, divide=False):
     operation = np.divide if divide else np.multiply
     for start in range(0, data.size, _BLOCK_VALUES):
         block = slice(start, start + _BLOCK_VALUES)
-        operation(data[block], factor.take(indices[block]), out=out[block])
+        with np.errstate(over="ignore"):
+            operation(data[block], factor.take(indices[block]), out=out[block])
+    if not np.isfinite(out).all() and np.isinf(out).any():
+        _check_no_infinity(data)
+        raise_overflow(np.unique(indices[np.isinf(out)]), out.dtype)
     return out
 
 
-def _kernel_affine_map(source, block, k, wide_params, params):
-    """The compiled affine map of one block; ``k`` rows make one wide row."""
+def _kernel_affine_map(source, block, k, wide_params, params, write):
+    """The compiled affine map of one block; ``k`` rows make one wide row.
+    True if the block holds an infinity or a result overflows."""
     wide, rest = _wide_rows(source, k)
     parts = [
         (wide, block[: len(source) - len(rest)].reshape(wide.shape), wide_params),
         (rest, block[len(source) - len(rest) :], params),
     ]
+    overflow = False
     for rows, out, (factor, offset, center) in parts:
-        if rows.size == 0:
-            continue
-        not_finite = _kernels.affine_map(
-            rows,
-            out,
-            *rows.shape,
-            rows.itemsize,
-            factor,
-            offset,
-            center is not None,
-            b"" if center is None else center,
-        )
-        if not_finite:
-            _check_no_infinity(rows)
+        if rows.size:
+            overflow |= _kernels.affine_map(rows, out, factor, offset, center, write)
+    return overflow
 
 
 def _run_on_blocks(work, n_rows, step, n_threads):
