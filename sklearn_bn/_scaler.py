@@ -31,6 +31,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from ._callbacks import CallbackSupportMixin
 from ._dask import (
     as_dask_array,
     dask_apply_rows,
@@ -206,7 +207,9 @@ def _check_same_namespace(X, estimator, method):
     )
 
 
-class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+class BatchNormScaler(
+    CallbackSupportMixin, OneToOneFeatureMixin, TransformerMixin, BaseEstimator
+):
     r"""Normalize each feature with batch statistics, then scale and shift it.
 
     Batch normalization (Ioffe and Szegedy, 2015) as a transformer. Each
@@ -317,9 +320,9 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     that form would lose digits to cancellation, and it computes
     ``(x - mean_) * multiplier_ + beta`` instead, the same map in exact
     arithmetic. The arithmetic is float64, rounded once to X's dtype; a
-    result beyond the largest value of that dtype is an error. Large inputs are processed in cache-sized blocks of rows, on as
-    many threads as there are cores within the BLAS thread limit
-    (``threadpoolctl``).
+    result beyond the largest value of that dtype is an error. Large inputs
+    are processed in cache-sized blocks of rows, on as many threads as there
+    are cores within the BLAS thread limit (``threadpoolctl``).
 
     Dask arrays and DataFrames are fitted on their workers in one pass and
     transformed lazily. With ``sklearn.set_config(array_api_dispatch=True)``,
@@ -487,6 +490,13 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return self._fit(X, sample_weight, reset=not hasattr(self, "n_samples_seen_"))
 
     def _fit(self, X, sample_weight, reset):
+        # One task per call, as StandardScaler's: it has no iterations. The
+        # context is opened before the state is saved, so that a failed call
+        # keeps it for the callbacks' teardown.
+        callback_ctx = self._init_callback_context()
+        callback_ctx.call_on_fit_task_begin(
+            estimator=self, X=X, metadata={"sample_weight": sample_weight}
+        )
         saved = dict(self.__dict__)
         try:
             if reset:
@@ -496,6 +506,12 @@ class BatchNormScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             self.__dict__.clear()
             self.__dict__.update(saved)
             raise
+        callback_ctx.call_on_fit_task_end(
+            estimator=self,
+            X=X,
+            metadata={"sample_weight": sample_weight},
+            reconstruction_attributes={},
+        )
         return self
 
     def _update(self, X, sample_weight, reset):

@@ -874,3 +874,34 @@ def test_infinity_in_sparse_input_is_a_value_error(container):
     scaler.fit(_sparse_data())
     with pytest.raises(ValueError, match="Input X contains infinity"):
         scaler.transform(container(X))
+
+
+# scikit-learn 1.9's callbacks
+
+
+def test_callbacks_see_one_task_per_fit_and_a_failed_fit_is_torn_down():
+    callback_tests = pytest.importorskip("sklearn.callback.tests._utils")
+    recorder = callback_tests.RecordingCallback()
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    scaler = BatchNormScaler().set_callbacks(recorder).fit(X)
+    scaler.partial_fit(X)
+    assert recorder.count_hooks("on_fit_task_begin") == 2
+    assert recorder.count_hooks("on_fit_task_end") == 2
+    ended = [r for r in recorder.record if r["name"] == "on_fit_task_end"][-1]
+    assert_allclose(ended["kwargs"]["fitted_estimator"].mean_, scaler.mean_)
+    before = scaler.mean_.copy()
+    with pytest.raises(ValueError):
+        scaler.partial_fit(X[:, :2])
+    assert_array_equal(scaler.mean_, before)
+    assert recorder.count_hooks("setup") == recorder.count_hooks("teardown") == 3
+
+
+def test_progress_bar_shows_the_scaler_in_a_pipeline(capsys):
+    pytest.importorskip("rich")
+    from sklearn.callback import ProgressBar
+
+    X, y = load_breast_cancer(return_X_y=True)
+    pipe = make_pipeline(BatchNormScaler(), LogisticRegression())
+    pipe.set_callbacks(ProgressBar()).fit(X, y)
+    assert pipe.score(X, y) > 0.9
+    assert "BatchNormScaler - fit" in capsys.readouterr().out

@@ -531,11 +531,6 @@ def test_sk_scaler_2d_arrays():
     assert X_scaled is not X
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: float16 transform overflows summing a block in float16 to "
-    "check it for infinities (issue 10, defect 7)",
-)
 def test_sk_scaler_float16_overflow():
     # Test if the scaler will not overflow on float16 numpy arrays
     rng = np.random.RandomState(0)
@@ -1057,7 +1052,6 @@ def test_sk_one_to_one_features_pandas(Transformer):
         tr.get_feature_names_out(invalid_names)
 
 
-@pytest.mark.xfail(strict=True, reason="callbacks on BatchNormScaler: issue 12")
 @pytest.mark.parametrize("fit_method", ["fit", "partial_fit"])
 @skip_callback_test_if_wasm
 def test_sk_standard_scaler_callback_support(fit_method):
