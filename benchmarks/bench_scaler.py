@@ -31,7 +31,7 @@ from scipy import sparse
 from sklearn.preprocessing import StandardScaler
 
 import sklearn_bn
-from sklearn_bn import BatchNormScaler, _stats
+from sklearn_bn import BatchNormScaler, _native
 
 SHAPES = [(500_000, 100), (50_000, 1_000), (4_000_000, 10)]
 QUICK_SHAPES = [(50_000, 100), (5_000, 1_000), (400_000, 10)]
@@ -50,11 +50,11 @@ def _without_kernels(task):
     """``task`` on BatchNormScaler's numpy code, as if built without a compiler."""
 
     def run():
-        kernels, _stats._kernels = _stats._kernels, None
+        kernels, _native.kernels = _native.kernels, None
         try:
             return task()
         finally:
-            _stats._kernels = kernels
+            _native.kernels = kernels
 
     return run
 

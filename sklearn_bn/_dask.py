@@ -1,7 +1,7 @@
 """Dask collections: statistics computed on the workers, transforms kept lazy.
 
 A row chunk of a dask array is summarised on the worker that holds it by the
-same :func:`~sklearn_bn._stats.dense_moments` that the numpy path uses, and the
+same :func:`~sklearn_bn._dense.moments` that the numpy path uses, and the
 summaries are combined with the same :func:`~sklearn_bn._stats.merge_moments`
 in a tree. Fitting is therefore one pass over the data, the result equals the
 numpy path up to rounding, and only per-feature summaries (three float64
@@ -15,7 +15,8 @@ import functools
 
 import numpy as np
 
-from ._stats import Moments, dense_moments, merge_moments
+from . import _dense
+from ._stats import Moments, merge_moments
 from ._validation import check_weight_sum
 
 # How many partial results each merge task combines. A wider tree has fewer
@@ -144,7 +145,7 @@ def _check_block_weights(weights, n_rows):
     return weights
 
 
-def _block_moments(block, weights=None):
+def _chunk_moments(block, weights=None):
     """Moments of one block of X; runs on the worker that holds the block.
 
     An infinity in the block raises scikit-learn's ValueError there, and the
@@ -153,7 +154,7 @@ def _block_moments(block, weights=None):
     block = np.asarray(block)
     if weights is not None:
         weights = _check_block_weights(weights, block.shape[0])
-    return dense_moments(block, weights)
+    return _dense.moments(block, weights, n_threads=1)
 
 
 def _merge_all(*parts):
@@ -234,7 +235,7 @@ def _leaf_moments(X, sample_weight):
     else:
         weights = _dask_weights(sample_weight, X)
         weight_blocks = list(weights.to_delayed())
-    leaf = dask.delayed(_block_moments)
+    leaf = dask.delayed(_chunk_moments)
     columns = [
         [leaf(blocks[row, column], weight_blocks[row]) for row in range(X.numblocks[0])]
         for column in range(X.numblocks[1])
@@ -271,7 +272,7 @@ def dask_moments(X, sample_weight=None):
     """Moments of a dask array's columns, computed on the workers in one pass.
 
     Each block is summarised where it lives with
-    :func:`~sklearn_bn._stats.dense_moments`; the summaries of the row chunks
+    :func:`~sklearn_bn._dense.moments`; the summaries of the row chunks
     are merged with :func:`~sklearn_bn._stats.merge_moments` in a tree, and
     those of the column chunks are joined. X is never gathered: only the
     summaries, three vectors of length n_features each, travel.

@@ -155,8 +155,8 @@ AFFINE_MAP(affine_map_f64, double, DBL_MAX)
 AFFINE_MAP(affine_map_f32, float, FLT_MAX)
 
 /*
- * The stored entries of a CSR matrix, each multiplied (or divided) by the
- * factor of its column: out_k = data_k * factor[indices_k], in double and
+ * The stored entries of a CSR matrix, each multiplied by the factor of its
+ * column: out_k = data_k * factor[indices_k], in double and
  * rounded once. One pass, with no array of gathered factors. Sets *bad to
  * the position of an index outside [0, n_columns), or -1 when all are
  * inside; in place (out is data), the indices are all checked before
@@ -165,8 +165,8 @@ AFFINE_MAP(affine_map_f32, float, FLT_MAX)
  */
 #define SCALE_ENTRIES(NAME, TYPE, INDEX, MAX)                                  \
     static int NAME(const TYPE *data, const INDEX *indices, Py_ssize_t n,      \
-                    const double *factor, Py_ssize_t n_columns, int divide,    \
-                    TYPE *out, Py_ssize_t *bad)                                \
+                    const double *factor, Py_ssize_t n_columns, TYPE *out,     \
+                    Py_ssize_t *bad)                                           \
     {                                                                          \
         /* As unsigned, a negative index is out of range too. */              \
         const uint64_t columns = (uint64_t)n_columns;                          \
@@ -185,7 +185,7 @@ AFFINE_MAP(affine_map_f32, float, FLT_MAX)
                 return 0;                                                      \
             }                                                                  \
             const double x = (double)data[k];                                  \
-            const double y = divide ? x / factor[j] : x * factor[j];           \
+            const double y = x * factor[j];                                    \
             overflow |= (x > MAX) | (x < -MAX) | (y > MAX) | (y < -MAX);       \
             out[k] = (TYPE)y;                                                  \
         }                                                                      \
@@ -418,10 +418,9 @@ py_scale_entries(PyObject *self, PyObject *args)
     };
     PyObject *objs[4];
     Py_buffer v[4];
-    int divide, overflow = 0;
+    int overflow = 0;
     Py_ssize_t bad = -1;
-    if (!PyArg_ParseTuple(args, "OOOpO", &objs[0], &objs[1], &objs[2], &divide,
-                          &objs[3]) ||
+    if (!PyArg_ParseTuple(args, "OOOO", &objs[0], &objs[1], &objs[2], &objs[3]) ||
         acquire_all(objs, v, specs, 4) < 0)
         return NULL;
     const Py_ssize_t n = length(&v[0]), n_columns = length(&v[2]);
@@ -440,16 +439,16 @@ py_scale_entries(PyObject *self, PyObject *args)
     Py_BEGIN_ALLOW_THREADS
     if (f64 && i32)
         overflow = scale_entries_f64_i32(v[0].buf, v[1].buf, n, factor,
-                                         n_columns, divide, v[3].buf, &bad);
+                                         n_columns, v[3].buf, &bad);
     else if (f64)
         overflow = scale_entries_f64_i64(v[0].buf, v[1].buf, n, factor,
-                                         n_columns, divide, v[3].buf, &bad);
+                                         n_columns, v[3].buf, &bad);
     else if (i32)
         overflow = scale_entries_f32_i32(v[0].buf, v[1].buf, n, factor,
-                                         n_columns, divide, v[3].buf, &bad);
+                                         n_columns, v[3].buf, &bad);
     else
         overflow = scale_entries_f32_i64(v[0].buf, v[1].buf, n, factor,
-                                         n_columns, divide, v[3].buf, &bad);
+                                         n_columns, v[3].buf, &bad);
     Py_END_ALLOW_THREADS
     release_all(v, 4);
     if (bad >= 0) {
@@ -474,9 +473,9 @@ static PyMethodDef methods[] = {
      "float64, rounded once; nothing written unless write. True if X holds "
      "an infinity or a result overflows out's dtype."},
     {"scale_entries", py_scale_entries, METH_VARARGS,
-     "scale_entries(data, indices, factor, divide, out) -> bool: out = data * "
-     "factor[indices] (or / with divide), in float64, for the stored entries "
-     "of a CSR matrix. True if an entry is infinite or a result overflows."},
+     "scale_entries(data, indices, factor, out) -> bool: out = data * "
+     "factor[indices], in float64, for the stored entries of a CSR matrix. "
+     "True if an entry is infinite or a result overflows."},
     {NULL, NULL, 0, NULL},
 };
 

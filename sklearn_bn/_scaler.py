@@ -1,8 +1,6 @@
 """BatchNormScaler: batch normalization as a scikit-learn transformer."""
 
-import copy
 import functools
-import os
 from numbers import Integral, Real
 
 import numpy as np
@@ -14,16 +12,12 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.utils._array_api import (
-    _convert_to_numpy,
     _is_numpy_namespace,
-    _max_precision_float_dtype,
-    get_namespace,
     get_namespace_and_device,
 )
 from sklearn.utils._param_validation import Interval, Options
 from sklearn.utils._set_output import _get_output_config
 from sklearn.utils.validation import (
-    FLOAT_DTYPES,
     _check_feature_names,
     _check_n_features,
     _check_sample_weight,
@@ -31,6 +25,8 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from . import _array_api, _dense, _sparse
+from ._array_api import to_numpy
 from ._callbacks import CallbackSupportMixin
 from ._dask import (
     as_dask_array,
@@ -41,115 +37,34 @@ from ._dask import (
 )
 from ._stats import (
     Moments,
-    affine_map,
-    array_api_moments,
-    dense_moments,
     exponential_average,
     is_constant,
     merge_moments,
     moments_variance,
     namespace_of,
-    scale_entries,
-    sparse_moments,
 )
-from ._validation import check_sparse_structure, check_weight_sum, raise_overflow
-
-# Below this size, starting threads costs more than it saves.
-_THREADED_BYTES = 32 * 2**20
-
+from ._validation import (
+    check_affine_param,
+    check_weight_sum,
+    finite_check,
+    float_dtype_for,
+)
 
 # transform centers features whose |mean| exceeds this many standard deviations
 # before scaling them; the others take the cheaper affine form.
 _CENTER_BEYOND = 16
 
 
-def _finite_check(X, numpy_input, fitting=False):
-    """What validate_data checks for.
-
-    numpy input is checked for infinities as it is processed, which saves a
-    pass over X: dense input block by block, and sparse input in fit, where an
-    infinity shows in the statistics. Other input is checked up front.
-    """
-    if not numpy_input or (sparse.issparse(X) and not fitting):
-        return "allow-nan"
-    return False
-
-
-def _float_dtype_for(X):
-    """The dtypes to validate X into.
-
-    A polars frame whose columns are all Float32 stays float32: scikit-learn's
-    own conversion would turn it into float64.
-    """
-    if type(X).__module__.split(".")[0] == "polars" and hasattr(X, "schema"):
-        import polars as pl
-
-        dtypes = list(X.schema.values())
-        if dtypes and all(dtype == pl.Float32 for dtype in dtypes):
-            return np.float32
-    return FLOAT_DTYPES
-
-
-def _check_affine_param(value, name, n_features):
-    """Validate gamma or beta and broadcast it to shape (n_features,)."""
-    if isinstance(value, Real) and np.isfinite(value):
-        return np.full(n_features, float(value))
-    array = np.asarray(value, dtype=np.float64)
-    if array.ndim > 1 or (array.ndim == 1 and array.shape[0] != n_features):
-        raise ValueError(
-            f"{name} must be a float or an array of shape (n_features,) = "
-            f"({n_features},); got an array of shape {array.shape}."
-        )
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} must be finite; got {value!r}.")
-    return np.broadcast_to(array, (n_features,)).copy()
-
-
-def _n_threads(X):
-    """Threads for the statistics of a large X: the cores, within BLAS limits.
-
-    Tiny inputs get one thread. Otherwise the cores, capped by the smallest
-    thread limit of the loaded BLAS and OpenMP pools, so that
-    ``threadpoolctl.threadpool_limits`` and ``OMP_NUM_THREADS`` are respected.
-    """
-    if X.nbytes < _THREADED_BYTES:
-        return 1
-    limits = [pool.num_threads for pool in _thread_pools().lib_controllers]
-    return max(1, min([os.cpu_count() or 1, *limits]))
-
-
-@functools.cache
-def _thread_pools():
-    """The BLAS and OpenMP pools loaded now; finding them reads the process
-    map (milliseconds), asking each its current limit is cheap."""
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
-
-
-def _is_new(X, given):
-    """Whether validation made X a new matrix, which the caller does not hold."""
-    if X is given:
-        return False
-    data = getattr(given, "data", None)
-    return not (isinstance(data, np.ndarray) and np.may_share_memory(X.data, data))
-
-
-def _scale_stored_entries(X, factor, divide, out):
-    """Each stored entry of a CSR or CSC matrix multiplied (or divided) by the
-    factor of its column, in float64 and rounded once: into X itself if
-    ``out`` is X, else into a new matrix of the same structure. The result is
-    complete and checked before X is changed, so an error leaves X as it was.
-    """
-    if X.format == "csr":
-        columns = X.indices
-    else:  # the entries of a column are contiguous
-        columns = np.repeat(np.arange(X.shape[1]), np.diff(X.indptr))
-    data = scale_entries(X.data, columns, factor, np.empty_like(X.data), divide)
-    if out is X:
-        X.data[...] = data
-        return X
-    return type(X)((data, X.indices.copy(), X.indptr.copy()), shape=X.shape)
+def _backend(X):
+    """The module that computes on a validated X: its moments, and the affine
+    map of transform and inverse_transform. Each kind of input has one, with
+    the same two functions; a dask collection is handled before validation,
+    by ``_dask``."""
+    if sparse.issparse(X):
+        return _sparse
+    if isinstance(X, np.ndarray):
+        return _dense
+    return _array_api
 
 
 def _as_count(count, weighted):
@@ -168,42 +83,12 @@ def _as_count(count, weighted):
     return count
 
 
-def _to_numpy(array):
-    """A numpy copy of an array of any namespace, for checks and messages."""
-    if isinstance(array, np.ndarray):
-        return array
-    return np.asarray(_convert_to_numpy(array, namespace_of(array)))
-
-
 def _is_weight_sum(n_samples_seen):
     """Whether n_samples_seen_ sums sample weights (a float) or counts rows."""
     if isinstance(n_samples_seen, Integral):
         return False
     return isinstance(n_samples_seen, Real) or (
-        _to_numpy(n_samples_seen).dtype.kind == "f"
-    )
-
-
-def _xp_float_dtypes(xp, device):
-    """The floating dtypes X may keep, best first: no float64 on devices
-    that lack it."""
-    if _max_precision_float_dtype(xp, device) == xp.float64:
-        return (xp.float64, xp.float32)
-    return (xp.float32,)
-
-
-def _check_same_namespace(X, estimator, method):
-    """Refuse X from another array namespace or device than the one of fit."""
-    X_xp, _, X_device = get_namespace_and_device(X)
-    fit_xp, _, fit_device = get_namespace_and_device(estimator.mean_)
-    both_numpy = _is_numpy_namespace(X_xp) and _is_numpy_namespace(fit_xp)
-    if both_numpy or (X_xp == fit_xp and X_device == fit_device):
-        return
-    raise ValueError(
-        f"Inputs passed to {type(estimator).__name__}.{method}() must use the same "
-        "namespace and the same device as those passed to fit(): fit used "
-        f"{fit_xp.__name__} on {fit_device!r}, {method} got {X_xp.__name__} on "
-        f"{X_device!r}. Move X to the namespace and device of fit, or fit again."
+        to_numpy(n_samples_seen).dtype.kind == "f"
     )
 
 
@@ -524,33 +409,21 @@ class BatchNormScaler(
             self,
             X,
             accept_sparse=("csr", "csc"),
-            dtype=_float_dtype_for(X) if numpy_input else _xp_float_dtypes(xp, device),
-            ensure_all_finite=_finite_check(X, numpy_input, fitting=True),
+            dtype=float_dtype_for(X, xp, device),
+            ensure_all_finite=finite_check(X, numpy_input, fitting=True),
             reset=reset,
         )
         gamma, beta, weighted = self._checked_params(X, sample_weight, reset)
         if sparse.issparse(X):
             self._check_sparse_allowed(beta)
-            check_sparse_structure(X)
-            if not X.has_canonical_format:
-                # Duplicate entries stand for their sum, as everywhere in scipy.
-                X = X.copy()
-                X.sum_duplicates()
-        acc_dtype = (
-            np.float64 if numpy_input else _max_precision_float_dtype(xp, device)
-        )
+        acc_dtype = np.float64 if numpy_input else _array_api.accumulation_dtype(X)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(
                 sample_weight, X, dtype=acc_dtype, ensure_non_negative=True
             )
             with np.errstate(over="ignore"):
                 check_weight_sum(xp.sum(sample_weight))
-        if sparse.issparse(X):
-            batch = sparse_moments(X, sample_weight)
-        elif numpy_input:
-            batch = dense_moments(X, sample_weight, n_threads=_n_threads(X))
-        else:
-            batch = array_api_moments(X, sample_weight, acc_dtype)
+        batch = _backend(X).moments(X, sample_weight)
         self._apply_batch(batch, gamma, beta, weighted, reset, xp, acc_dtype, device)
 
     def _update_from_dask(self, X, sample_weight, reset):
@@ -575,8 +448,8 @@ class BatchNormScaler(
         """gamma and beta for X's features, and whether counts sum weights."""
         if not reset:
             self._check_same_ddof()
-        gamma = _check_affine_param(self.gamma, "gamma", X.shape[1])
-        beta = _check_affine_param(self.beta, "beta", X.shape[1])
+        gamma = check_affine_param(self.gamma, "gamma", X.shape[1])
+        beta = check_affine_param(self.beta, "beta", X.shape[1])
         weighted = sample_weight is not None or (
             not reset and _is_weight_sum(self.n_samples_seen_)
         )
@@ -642,14 +515,14 @@ class BatchNormScaler(
                 constant = is_constant(var, mean, count)
                 divisor = xp.where(constant, xp.ones_like(divisor), divisor)
             multiplier = gamma / divisor
-        overflow = (_to_numpy(count) > 0) & ~np.isfinite(_to_numpy(multiplier))
+        overflow = (to_numpy(count) > 0) & ~np.isfinite(to_numpy(multiplier))
         if overflow.any():
             features = np.flatnonzero(overflow)
             raise ValueError(
-                f"gamma / sqrt(var_ + epsilon) overflows {_to_numpy(var).dtype} "
+                f"gamma / sqrt(var_ + epsilon) overflows {to_numpy(var).dtype} "
                 f"for features {features.tolist()}: gamma "
-                f"{_to_numpy(gamma)[features].tolist()} is too large for their "
-                f"variance {_to_numpy(var)[features].tolist()}. Use a smaller "
+                f"{to_numpy(gamma)[features].tolist()} is too large for their "
+                f"variance {to_numpy(var)[features].tolist()}. Use a smaller "
                 "gamma or a larger epsilon."
             )
         return multiplier
@@ -657,7 +530,7 @@ class BatchNormScaler(
     def _check_finite(self, moments, weighted, pooled):
         """Refuse moments that overflowed float64 (``pooled``: where, if
         merging them with the earlier ones did)."""
-        count, mean, m2 = (_to_numpy(a) for a in moments)
+        count, mean, m2 = (to_numpy(a) for a in moments)
         if not np.isfinite(count).all():
             check_weight_sum(np.inf, pooled.strip() or "of X")
         overflow = (count > 0) & ~(np.isfinite(mean) & np.isfinite(m2))
@@ -684,7 +557,7 @@ class BatchNormScaler(
     def _check_ddof(self, count, what):
         if self.ddof == 0:
             return
-        count = _to_numpy(count)
+        count = to_numpy(count)
         too_few = (count > 0) & (count <= self.ddof)
         if too_few.any():
             raise ValueError(
@@ -707,9 +580,10 @@ class BatchNormScaler(
             )
 
     def _validate_for_transform(self, X, copy, method):
-        """Validate X, and give the array to write the result into."""
+        """Validate X, and give the array to write the result into (None for
+        a new one)."""
         check_is_fitted(self)
-        _check_same_namespace(X, self, method)
+        _array_api.check_same_namespace(X, self, method)
         copy = self.copy if copy is None else copy
         xp, _, device = get_namespace_and_device(X)
         numpy_input = _is_numpy_namespace(xp)
@@ -719,17 +593,16 @@ class BatchNormScaler(
             X,
             reset=False,
             accept_sparse=("csr", "csc"),
-            # Sparse output is written into a new matrix below, in one pass.
+            # Sparse output is written into a new matrix, in one pass.
             copy=copy and not numpy_input,
-            dtype=_float_dtype_for(X) if numpy_input else _xp_float_dtypes(xp, device),
+            dtype=float_dtype_for(X, xp, device),
             force_writeable=True,
             # In place, an infinity found halfway would leave X half written.
-            ensure_all_finite=_finite_check(X, numpy_input and copy),
+            ensure_all_finite=finite_check(X, numpy_input and copy),
         )
         if sparse.issparse(X):
-            self._check_sparse_allowed(_to_numpy(self._beta))
-            check_sparse_structure(X)
-            return X, (X if not copy or _is_new(X, given) else None)
+            self._check_sparse_allowed(to_numpy(self._beta))
+            return X, (X if not copy or _sparse.is_new(X, given) else None)
         if not numpy_input:
             return X, None
         # A list, or an array converted to another dtype, is already a new
@@ -741,6 +614,52 @@ class BatchNormScaler(
         )
         in_place = not copy and isinstance(given, np.ndarray)
         return X, (X if new or in_place else np.empty_like(X))
+
+    def _affine_params(self, inverse):
+        """``factor``, ``offset`` and ``center`` of the map that transform
+        computes, ``(X - center) * factor + offset``, or of its inverse."""
+        xp = namespace_of(self.mean_)
+        if inverse:
+            offset = self.mean_ if self.with_mean else xp.zeros_like(self.mean_)
+            center = self._beta if bool(xp.any(self._beta != 0)) else None
+            return 1.0 / self.multiplier_, offset, center
+        if not self.with_mean:
+            return self.multiplier_, self._beta, None
+        # X * multiplier_ + offset_ saves a pass, but loses digits to
+        # cancellation where |mean_| is many standard deviations from zero.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            spread = xp.sqrt(self.var_ + self.epsilon)
+            far = xp.abs(self.mean_) > _CENTER_BEYOND * spread
+        if bool(xp.any(far)):
+            return self.multiplier_, self._beta, self.mean_
+        return self.multiplier_, self.offset_, None
+
+    def _apply(self, X, copy, method):
+        """transform or inverse_transform of X, whatever its kind."""
+        inverse = method == "inverse_transform"
+        if is_dask_collection(X):
+            check_is_fitted(self)
+            if inverse:
+                self._check_invertible()
+            else:
+                self._check_dask_output()
+            X_array, names = as_dask_array(X)
+            _check_n_features(self, X_array, reset=False)
+            _check_feature_names(self, names, reset=False)
+            # The parameters travel to the workers with the map: the lazy
+            # result keeps this fit's statistics even if the scaler is
+            # fitted again before it is computed.
+            factor, offset, center = self._affine_params(inverse)
+            return dask_apply_rows(
+                X,
+                functools.partial(
+                    _dense.affine_map, factor=factor, offset=offset, center=center
+                ),
+            )
+        X, out = self._validate_for_transform(X, copy, method)
+        if inverse:
+            self._check_invertible()
+        return _backend(X).affine_map(X, out, *self._affine_params(inverse))
 
     def transform(self, X, copy=None):
         """Normalize X with the fitted statistics, then scale and shift it.
@@ -761,15 +680,7 @@ class BatchNormScaler(
             dask collection gives a lazy one of the same kind, chunks and
             columns.
         """
-        if is_dask_collection(X):
-            self._check_dask_output()
-            return self._transform_dask(X, "_transform_numpy")
-        X, out = self._validate_for_transform(X, copy, "transform")
-        if sparse.issparse(X):
-            return _scale_stored_entries(X, self.multiplier_, False, out)
-        if out is None:
-            return self._affine_array_api(X, inverse=False)
-        return self._transform_numpy(X, out)
+        return self._apply(X, copy, "transform")
 
     def _check_dask_output(self):
         """Refuse to gather a lazy dask result into a pandas or polars frame."""
@@ -782,55 +693,6 @@ class BatchNormScaler(
                 "dask collection of the same kind as X, and convert the "
                 "computed result."
             )
-
-    def _affine_array_api(self, X, inverse):
-        """transform, or its inverse, of an array of another namespace.
-
-        Computed in the dtype of the fitted statistics (float64 where the
-        device has it) and rounded once to X's dtype.
-        """
-        xp = get_namespace(X)[0]
-        # array-api-strict computes with numpy: keep its warnings quiet, as
-        # the numpy path does.
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            values = xp.astype(X, self.mean_.dtype)
-            if inverse:
-                result = (values - self._beta) / self.multiplier_
-                result = result + self.mean_ if self.with_mean else result
-            else:
-                centered = values - self.mean_ if self.with_mean else values
-                result = centered * self.multiplier_ + self._beta
-            result = xp.astype(result, X.dtype)
-            beyond = xp.any(xp.isinf(result), axis=0)
-        if bool(xp.any(beyond)):
-            dtype = _to_numpy(result[:1, :1]).dtype
-            raise_overflow(np.flatnonzero(_to_numpy(beyond)), dtype)
-        return result
-
-    def _transform_numpy(self, X, out):
-        """transform of a validated dense numpy X, written into out."""
-        if not self.with_mean:
-            return affine_map(
-                X, out, self.multiplier_, self._beta, n_threads=_n_threads(X)
-            )
-        # X * multiplier_ + offset_ saves a pass, but loses digits to
-        # cancellation where |mean_| is many standard deviations from zero.
-        with np.errstate(divide="ignore", invalid="ignore"):
-            far = np.abs(self.mean_) > _CENTER_BEYOND * np.sqrt(
-                self.var_ + self.epsilon
-            )
-        if far.any():
-            return affine_map(
-                X,
-                out,
-                self.multiplier_,
-                self._beta,
-                center=self.mean_,
-                n_threads=_n_threads(X),
-            )
-        return affine_map(
-            X, out, self.multiplier_, self.offset_, n_threads=_n_threads(X)
-        )
 
     def inverse_transform(self, X, copy=None):
         """Map transformed data back to the original space.
@@ -853,34 +715,11 @@ class BatchNormScaler(
             The data in the original space, of the dtype of X. A dask
             collection gives a lazy one of the same kind, chunks and columns.
         """
-        if is_dask_collection(X):
-            check_is_fitted(self)
-            self._check_invertible()
-            return self._transform_dask(X, "_inverse_transform_numpy")
-        X, out = self._validate_for_transform(X, copy, "inverse_transform")
-        self._check_invertible()
-        if sparse.issparse(X):
-            return _scale_stored_entries(X, self.multiplier_, True, out)
-        if out is None:
-            return self._affine_array_api(X, inverse=True)
-        return self._inverse_transform_numpy(X, out)
-
-    def _inverse_transform_numpy(self, X, out):
-        """inverse_transform of a validated dense numpy X, written into out:
-        ``(X - beta) / multiplier_ + mean_``."""
-        offset = self.mean_ if self.with_mean else np.zeros_like(self.mean_)
-        return affine_map(
-            X,
-            out,
-            1.0 / self.multiplier_,
-            offset,
-            center=self._beta if np.any(self._beta != 0) else None,
-            n_threads=_n_threads(X),
-        )
+        return self._apply(X, copy, "inverse_transform")
 
     def _check_invertible(self):
         """Refuse to invert features whose multiplier has no float64 reciprocal."""
-        multiplier = _to_numpy(self.multiplier_)
+        multiplier = to_numpy(self.multiplier_)
         with np.errstate(divide="ignore", over="ignore"):
             singular = (multiplier == 0) | np.isinf(1.0 / multiplier)
         if not singular.any():
@@ -900,16 +739,6 @@ class BatchNormScaler(
             "too small for its reciprocal to be represented in float64, so the "
             "transform cannot be inverted. Use a larger gamma."
         )
-
-    def _transform_dask(self, X, method):
-        """A lazy map of a dask collection with ``method``, block by block."""
-        check_is_fitted(self)
-        X_array, names = as_dask_array(X)
-        _check_n_features(self, X_array, reset=False)
-        _check_feature_names(self, names, reset=False)
-        # A copy goes to the workers: the lazy result keeps this fit's
-        # statistics even if the scaler is fitted again before it is computed.
-        return dask_apply_rows(X, getattr(copy.copy(self), method))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -1,6 +1,11 @@
-"""Checks of inputs that scikit-learn's validation does not make."""
+"""Checks of inputs that scikit-learn's validation does not make, and the
+options BatchNormScaler passes to it."""
+
+from numbers import Real
 
 import numpy as np
+from scipy import sparse
+from sklearn.utils.validation import FLOAT_DTYPES
 
 
 def check_weight_sum(total, what="of X"):
@@ -111,3 +116,61 @@ def raise_overflow(features, dtype):
         f"The result for features {np.unique(features).tolist()} lies beyond "
         f"{np.finfo(dtype).max:.4g}, the largest {dtype.name} value: {advice}"
     )
+
+
+def check_no_infinity(block):
+    """Raise scikit-learn's error for an infinite value in X."""
+    if np.isinf(block).any():
+        raise ValueError(
+            f"Input X contains infinity or a value too large for {block.dtype!r}."
+        )
+
+
+def finite_check(X, numpy_input, fitting=False):
+    """What validate_data checks for.
+
+    numpy input is checked for infinities as it is processed, which saves a
+    pass over X: dense input block by block, and sparse input in fit, where an
+    infinity shows in the statistics. Other input is checked up front.
+    """
+    if not numpy_input or (sparse.issparse(X) and not fitting):
+        return "allow-nan"
+    return False
+
+
+def float_dtype_for(X, xp, device):
+    """The dtypes to validate X into, best first.
+
+    numpy input keeps float64, float32 or float16, and a polars frame whose
+    columns are all Float32 stays float32 (scikit-learn's own conversion would
+    make it float64). Another array API namespace keeps float64 and float32,
+    or float32 alone on a device without float64.
+    """
+    from sklearn.utils._array_api import _is_numpy_namespace
+
+    if not _is_numpy_namespace(xp):
+        from ._array_api import float_dtypes
+
+        return float_dtypes(xp, device)
+    if type(X).__module__.split(".")[0] == "polars" and hasattr(X, "schema"):
+        import polars as pl
+
+        dtypes = list(X.schema.values())
+        if dtypes and all(dtype == pl.Float32 for dtype in dtypes):
+            return np.float32
+    return FLOAT_DTYPES
+
+
+def check_affine_param(value, name, n_features):
+    """Validate gamma or beta and broadcast it to shape (n_features,)."""
+    if isinstance(value, Real) and np.isfinite(value):
+        return np.full(n_features, float(value))
+    array = np.asarray(value, dtype=np.float64)
+    if array.ndim > 1 or (array.ndim == 1 and array.shape[0] != n_features):
+        raise ValueError(
+            f"{name} must be a float or an array of shape (n_features,) = "
+            f"({n_features},); got an array of shape {array.shape}."
+        )
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} must be finite; got {value!r}.")
+    return np.broadcast_to(array, (n_features,)).copy()

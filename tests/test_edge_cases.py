@@ -21,10 +21,9 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scipy import sparse
 from sklearn.preprocessing import StandardScaler
 
-import sklearn_bn._stats as stats
-from sklearn_bn import BatchNormScaler
+from sklearn_bn import BatchNormScaler, _native
 
-KERNELS_BUILT = stats._kernels is not None
+KERNELS_BUILT = _native.kernels is not None
 
 
 @pytest.fixture(params=["kernels", "numpy"])
@@ -33,7 +32,7 @@ def code_path(request, monkeypatch):
     if request.param == "kernels" and not KERNELS_BUILT:
         pytest.skip("built without the compiled kernels")
     if request.param == "numpy":
-        monkeypatch.setattr(stats, "_kernels", None)
+        monkeypatch.setattr(_native, "kernels", None)
     return request.param
 
 
@@ -445,12 +444,12 @@ calls = {
     "big-endian X": lambda: k.affine_map(
         X.astype(">f8"), X.copy(), z, z, None, True
     ),
-    "float indices": lambda: k.scale_entries(z, z, z, False, z.copy()),
+    "float indices": lambda: k.scale_entries(z, z, z, z.copy()),
     "short indices": lambda: k.scale_entries(
-        z, np.zeros(2, np.int32), z, False, z.copy()
+        z, np.zeros(2, np.int32), z, z.copy()
     ),
     "index out of range": lambda: k.scale_entries(
-        z, np.array([0, 1, 5], np.int32), z, False, z.copy()
+        z, np.array([0, 1, 5], np.int32), z, z.copy()
     ),
 }
 for name, call in calls.items():
@@ -477,7 +476,7 @@ def test_restrict_is_spelled_portably():
     import pathlib
     import re
 
-    source = (pathlib.Path(stats.__file__).parent / "_kernels.c").read_text()
+    source = (pathlib.Path(_native.__file__).parent / "_kernels.c").read_text()
     code = re.sub(r"/\*.*?\*/", "", source, flags=re.DOTALL)
     uses = re.findall(r"\brestrict\b", code)
     assert uses == ["restrict"]  # in the macro's definition alone

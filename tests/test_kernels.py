@@ -7,10 +7,9 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-import sklearn_bn._stats as stats
-from sklearn_bn import BatchNormScaler
+from sklearn_bn import BatchNormScaler, _dense, _native, _sparse
 
-KERNELS_BUILT = stats._kernels is not None
+KERNELS_BUILT = _native.kernels is not None
 
 
 def test_kernels_are_built_in_ci():
@@ -27,7 +26,7 @@ requires_kernels = pytest.mark.skipif(
 
 @pytest.fixture
 def without_kernels(monkeypatch):
-    monkeypatch.setattr(stats, "_kernels", None)
+    monkeypatch.setattr(_native, "kernels", None)
 
 
 @pytest.fixture(params=["kernels", "numpy"])
@@ -36,7 +35,7 @@ def code_path(request, monkeypatch):
     if request.param == "kernels" and not KERNELS_BUILT:
         pytest.skip("built without the compiled kernels")
     if request.param == "numpy":
-        monkeypatch.setattr(stats, "_kernels", None)
+        monkeypatch.setattr(_native, "kernels", None)
     return request.param
 
 
@@ -52,7 +51,7 @@ def _data(dtype, n_features=7, seed=0):
 
 def _with_and_without(monkeypatch, compute):
     with_kernel = compute()
-    monkeypatch.setattr(stats, "_kernels", None)
+    monkeypatch.setattr(_native, "kernels", None)
     return with_kernel, compute()
 
 
@@ -63,7 +62,7 @@ def _with_and_without(monkeypatch, compute):
 def test_kernel_moments_equal_numpy_moments(monkeypatch, dtype, weighted, n_features):
     X = _data(dtype, n_features)
     w = np.random.default_rng(1).uniform(0, 2, len(X)) if weighted else None
-    kernel, numpy = _with_and_without(monkeypatch, lambda: stats.dense_moments(X, w))
+    kernel, numpy = _with_and_without(monkeypatch, lambda: _dense.moments(X, w))
     assert_allclose(kernel.count, numpy.count, rtol=1e-14)
     # Relative to each feature's spread: some means are near zero.
     scale = np.abs(numpy.mean) + np.sqrt(numpy.m2 / numpy.count)
@@ -82,7 +81,7 @@ def test_kernel_affine_map_equals_numpy(monkeypatch, dtype, center, n_features):
     mean = np.nanmean(X, axis=0) if center else None
 
     def compute():
-        return stats.affine_map(X, np.empty_like(X), factor, offset, center=mean)
+        return _dense.affine_map(X, np.empty_like(X), factor, offset, center=mean)
 
     kernel, numpy = _with_and_without(monkeypatch, compute)
     assert kernel.dtype == dtype
@@ -95,7 +94,7 @@ def test_kernel_finds_an_infinity_in_the_last_block(dtype):
     X = _data(dtype)
     X[-1, 3] = -np.inf
     with pytest.raises(ValueError, match="Input X contains infinity"):
-        stats.affine_map(X, np.empty_like(X), np.ones(7), np.zeros(7))
+        _dense.affine_map(X, np.empty_like(X), np.ones(7), np.zeros(7))
 
 
 def test_fortran_ordered_input_takes_the_numpy_path():
@@ -126,7 +125,7 @@ def test_large_blocks_keep_float64_accuracy(dtype):
     X = (rng.normal(size=(2_000_000, 3)) * [1.0, 1e-3, 50.0] + [0.5, 1e3, -7.0]).astype(
         dtype
     )
-    moments = stats.dense_moments(X, n_threads=2)
+    moments = _dense.moments(X, n_threads=2)
     # Exactly rounded sums (numpy's own var is off by 7e-12 on column 1,
     # whose mean is 1e6 standard deviations from zero).
     for j, column in enumerate(X.astype(np.float64).T):
@@ -148,13 +147,13 @@ def _exact_moments(column):
 
 def _count_calls(monkeypatch, name):
     calls = []
-    original = getattr(stats, name)
+    original = getattr(_dense, name)
 
     def counted(*args, **kwargs):
         calls.append(name)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(stats, name, counted)
+    monkeypatch.setattr(_dense, name, counted)
     return calls
 
 
@@ -164,16 +163,16 @@ def _count_calls(monkeypatch, name):
 def test_blocks_with_nan_are_summed_by_the_kernel(monkeypatch, dtype, weighted):
     # 40 blocks, each with NaN, the first row too: the kernel that skips NaN
     # sums them all, and no block falls back to the two-pass numpy path.
-    monkeypatch.setattr(stats, "_BLOCK_VALUES", 500 // stats._KERNEL_BLOCK_FACTOR)
+    monkeypatch.setattr(_dense, "_BLOCK_VALUES", 500 // _dense._KERNEL_BLOCK_FACTOR)
     X = _data(dtype, n_features=5)[:4000]
     X[np.random.default_rng(3).random(X.shape) < 0.02] = np.nan
     X[0, [1, 3]] = np.nan
     w = np.random.default_rng(2).uniform(0, 2, len(X)) if weighted else None
-    careful = _count_calls(monkeypatch, "_block_moments")
-    kernel = stats.dense_moments(X, w)
+    careful = _count_calls(monkeypatch, "_two_pass_moments")
+    kernel = _dense.moments(X, w)
     assert careful == []
-    monkeypatch.setattr(stats, "_kernels", None)
-    numpy = stats.dense_moments(X, w)
+    monkeypatch.setattr(_native, "kernels", None)
+    numpy = _dense.moments(X, w)
     assert len(careful) > 40
     assert_allclose(kernel.count, numpy.count, rtol=1e-14)
     assert_allclose(kernel.mean, numpy.mean, rtol=1e-12, atol=1e-12)
@@ -185,15 +184,15 @@ def test_nan_in_the_first_rows_keeps_precision_far_from_zero(monkeypatch, code_p
     # row, column 1 in the whole first block: a shift of 0 there would leave
     # 4 digits of the variance. (Merging moments whose means are rounded at
     # 1e6 costs about 1e-11.)
-    monkeypatch.setattr(stats, "_BLOCK_VALUES", 3 * 256 // stats._KERNEL_BLOCK_FACTOR)
+    monkeypatch.setattr(_dense, "_BLOCK_VALUES", 3 * 256 // _dense._KERNEL_BLOCK_FACTOR)
     # 10 chunks of 2000 rows, for the threads to share and merge.
-    monkeypatch.setattr(stats, "_CHUNK_VALUES", 3 * 2000)
+    monkeypatch.setattr(_dense, "_CHUNK_VALUES", 3 * 2000)
     rng = np.random.default_rng(4)
     X = rng.normal(size=(20_000, 3)) + [1e6, -1e6, 1e6]
     X[0, 0] = np.nan
     X[:300, 1] = np.nan
     X[rng.random(len(X)) < 0.01, 2] = np.nan
-    moments = stats.dense_moments(X, n_threads=2)
+    moments = _dense.moments(X, n_threads=2)
     for j in range(3):
         mean, var = _exact_moments(X[:, j])
         assert moments.mean[j] == pytest.approx(mean, rel=1e-15)
@@ -201,11 +200,13 @@ def test_nan_in_the_first_rows_keeps_precision_far_from_zero(monkeypatch, code_p
 
 
 def test_a_column_of_nan_only_has_no_moments(monkeypatch):
-    monkeypatch.setattr(stats, "_BLOCK_VALUES", 7 * 1000 // stats._KERNEL_BLOCK_FACTOR)
+    monkeypatch.setattr(
+        _dense, "_BLOCK_VALUES", 7 * 1000 // _dense._KERNEL_BLOCK_FACTOR
+    )
     X = _data(np.float64)
     X[:, 2] = np.nan
-    careful = _count_calls(monkeypatch, "_block_moments")
-    moments = stats.dense_moments(X)
+    careful = _count_calls(monkeypatch, "_two_pass_moments")
+    moments = _dense.moments(X)
     assert moments.count[2] == 0
     assert np.isnan(moments.mean[2]) and np.isnan(moments.m2[2])
     others = [0, 1, 3, 4, 5, 6]
@@ -222,11 +223,11 @@ def test_a_column_of_nan_only_has_no_moments(monkeypatch):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_fit_finds_an_infinity_after_blocks_with_nan(monkeypatch, dtype):
-    monkeypatch.setattr(stats, "_BLOCK_VALUES", 700 // stats._KERNEL_BLOCK_FACTOR)
+    monkeypatch.setattr(_dense, "_BLOCK_VALUES", 700 // _dense._KERNEL_BLOCK_FACTOR)
     X = _data(dtype)
     X[-1, 4] = np.inf
     with pytest.raises(ValueError, match="Input X contains infinity"):
-        stats.dense_moments(X)
+        _dense.moments(X)
 
 
 @requires_kernels
@@ -234,8 +235,8 @@ def test_fit_finds_an_infinity_after_blocks_with_nan(monkeypatch, dtype):
 def test_transform_of_nan_takes_no_second_pass(monkeypatch, dtype):
     # The kernel flags infinities only: NaN needs no numpy check afterwards.
     X = _data(dtype)
-    checks = _count_calls(monkeypatch, "_check_no_infinity")
-    out = stats.affine_map(X, np.empty_like(X), np.full(7, 2.0), np.ones(7))
+    checks = _count_calls(monkeypatch, "check_no_infinity")
+    out = _dense.affine_map(X, np.empty_like(X), np.full(7, 2.0), np.ones(7))
     assert checks == []
     assert_array_equal(np.isnan(out), np.isnan(X))
     assert_allclose(out, 2 * X + 1, rtol=1e-6)
@@ -243,32 +244,31 @@ def test_transform_of_nan_takes_no_second_pass(monkeypatch, dtype):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
-@pytest.mark.parametrize("divide", [False, True])
-def test_scale_entries_equals_a_gather(code_path, dtype, index_dtype, divide):
+def test_scale_entries_equals_a_gather(code_path, dtype, index_dtype):
     rng = np.random.default_rng(5)
     # More entries than one numpy block, and a NaN, which stays NaN.
     data = rng.normal(size=100_003).astype(dtype)
     data[17] = np.nan
     indices = rng.integers(0, 40, size=data.size).astype(index_dtype)
     factor = rng.uniform(0.5, 2.0, size=40)
-    expected = (data / factor[indices]) if divide else (data * factor[indices])
-    out = stats.scale_entries(data, indices, factor, np.empty_like(data), divide)
+    expected = data * factor[indices]
+    out = _sparse.scale_entries(data, indices, factor, np.empty_like(data))
     assert out.dtype == dtype
     assert_allclose(
         out, expected.astype(dtype), rtol=1e-6 if dtype == np.float32 else 1e-15
     )
     # In place: out is data.
-    assert stats.scale_entries(data, indices, factor, data, divide) is data
+    assert _sparse.scale_entries(data, indices, factor, data) is data
     assert_array_equal(data, out)
 
 
 def test_scale_entries_refuses_a_column_index_out_of_range(code_path):
     data, indices = np.ones(5), np.array([0, 1, 2, 3, 1], dtype=np.int32)
     with pytest.raises(ValueError, match="outside .* malformed"):
-        stats.scale_entries(data, indices, np.ones(3), np.empty(5))
+        _sparse.scale_entries(data, indices, np.ones(3), np.empty(5))
     with pytest.raises(ValueError, match="outside .* malformed"):
-        stats.scale_entries(data, -indices, np.ones(4), np.empty(5))
+        _sparse.scale_entries(data, -indices, np.ones(4), np.empty(5))
     # In place, nothing is written before the error.
     with pytest.raises(ValueError, match="outside .* malformed"):
-        stats.scale_entries(data, indices, np.full(3, 2.0), data)
+        _sparse.scale_entries(data, indices, np.full(3, 2.0), data)
     assert_array_equal(data, np.ones(5))

@@ -854,7 +854,7 @@ def test_threads_for_large_inputs_respect_threadpoolctl_limits():
 
     from threadpoolctl import threadpool_limits
 
-    from sklearn_bn._scaler import _n_threads
+    from sklearn_bn._threads import n_threads as _n_threads
 
     large, small = np.empty((5_000_000, 1)), np.empty((100, 1))
     assert _n_threads(small) == 1

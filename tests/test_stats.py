@@ -8,17 +8,18 @@ from hypothesis.extra.numpy import arrays
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy import sparse
 
-from sklearn_bn import _stats as stats
+from sklearn_bn import _dense
+from sklearn_bn._dense import moments as dense_moments
+from sklearn_bn._sparse import moments as sparse_moments
 from sklearn_bn._stats import (
     Moments,
-    dense_moments,
     empty_moments,
     exponential_average,
     is_constant,
     merge_moments,
     moments_variance,
-    sparse_moments,
 )
+from sklearn_bn._threads import run_on_blocks
 
 
 def _assert_moments_close(actual, desired, rtol=1e-12):
@@ -39,7 +40,7 @@ def test_dense_moments_span_many_blocks(monkeypatch):
 
     X = np.random.default_rng(1).normal(size=(1000, 3)) + 5
     whole = dense_moments(X)
-    monkeypatch.setattr(stats, "_BLOCK_VALUES", 7)
+    monkeypatch.setattr(_dense, "_BLOCK_VALUES", 7)
     _assert_moments_close(dense_moments(X), whole)
 
 
@@ -131,7 +132,7 @@ def test_dense_moments_stay_accurate_on_drifting_rows(monkeypatch):
         1.0,
         -1.0,
     ]
-    monkeypatch.setattr(stats, "_BLOCK_VALUES", 64)
+    monkeypatch.setattr(_dense, "_BLOCK_VALUES", 64)
     moments = dense_moments(X)
     assert_allclose(moments.mean, X.mean(axis=0), rtol=1e-13)
     assert_allclose(moments.m2 / 20_000, X.var(axis=0), rtol=1e-11)
@@ -140,7 +141,7 @@ def test_dense_moments_stay_accurate_on_drifting_rows(monkeypatch):
 @pytest.mark.parametrize("n_threads", [2, 3])
 def test_dense_moments_with_threads_equal_serial_bit_for_bit(n_threads, monkeypatch):
     # 20 chunks of 1000 rows: the threads share them, the merge order stays.
-    monkeypatch.setattr(stats, "_CHUNK_VALUES", 3_000)
+    monkeypatch.setattr(_dense, "_CHUNK_VALUES", 3_000)
     X = np.random.default_rng(6).normal(size=(20_000, 3)) + 4
     X[::97, 1] = np.nan
     w = np.random.default_rng(7).uniform(size=20_000)
@@ -155,7 +156,7 @@ def test_dense_moments_with_threads_equal_serial_bit_for_bit(n_threads, monkeypa
 
 
 def test_run_on_blocks_returns_results_in_row_order():
-    results = stats._run_on_blocks(lambda start: start, 1000, 7, n_threads=3)
+    results = run_on_blocks(lambda start: start, 1000, 7, n_threads=3)
     assert results == list(range(0, 1000, 7))
 
 
@@ -176,7 +177,7 @@ def test_run_on_blocks_stops_taking_blocks_after_an_error():
         return start
 
     with pytest.raises(ValueError, match="bad block"):
-        stats._run_on_blocks(work, 1000, 1, n_threads=2)
+        run_on_blocks(work, 1000, 1, n_threads=2)
     # Without the stop the other thread would go on through all 999 blocks;
     # the bound leaves the failing thread half a second to be scheduled.
     assert 3 <= len(done) < 500
