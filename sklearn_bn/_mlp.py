@@ -718,10 +718,13 @@ class BatchNormMLPClassifier(ClassifierMixin, _BaseBatchNormMLP):
         The activation of the hidden layers: ``x``, ``1 / (1 + exp(-x))``,
         ``tanh(x)`` or ``max(0, x)``.
 
-    solver : {'sgd', 'adam'}, default='adam'
-        The optimizer: stochastic gradient descent with ``momentum``, or Adam
-        (Kingma and Ba, 2014). L-BFGS is not offered: batch normalization
-        makes the loss depend on how the data are split into mini-batches.
+    solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
+        The optimizer: scipy's L-BFGS-B on the full batch, stochastic
+        gradient descent with ``momentum``, or Adam (Kingma and Ba, 2014).
+        With 'lbfgs' and batch normalization, training normalizes with the
+        statistics of the whole training set, and prediction with the same
+        statistics at the final parameters (see Notes). :meth:`partial_fit`
+        exists only for 'sgd' and 'adam'.
 
     alpha : float, default=0.0001
         Strength of the L2 penalty on the weights ``W`` (not on biases,
@@ -777,7 +780,13 @@ class BatchNormMLPClassifier(ClassifierMixin, _BaseBatchNormMLP):
     early_stopping : bool, default=False
         Whether to hold out ``validation_fraction`` of the training data
         (stratified for binary targets, as MLPClassifier does) and stop when
-        its accuracy stalls; the parameters of the best epoch are kept.
+        its accuracy stalls; the parameters of the best epoch are kept. If
+        the loss becomes non-finite, training stops, NaN is recorded in
+        ``validation_scores_``, a ConvergenceWarning is given and the best
+        epoch's parameters are kept (as scikit-learn does since its issue
+        #29504). Without early stopping a non-finite loss raises
+        ``ValueError("Solver produced non-finite parameter weights...")``
+        and leaves the estimator as it was. Ignored by 'lbfgs'.
 
     validation_fraction : float, default=0.1
         The share of the training data held out for early stopping.
@@ -795,6 +804,11 @@ class BatchNormMLPClassifier(ClassifierMixin, _BaseBatchNormMLP):
     n_iter_no_change : int, default=10
         The number of epochs without an improvement of ``tol`` that stop
         training.
+
+    max_fun : int, default=15000
+        The maximum number of loss evaluations of the 'lbfgs' solver; it
+        stops at ``max_iter`` iterations or ``max_fun`` evaluations, and
+        ``tol`` is its gradient tolerance, as in scikit-learn's MLPs.
 
     batch_norm : bool, default=True
         Whether the hidden layers are batch-normalized. False gives the same
@@ -849,7 +863,10 @@ class BatchNormMLPClassifier(ClassifierMixin, _BaseBatchNormMLP):
     bn_running_means_, bn_running_vars_ : list of ndarray or None
         The running mean and unbiased variance of each hidden layer's
         pre-activations ``z``, used for prediction; None with
-        ``batch_norm=False``. They start at 0 and 1, as in PyTorch.
+        ``batch_norm=False``. They start at 0 and 1, as in PyTorch. With
+        ``solver='lbfgs'`` they are the mean and the biased variance of the
+        whole training set (weighted by ``sample_weight``) at the final
+        parameters: exactly the statistics L-BFGS trained with.
 
     n_features_in_ : int
         Number of features seen during :term:`fit`.
@@ -859,8 +876,8 @@ class BatchNormMLPClassifier(ClassifierMixin, _BaseBatchNormMLP):
         has feature names that are all strings.
 
     n_iter_ : int
-        The number of epochs run by the last call to :meth:`fit` (1 after
-        :meth:`partial_fit`).
+        The number of epochs (L-BFGS iterations with 'lbfgs') run by the last
+        call to :meth:`fit` (1 after :meth:`partial_fit`).
 
     n_layers_ : int
         The number of layers, input and output included.
@@ -892,6 +909,11 @@ class BatchNormMLPClassifier(ClassifierMixin, _BaseBatchNormMLP):
     training (20 hidden layers on the digits with ``batch_size=64`` and
     1347 training samples, which leave 3 over), which is why it is merged
     into the previous mini-batch. PyTorch users drop it (``drop_last=True``).
+
+    Prediction folds each batch norm into the weights and biases of its
+    layer, ``W * scale`` and ``beta - running_mean * scale`` with ``scale =
+    gamma / sqrt(running_var + bn_epsilon)``, computed in float64 once per fit:
+    a normalized network predicts as fast as one without normalization.
 
     Float32 input trains in float32, float64 input in float64.
 
@@ -1095,7 +1117,8 @@ class BatchNormMLPRegressor(RegressorMixin, _BaseBatchNormMLP):
 
     The output layer is linear, ``a_prev @ W + b``, trained on half the
     squared error summed over outputs and averaged over samples, plus
-    ``alpha / 2 * sum(||W||**2) / n_samples``.
+    ``alpha / 2 * sum(||W||**2) / n_samples``; with ``loss='poisson'`` it is
+    ``exp(a_prev @ W + b)``, trained on half the Poisson deviance.
 
     Parameters
     ----------
@@ -1106,10 +1129,18 @@ class BatchNormMLPRegressor(RegressorMixin, _BaseBatchNormMLP):
         The activation of the hidden layers: ``x``, ``1 / (1 + exp(-x))``,
         ``tanh(x)`` or ``max(0, x)``.
 
-    solver : {'sgd', 'adam'}, default='adam'
-        The optimizer: stochastic gradient descent with ``momentum``, or Adam
-        (Kingma and Ba, 2014). L-BFGS is not offered: batch normalization
-        makes the loss depend on how the data are split into mini-batches.
+    loss : {'squared_error', 'poisson'}, default='squared_error'
+        The loss of the output layer: half the squared error with an identity
+        output, or half the Poisson deviance with an exponential output (a log
+        link; the targets must be non-negative), as in MLPRegressor.
+
+    solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
+        The optimizer: scipy's L-BFGS-B on the full batch, stochastic
+        gradient descent with ``momentum``, or Adam (Kingma and Ba, 2014).
+        With 'lbfgs' and batch normalization, training normalizes with the
+        statistics of the whole training set, and prediction with the same
+        statistics at the final parameters (see Notes). :meth:`partial_fit`
+        exists only for 'sgd' and 'adam'.
 
     alpha : float, default=0.0001
         Strength of the L2 penalty on the weights ``W`` (not on biases,
@@ -1165,6 +1196,12 @@ class BatchNormMLPRegressor(RegressorMixin, _BaseBatchNormMLP):
     early_stopping : bool, default=False
         Whether to hold out ``validation_fraction`` of the training data and
         stop when its R² stalls; the parameters of the best epoch are kept.
+        If the loss becomes non-finite, training stops, NaN is recorded in
+        ``validation_scores_``, a ConvergenceWarning is given and the best
+        epoch's parameters are kept (as scikit-learn does since its issue
+        #29504). Without early stopping a non-finite loss raises
+        ``ValueError("Solver produced non-finite parameter weights...")``
+        and leaves the estimator as it was. Ignored by 'lbfgs'.
 
     validation_fraction : float, default=0.1
         The share of the training data held out for early stopping.
@@ -1182,6 +1219,11 @@ class BatchNormMLPRegressor(RegressorMixin, _BaseBatchNormMLP):
     n_iter_no_change : int, default=10
         The number of epochs without an improvement of ``tol`` that stop
         training.
+
+    max_fun : int, default=15000
+        The maximum number of loss evaluations of the 'lbfgs' solver; it
+        stops at ``max_iter`` iterations or ``max_fun`` evaluations, and
+        ``tol`` is its gradient tolerance, as in scikit-learn's MLPs.
 
     batch_norm : bool, default=True
         Whether the hidden layers are batch-normalized. False gives the same
@@ -1233,7 +1275,10 @@ class BatchNormMLPRegressor(RegressorMixin, _BaseBatchNormMLP):
     bn_running_means_, bn_running_vars_ : list of ndarray or None
         The running mean and unbiased variance of each hidden layer's
         pre-activations ``z``, used for prediction; None with
-        ``batch_norm=False``. They start at 0 and 1, as in PyTorch.
+        ``batch_norm=False``. They start at 0 and 1, as in PyTorch. With
+        ``solver='lbfgs'`` they are the mean and the biased variance of the
+        whole training set (weighted by ``sample_weight``) at the final
+        parameters: exactly the statistics L-BFGS trained with.
 
     n_features_in_ : int
         Number of features seen during :term:`fit`.
@@ -1243,8 +1288,8 @@ class BatchNormMLPRegressor(RegressorMixin, _BaseBatchNormMLP):
         has feature names that are all strings.
 
     n_iter_ : int
-        The number of epochs run by the last call to :meth:`fit` (1 after
-        :meth:`partial_fit`).
+        The number of epochs (L-BFGS iterations with 'lbfgs') run by the last
+        call to :meth:`fit` (1 after :meth:`partial_fit`).
 
     n_layers_ : int
         The number of layers, input and output included.
@@ -1253,7 +1298,7 @@ class BatchNormMLPRegressor(RegressorMixin, _BaseBatchNormMLP):
         The number of outputs.
 
     out_activation_ : str
-        The output activation: 'identity'.
+        The output activation: 'identity', or 'exp' with ``loss='poisson'``.
 
     See Also
     --------
@@ -1276,6 +1321,11 @@ class BatchNormMLPRegressor(RegressorMixin, _BaseBatchNormMLP):
 
     With several outputs, the loss is summed over them; MLPRegressor reports
     their mean in ``loss_curve_`` while following the gradient of the sum.
+
+    Prediction folds each batch norm into the weights and biases of its
+    layer, ``W * scale`` and ``beta - running_mean * scale`` with ``scale =
+    gamma / sqrt(running_var + bn_epsilon)``, computed in float64 once per fit:
+    a normalized network predicts as fast as one without normalization.
 
     Float32 input trains in float32, float64 input in float64.
 

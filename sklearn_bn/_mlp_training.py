@@ -195,7 +195,9 @@ def _update_no_improvement_count(est, validation):
         est.best_loss_ = min(est.best_loss_, est.loss_curve_[-1])
         return
 
-    score = est._score(validation.X, validation.y, validation.sample_weight)
+    # A diverging network predicts inf or NaN: scored NaN, without warnings.
+    with np.errstate(over="ignore", invalid="ignore"):
+        score = est._score(validation.X, validation.y, validation.sample_weight)
     est.validation_scores_.append(score)
     if est.verbose:
         print(f"Validation score: {score:f}")
