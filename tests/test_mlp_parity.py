@@ -440,3 +440,26 @@ def test_batch_norm_is_folded_once_per_fit():
     mlp.partial_fit(X, y)
     assert mlp._inference_coefs is not folded
     assert_array_equal(mlp._inference_coefs[-1], mlp.coefs_[-1])
+
+
+def test_user_guide_callback_example_runs():
+    # The user guide's MLP callback example, run as written.
+    _callback_utils()
+    pytest.importorskip("rich")
+    import pathlib
+    import re
+
+    guide = pathlib.Path(__file__).parents[1] / "docs" / "user_guide.rst"
+    text = guide.read_text()
+    section = text[text.index("Batch-norm MLPs\n---") :]
+    block = re.search(r"\.\. code-block:: python\n\n((?:    .*\n|\n)+)", section)
+    code = "\n".join(line[4:] for line in block.group(1).splitlines())
+    namespace = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        exec(compile(code, str(guide), "exec"), namespace)
+    rows = [
+        r for r in namespace["monitor"].get_logs().data if r["task_name"] == "epoch"
+    ]
+    assert len(rows) == namespace["clf"].n_iter_ == 20
+    assert rows[-1]["accuracy"] > 0.95
