@@ -382,7 +382,9 @@ def format_text(epoch_rows, accuracy_rows, target, max_epochs, args):
 def format_rst(epoch_rows, accuracy_rows, target, max_epochs, args, torch):
     command = "python " + " ".join(sys.argv)
     out = [
-        f"Measured on {machine_description(torch)}.",
+        f"Measured on {machine_description(torch)}; load average "
+        f"{LOAD_AT_START:.1f} when the run began (other work on the machine "
+        "slows every configuration, not always equally).",
         "",
         f"Command: ``{command}``",
         "",
@@ -425,6 +427,9 @@ def format_rst(epoch_rows, accuracy_rows, target, max_epochs, args, torch):
         ),
     ]
     return "\n".join(out) + "\n"
+
+
+LOAD_AT_START = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
 
 def main():

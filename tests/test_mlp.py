@@ -34,6 +34,8 @@ ESTIMATORS = [
     BatchNormMLPRegressor(
         (16,), batch_norm=False, learning_rate_init=0.01, max_iter=50
     ),
+    BatchNormMLPClassifier((8,), solver="lbfgs", max_iter=50),
+    BatchNormMLPRegressor((8,), solver="lbfgs", max_iter=50),
 ]
 
 
