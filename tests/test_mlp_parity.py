@@ -374,6 +374,10 @@ def test_progress_bar_runs_on_an_mlp(capsys):
     mlp = BatchNormMLPClassifier((6,), max_iter=3).set_callbacks(ProgressBar())
     _quiet_fit(mlp, X, y)
     assert mlp.n_iter_ == 3
+    # As scikit-learn's test_progressbar checks its bars: named, and complete.
+    out = capsys.readouterr().out
+    assert "BatchNormMLPClassifier - fit" in out
+    assert "100%" in out
 
 
 def test_without_sklearn_callback_the_mlps_fit_without_callbacks():
