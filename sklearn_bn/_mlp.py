@@ -723,8 +723,8 @@ class BatchNormMLPClassifier(ClassifierMixin, _BaseBatchNormMLP):
         gradient descent with ``momentum``, or Adam (Kingma and Ba, 2014).
         With 'lbfgs' and batch normalization, training normalizes with the
         statistics of the whole training set, and prediction with the same
-        statistics at the final parameters (see Notes). :meth:`partial_fit`
-        exists only for 'sgd' and 'adam'.
+        statistics at the final parameters (see ``bn_running_vars_``).
+        :meth:`partial_fit` exists only for 'sgd' and 'adam'.
 
     alpha : float, default=0.0001
         Strength of the L2 penalty on the weights ``W`` (not on biases,
@@ -835,7 +835,8 @@ class BatchNormMLPClassifier(ClassifierMixin, _BaseBatchNormMLP):
 
     loss_curve_ : list of float
         The training loss of each epoch: the mean over its samples (each
-        mini-batch's loss weighted by its size).
+        mini-batch's loss weighted by its size). 'lbfgs' adds nothing to it;
+        its final loss is ``loss_``.
 
     validation_scores_ : list of float or None
         The accuracy on the held-out set after each epoch, with early
@@ -1139,8 +1140,8 @@ class BatchNormMLPRegressor(RegressorMixin, _BaseBatchNormMLP):
         gradient descent with ``momentum``, or Adam (Kingma and Ba, 2014).
         With 'lbfgs' and batch normalization, training normalizes with the
         statistics of the whole training set, and prediction with the same
-        statistics at the final parameters (see Notes). :meth:`partial_fit`
-        exists only for 'sgd' and 'adam'.
+        statistics at the final parameters (see ``bn_running_vars_``).
+        :meth:`partial_fit` exists only for 'sgd' and 'adam'.
 
     alpha : float, default=0.0001
         Strength of the L2 penalty on the weights ``W`` (not on biases,
@@ -1247,7 +1248,8 @@ class BatchNormMLPRegressor(RegressorMixin, _BaseBatchNormMLP):
 
     loss_curve_ : list of float
         The training loss of each epoch: the mean over its samples (each
-        mini-batch's loss weighted by its size).
+        mini-batch's loss weighted by its size). 'lbfgs' adds nothing to it;
+        its final loss is ``loss_``.
 
     validation_scores_ : list of float or None
         The R² on the held-out set after each epoch, with early stopping;
