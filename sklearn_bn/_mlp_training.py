@@ -13,6 +13,7 @@ import time
 import warnings
 
 import numpy as np
+import scipy
 import scipy.optimize
 from sklearn.base import is_classifier
 from sklearn.exceptions import ConvergenceWarning
@@ -20,6 +21,11 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import shuffle
 
 from ._mlp_optimizers import make_optimizer
+
+# scipy.optimize.minimize ends on a StopIteration from its callback from 1.11.
+_SCIPY_STOPS_ON_STOP_ITERATION = tuple(
+    int(part) for part in scipy.__version__.split(".")[:2]
+) >= (1, 11)
 
 # scikit-learn's words, which users and wrapping libraries match on.
 NON_FINITE_MESSAGE = (
@@ -277,7 +283,8 @@ class _LbfgsCallbackBridge:
 
     scipy calls ``callback(xk)`` at the end of each iteration: that ends the
     current subtask and begins the next. The last one begun never runs and
-    is ended, empty, by ``close``.
+    is ended, empty, by ``close``. A callback asking to stop ends the
+    minimization (scipy 1.11 or later; before, it is not asked).
     """
 
     def __init__(self, est, data, ctx, unpack):
@@ -300,7 +307,7 @@ class _LbfgsCallbackBridge:
         self.unpack(xk)
         if self.est.verbose:
             print(f"Iteration {self.n_iter}")
-        self.iteration_ctx.call_on_fit_task_end(
+        stop = self.iteration_ctx.call_on_fit_task_end(
             estimator=self.est,
             X=self.data.X_given,
             y=self.data.y_given,
@@ -308,6 +315,8 @@ class _LbfgsCallbackBridge:
             reconstruction_attributes=self._reconstruction_attributes,
         )
         self.iteration_ctx = self._begin()
+        if stop and _SCIPY_STOPS_ON_STOP_ITERATION:
+            raise StopIteration
 
     def _reconstruction_attributes(self):
         est, data = self.est, self.data

@@ -315,14 +315,18 @@ def test_callbacks_see_one_fit_task_with_a_subtask_per_iteration(solver, batch_n
     assert all(task.parent is root for task in subtasks)
 
 
-def test_a_callback_can_stop_training_after_an_epoch():
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_a_callback_can_stop_training_after_an_iteration(solver):
     utils = _callback_utils()
     X, y = make_classification(n_samples=60, random_state=0)
-    mlp = BatchNormMLPClassifier((6,), max_iter=20).set_callbacks(
-        utils.StopFitCallback()
-    )
-    mlp.fit(X, y)
+    params = dict(hidden_layer_sizes=(6,), solver=solver, random_state=0)
+    mlp = BatchNormMLPClassifier(max_iter=20, **params)
+    # lbfgs reports the stop, or the limit, as a ConvergenceWarning.
+    _quiet_fit(mlp.set_callbacks(utils.StopFitCallback()), X, y)
     assert mlp.n_iter_ == 1
+    # The model stopped after one iteration is the one trained for one.
+    one = _quiet_fit(BatchNormMLPClassifier(max_iter=1, **params), X, y)
+    assert_allclose(mlp.predict_proba(X), one.predict_proba(X), rtol=1e-12)
 
 
 @pytest.mark.parametrize("batch_norm", [True, False])
