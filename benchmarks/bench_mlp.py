@@ -9,6 +9,12 @@ with one BLAS and one torch thread:
    (target: at most 1.5 times its time)
 3. How long does a deep network take to reach a test accuracy, with and
    without batch norm?
+4. Is predict_proba with batch norm as fast as without, now that each batch
+   norm is folded into its layer? (6 hidden layers of 16 units on 50,000 x 20;
+   target: at most 1.10 times the time without batch norm)
+5. What does the rollback of a failed partial_fit cost on a network of 1.6M
+   parameters: the shallow copy of ``__dict__`` it takes now, beside the deep
+   copy it took before, and the partial_fit itself?
 
 The configurations run interleaved (one run of each per repeat, in an order
 that rotates), and the table reports medians over the repeats: of the times,
@@ -17,6 +23,7 @@ and of the ratios of the runs of each repeat.
 Usage::
 
     python benchmarks/bench_mlp.py [--repeats 7] [--epochs 5] [--rst PATH]
+        [--only {predict,rollback}]
 """
 
 import os
@@ -25,6 +32,7 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_variable] = "1"
 
 import argparse  # noqa: E402
+import copy  # noqa: E402
 import platform  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -33,7 +41,7 @@ import warnings  # noqa: E402
 import numpy as np  # noqa: E402
 import sklearn  # noqa: E402
 from _report import machine, rst_list_table  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
+from sklearn.datasets import load_digits, make_classification  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 from sklearn.neural_network import MLPClassifier  # noqa: E402
@@ -254,6 +262,62 @@ def measure_time_to_accuracy(repeats, target, max_epochs):
 # Report ----------------------------------------------------------------------------
 
 
+# Inference: folded batch norm -------------------------------------------------
+
+PREDICT_HIDDEN = (16,) * 6
+PREDICT_TARGET = "<= 1.10"
+
+
+def measure_predict_times(repeats):
+    """Medians of predict_proba times with and without batch norm, and of ratios."""
+    X, y = make_classification(
+        n_samples=50_000, n_features=20, n_informative=10, random_state=0
+    )
+    fitted = {}
+    for batch_norm in (True, False):
+        estimator = BatchNormMLPClassifier(
+            PREDICT_HIDDEN, batch_norm=batch_norm, max_iter=1, random_state=0
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fitted[batch_norm] = estimator.fit(X, y)
+    times = {True: [], False: []}
+    for repeat in range(repeats):
+        for batch_norm in (True, False) if repeat % 2 else (False, True):
+            start = time.perf_counter()
+            fitted[batch_norm].predict_proba(X)
+            times[batch_norm].append(time.perf_counter() - start)
+    bn, plain = np.array(times[True]), np.array(times[False])
+    return 1e3 * np.median(bn), 1e3 * np.median(plain), float(np.median(bn / plain))
+
+
+# Rollback: what a partial_fit pays to be undoable ------------------------------
+
+ROLLBACK_HIDDEN = (1000, 1000, 600)
+
+
+def measure_rollback_times(X, y, repeats):
+    """Median ms of partial_fit on one mini-batch of 200 samples, and of a
+    shallow and a deep copy of its state."""
+    X, y = X[:200], y[:200]
+    estimator = BatchNormMLPClassifier(ROLLBACK_HIDDEN, random_state=0)
+    estimator.partial_fit(X, y, classes=np.unique(y))
+    n_params = sum(param.size for param in estimator._params())
+    times = {"partial_fit": [], "shallow": [], "deep": []}
+    for _ in range(repeats):
+        start = time.perf_counter()
+        estimator.partial_fit(X, y)
+        times["partial_fit"].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        estimator.__dict__.copy()
+        times["shallow"].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        copy.deepcopy(estimator.__dict__)
+        times["deep"].append(time.perf_counter() - start)
+    medians = {name: 1e3 * float(np.median(values)) for name, values in times.items()}
+    return n_params, medians
+
+
 def machine_description(torch):
     versions = [
         f"Python {platform.python_version()}",
@@ -269,6 +333,25 @@ def _ratio_text(ratio, target):
         return f"{ratio:.2f}"
     bound = float(target.split()[-1])
     return f"{ratio:.2f} ({'met' if ratio <= bound else 'NOT met'}: {target})"
+
+
+def predict_text(predict):
+    bn_ms, plain_ms, ratio = predict
+    return (
+        f"predict_proba, 50,000 x 20, hidden {PREDICT_HIDDEN}: batch norm "
+        f"{bn_ms:.1f} ms, without {plain_ms:.1f} ms, ratio "
+        f"{_ratio_text(ratio, PREDICT_TARGET)}"
+    )
+
+
+def rollback_text(rollback):
+    n_params, ms = rollback
+    return (
+        f"partial_fit of a {n_params / 1e6:.2f}M-parameter network on 200 digits: "
+        f"{ms['partial_fit']:.1f} ms; its rollback snapshot (shallow copy of "
+        f"__dict__) {ms['shallow']:.3f} ms; the deep copy taken before "
+        f"{ms['deep']:.1f} ms"
+    )
 
 
 def format_text(epoch_rows, accuracy_rows, target, max_epochs, args):
@@ -299,7 +382,9 @@ def format_text(epoch_rows, accuracy_rows, target, max_epochs, args):
 def format_rst(epoch_rows, accuracy_rows, target, max_epochs, args, torch):
     command = "python " + " ".join(sys.argv)
     out = [
-        f"Measured on {machine_description(torch)}.",
+        f"Measured on {machine_description(torch)}; load average "
+        f"{LOAD_AT_START:.1f} when the run began (other work on the machine "
+        "slows every configuration, not always equally).",
         "",
         f"Command: ``{command}``",
         "",
@@ -344,6 +429,9 @@ def format_rst(epoch_rows, accuracy_rows, target, max_epochs, args, torch):
     return "\n".join(out) + "\n"
 
 
+LOAD_AT_START = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
@@ -351,6 +439,11 @@ def main():
     parser.add_argument("--target", type=float, default=0.95)
     parser.add_argument("--max-epochs", type=int, default=60)
     parser.add_argument("--rst", help="also write the tables as reStructuredText")
+    parser.add_argument(
+        "--only",
+        choices=["predict", "rollback"],
+        help="run one question only, print it and write no rst",
+    )
     args = parser.parse_args()
 
     threadpool_limits(limits=1)
@@ -359,16 +452,39 @@ def main():
     X = X / 16.0
 
     print(machine_description(torch))
+    if args.only == "predict":
+        print(predict_text(measure_predict_times(args.repeats)))
+        return
+    if args.only == "rollback":
+        print(rollback_text(measure_rollback_times(X, y, args.repeats)))
+        return
+    predict = measure_predict_times(args.repeats)
+    rollback = measure_rollback_times(X, y, args.repeats)
     times = measure_epoch_times(X, y, args.epochs, args.repeats, torch)
     epoch_rows = epoch_time_rows(times)
     accuracy_rows = measure_time_to_accuracy(args.repeats, args.target, args.max_epochs)
     print(format_text(epoch_rows, accuracy_rows, args.target, args.max_epochs, args))
+    print(predict_text(predict))
+    print(rollback_text(rollback))
     if args.rst:
         with open(args.rst, "w") as rst:
             rst.write(
                 format_rst(
                     epoch_rows, accuracy_rows, args.target, args.max_epochs, args, torch
                 )
+            )
+            rst.write(
+                "\n"
+                + rst_list_table(
+                    "Prediction and rollback (medians of "
+                    f"{args.repeats} interleaved repeats)",
+                    ["Question", "Measured"],
+                    [
+                        ["4. predict_proba, batch norm folded", predict_text(predict)],
+                        ["5. rollback of partial_fit", rollback_text(rollback)],
+                    ],
+                )
+                + "\n"
             )
 
 

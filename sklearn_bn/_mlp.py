@@ -1,10 +1,15 @@
-"""Multi-layer perceptrons with batch-normalized hidden layers."""
+"""Multi-layer perceptrons with batch-normalized hidden layers.
 
-import copy
-import time
+The estimators: their parameters, the network's state, the forward and
+backward passes, and fit/partial_fit/predict. The numerics of layers and
+losses are in ``_mlp_layers.py``, the optimizers in ``_mlp_optimizers.py``
+and the training loops in ``_mlp_training.py``.
+"""
+
 import warnings
 from itertools import pairwise
 from numbers import Integral, Real
+from typing import NamedTuple
 
 import numpy as np
 from sklearn.base import (
@@ -14,41 +19,85 @@ from sklearn.base import (
     _fit_context,
     is_classifier,
 )
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
-from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils import check_random_state, column_or_1d, gen_batches, shuffle
+from sklearn.utils import check_random_state, column_or_1d, gen_batches
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.extmath import safe_sparse_dot
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import (
     _check_partial_fit_first_call,
     type_of_target,
     unique_labels,
 )
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
 
+from ._mlp_callbacks import CallbackSupportMixin, fit_callback_context
 from ._mlp_layers import (
     ACTIVATIONS,
     DERIVATIVES,
     LOSSES,
-    AdamOptimizer,
-    SGDOptimizer,
     batch_norm_backward,
     batch_norm_forward,
-    batch_norm_inference_affine,
+    fold_batch_norm,
     glorot_uniform,
     update_running_stats,
 )
+from ._mlp_training import NON_FINITE_MESSAGE, fit_lbfgs, fit_stochastic
 
 # The smallest training mini-batch when batch normalization is on: the batch
 # variance of one sample is zero, and its unbiased estimate is undefined.
 # The last mini-batch of an epoch must also hold half a batch (see _batch_slices).
 _MIN_BATCH_NORM_SAMPLES = 2
 
+_STOCHASTIC_SOLVERS = ("sgd", "adam")
 
-class _BaseBatchNormMLP(BaseEstimator):
-    """Training and prediction shared by the classifier and the regressor."""
+# Attributes that scikit-learn's callback machinery sets for the time of a fit
+# and removes afterwards: a failed fit that restores the estimator keeps them.
+_CALLBACK_ATTRIBUTES = ("_callback_fit_ctx", "_skl_callbacks_to_teardown")
+
+# The lists that training replaces element by element; each call works on
+# new lists, so that the ones held before the call are left as they were.
+_TRAINED_LISTS = (
+    "coefs_",
+    "intercepts_",
+    "bn_gammas_",
+    "bn_betas_",
+    "bn_running_means_",
+    "bn_running_vars_",
+    "loss_curve_",
+    "validation_scores_",
+    "_best_state",
+)
+
+
+class _TrainingData(NamedTuple):
+    """What the training loops see: X and y as the network takes them, and the
+    data as given, for the callbacks."""
+
+    X: object
+    y: np.ndarray
+    sample_weight: np.ndarray | None
+    X_given: object
+    y_given: object
+    metadata: dict
+
+
+def _check_solver(estimator):
+    if estimator.solver not in _STOCHASTIC_SOLVERS:
+        raise AttributeError(
+            "partial_fit is only available for stochastic optimizers. "
+            f"{estimator.solver} is not stochastic."
+        )
+    return True
+
+
+class _BaseBatchNormMLP(CallbackSupportMixin, BaseEstimator):
+    """The network, its passes and fit, shared by the classifier and the regressor."""
 
     _parameter_constraints: dict = {
         "hidden_layer_sizes": [
@@ -56,7 +105,7 @@ class _BaseBatchNormMLP(BaseEstimator):
             Interval(Integral, 1, None, closed="left"),
         ],
         "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
-        "solver": [StrOptions({"sgd", "adam"})],
+        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [
             StrOptions({"auto"}),
@@ -82,6 +131,7 @@ class _BaseBatchNormMLP(BaseEstimator):
             Interval(Integral, 1, None, closed="left"),
             Options(Real, {np.inf}),
         ],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
         "batch_norm": ["boolean"],
         "bn_momentum": [Interval(Real, 0, 1, closed="right")],
         "bn_epsilon": [Interval(Real, 0, None, closed="neither")],
@@ -112,6 +162,7 @@ class _BaseBatchNormMLP(BaseEstimator):
         beta_2=0.999,
         epsilon=1e-8,
         n_iter_no_change=10,
+        max_fun=15000,
         batch_norm=True,
         bn_momentum=0.1,
         bn_epsilon=1e-5,
@@ -138,6 +189,7 @@ class _BaseBatchNormMLP(BaseEstimator):
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
         self.batch_norm = batch_norm
         self.bn_momentum = bn_momentum
         self.bn_epsilon = bn_epsilon
@@ -195,6 +247,7 @@ class _BaseBatchNormMLP(BaseEstimator):
             self.bn_running_means_ = self.bn_running_vars_ = None
 
         self.loss_curve_ = []
+        self.__dict__.pop("_optimizer_state", None)
         self._init_stopping()
 
     def _init_stopping(self):
@@ -204,8 +257,9 @@ class _BaseBatchNormMLP(BaseEstimator):
             self.validation_scores_ = []
             self.best_validation_score_ = -np.inf
             self.best_loss_ = None
-            # Restored if no epoch ever scores (all NaN): the starting state.
-            self._best_state = [param.copy() for param in self._state()]
+            # Kept if no epoch ever scores: the starting state. Training never
+            # writes into these arrays (see _mlp_optimizers), so no copy.
+            self._best_state = list(self._state())
         else:
             self.validation_scores_ = None
             self.best_validation_score_ = None
@@ -226,6 +280,12 @@ class _BaseBatchNormMLP(BaseEstimator):
                 f"it was fitted with batch_norm={not self.batch_norm}, got "
                 f"batch_norm={self.batch_norm}."
             )
+        if self._output_activation() != self.out_activation_:
+            raise ValueError(
+                "warm_start and partial_fit need the network that was fitted: "
+                f"its output activation is {self.out_activation_!r}, the "
+                f"parameters now give {self._output_activation()!r}."
+            )
 
     def _params(self):
         """The trained parameters, in the order _backprop returns their gradients."""
@@ -234,20 +294,40 @@ class _BaseBatchNormMLP(BaseEstimator):
             params += self.bn_gammas_ + self.bn_betas_
         return params
 
+    def _set_params(self, params):
+        """Install ``params``, in the order of ``_params()``, in new lists."""
+        n_coefs, n_intercepts = len(self.coefs_), len(self.intercepts_)
+        self.coefs_ = list(params[:n_coefs])
+        self.intercepts_ = list(params[n_coefs : n_coefs + n_intercepts])
+        if self._is_batch_normalized:
+            n_hidden = len(self.bn_gammas_)
+            start = n_coefs + n_intercepts
+            self.bn_gammas_ = list(params[start : start + n_hidden])
+            self.bn_betas_ = list(params[start + n_hidden :])
+
     def _state(self):
         """The parameters and the running statistics: what prediction uses."""
         if self._is_batch_normalized:
             return self._params() + self.bn_running_means_ + self.bn_running_vars_
         return self._params()
 
+    def _set_state(self, state):
+        """Install ``state``, in the order of ``_state()``."""
+        n_params = len(self._params())
+        self._set_params(state[:n_params])
+        if self._is_batch_normalized:
+            n_hidden = len(self.bn_gammas_)
+            self.bn_running_means_ = list(state[n_params : n_params + n_hidden])
+            self.bn_running_vars_ = list(state[n_params + n_hidden :])
+
     # Forward and backward passes -------------------------------------------
 
-    def _forward_train(self, X):
+    def _forward_train(self, X, sample_weight=None):
         """The forward pass in training mode, normalizing with batch statistics.
 
         Returns the activations of every layer (the input first, the output
         last), the batch-norm caches and the batch statistics of each hidden
-        layer.
+        layer, weighted by ``sample_weight``.
         """
         hidden_activation = ACTIVATIONS[self.activation]
         activations, caches, stats = [X], [], []
@@ -255,7 +335,11 @@ class _BaseBatchNormMLP(BaseEstimator):
             z = safe_sparse_dot(activations[i], self.coefs_[i])
             if self._is_batch_normalized:
                 z, cache, batch_stats = batch_norm_forward(
-                    z, self.bn_gammas_[i], self.bn_betas_[i], self.bn_epsilon
+                    z,
+                    self.bn_gammas_[i],
+                    self.bn_betas_[i],
+                    self.bn_epsilon,
+                    sample_weight,
                 )
                 caches.append(cache)
                 stats.append(batch_stats)
@@ -269,44 +353,100 @@ class _BaseBatchNormMLP(BaseEstimator):
         activations.append(out)
         return activations, caches, stats
 
+    def _fold_batch_norm(self, running_means=None, running_vars=None):
+        """The weights and biases of the network with batch norm folded in.
+
+        Each hidden layer's inference-mode batch norm is folded into the
+        layer's weights (see :func:`~sklearn_bn._mlp_layers.fold_batch_norm`),
+        so that prediction costs what it costs without batch norm.
+        """
+        running_means = running_means or self.bn_running_means_
+        running_vars = running_vars or self.bn_running_vars_
+        coefs, intercepts = [], []
+        for i in range(self._n_hidden):
+            coef, intercept = fold_batch_norm(
+                self.coefs_[i],
+                self.bn_gammas_[i],
+                self.bn_betas_[i],
+                running_means[i],
+                running_vars[i],
+                self.bn_epsilon,
+            )
+            coefs.append(coef)
+            intercepts.append(intercept)
+        coefs.append(self.coefs_[-1])
+        intercepts.append(self.intercepts_[-1])
+        return coefs, intercepts
+
+    def _inference_layers(self):
+        if not self._is_batch_normalized:
+            return self.coefs_, self.intercepts_
+        if getattr(self, "_inference_coefs", None) is None:
+            # An estimator fitted before folding existed, or changed by hand.
+            return self._fold_batch_norm()
+        return self._inference_coefs, self._inference_intercepts
+
+    def _update_inference_layers(self):
+        """Fold batch norm once per fit, for every prediction until the next."""
+        if self._is_batch_normalized:
+            self._inference_coefs, self._inference_intercepts = self._fold_batch_norm()
+        else:
+            self._inference_coefs = self._inference_intercepts = None
+
     def _forward_predict(self, X):
         """The forward pass in inference mode, normalizing with running statistics."""
+        coefs, intercepts = self._inference_layers()
         hidden_activation = ACTIVATIONS[self.activation]
         activation = X
-        for i in range(self._n_hidden):
-            z = safe_sparse_dot(activation, self.coefs_[i])
-            if self._is_batch_normalized:
-                scale, shift = batch_norm_inference_affine(
-                    self.bn_gammas_[i],
-                    self.bn_betas_[i],
-                    self.bn_running_means_[i],
-                    self.bn_running_vars_[i],
-                    self.bn_epsilon,
-                )
-                z *= scale
-                z += shift
-            else:
-                z += self.intercepts_[i]
-            hidden_activation(z)
-            activation = z
-        out = safe_sparse_dot(activation, self.coefs_[-1])
-        out += self.intercepts_[-1]
+        for coef, intercept in zip(coefs[:-1], intercepts[:-1], strict=True):
+            activation = safe_sparse_dot(activation, coef)
+            activation += intercept
+            hidden_activation(activation)
+        out = safe_sparse_dot(activation, coefs[-1])
+        out += intercepts[-1]
         ACTIVATIONS[self.out_activation_](out)
         return out
 
-    def _backprop(self, X, Y):
+    def _reconstruction_attributes(self, running_means=None, running_vars=None):
+        """Copies of the fitted attributes as they are now, for the callbacks.
+
+        A copy of the estimator with these predicts as if training had stopped
+        here (scikit-learn's ``reconstruction_attributes``).
+        """
+        attributes = {
+            "coefs_": [coef.copy() for coef in self.coefs_],
+            "intercepts_": [intercept.copy() for intercept in self.intercepts_],
+            "n_iter_": self.n_iter_,
+        }
+        if self._is_batch_normalized:
+            running_means = running_means or self.bn_running_means_
+            running_vars = running_vars or self.bn_running_vars_
+            attributes.update(
+                bn_gammas_=[gamma.copy() for gamma in self.bn_gammas_],
+                bn_betas_=[beta.copy() for beta in self.bn_betas_],
+                bn_running_means_=[mean.copy() for mean in running_means],
+                bn_running_vars_=[var.copy() for var in running_vars],
+            )
+            coefs, intercepts = self._fold_batch_norm(running_means, running_vars)
+            attributes.update(_inference_coefs=coefs, _inference_intercepts=intercepts)
+        else:
+            attributes.update(_inference_coefs=None, _inference_intercepts=None)
+        return attributes
+
+    def _backprop(self, X, Y, sample_weight=None):
         """The training loss on one mini-batch and its exact gradient.
 
-        The loss is the mean over samples of the output loss, plus
-        ``alpha / 2 * sum(||W||**2) / n_samples``. The gradients come in the
-        order of ``_params()``; the batch statistics are returned for the
-        running averages, which this method does not touch.
+        The loss is the (weighted) mean over samples of the output loss, plus
+        ``alpha / 2 * sum(||W||**2) / n_samples``, where ``n_samples`` is the
+        sum of the weights if any. The gradients come in the order of
+        ``_params()``; the batch statistics are returned for the running
+        averages, which this method does not touch.
         """
-        activations, caches, stats = self._forward_train(X)
-        n_samples = X.shape[0]
+        activations, caches, stats = self._forward_train(X, sample_weight)
+        weight_sum = X.shape[0] if sample_weight is None else sample_weight.sum()
         squared_norm = sum(np.vdot(coef, coef) for coef in self.coefs_)
-        loss = LOSSES[self.out_activation_](Y, activations[-1])
-        loss += 0.5 * self.alpha * squared_norm / n_samples
+        loss = LOSSES[self.out_activation_](Y, activations[-1], sample_weight)
+        loss += 0.5 * self.alpha * squared_norm / weight_sum
 
         n_hidden = self._n_hidden
         coef_grads = [None] * (n_hidden + 1)
@@ -317,13 +457,15 @@ class _BaseBatchNormMLP(BaseEstimator):
         # With the canonical link of each output loss, the gradient with
         # respect to the output pre-activation is out - Y.
         delta = activations[-1] - Y
-        intercept_grads[-1] = delta.sum(axis=0) / n_samples
+        if sample_weight is not None:
+            delta *= sample_weight[:, np.newaxis]
+        intercept_grads[-1] = delta.sum(axis=0) / weight_sum
         for i in range(n_hidden, -1, -1):
             coef_grads[i] = safe_sparse_dot(activations[i].T, delta)
             coef_grads[i] += self.alpha * self.coefs_[i]
-            coef_grads[i] /= n_samples
+            coef_grads[i] /= weight_sum
             if i < n_hidden and not self._is_batch_normalized:
-                intercept_grads[i] = delta.sum(axis=0) / n_samples
+                intercept_grads[i] = delta.sum(axis=0) / weight_sum
             if i == 0:
                 break
             delta = delta @ self.coefs_[i].T
@@ -332,33 +474,15 @@ class _BaseBatchNormMLP(BaseEstimator):
                 delta, dgamma, dbeta = batch_norm_backward(
                     delta, caches[i - 1], self.bn_gammas_[i - 1]
                 )
-                gamma_grads[i - 1] = dgamma / n_samples
-                beta_grads[i - 1] = dbeta / n_samples
+                gamma_grads[i - 1] = dgamma / weight_sum
+                beta_grads[i - 1] = dbeta / weight_sum
 
         grads = coef_grads + intercept_grads
         if self._is_batch_normalized:
             grads += gamma_grads + beta_grads
         return float(loss), grads, stats
 
-    # Training loop ---------------------------------------------------------
-
-    def _make_optimizer(self):
-        if self.solver == "sgd":
-            return SGDOptimizer(
-                self._params(),
-                self.learning_rate_init,
-                self.learning_rate,
-                self.momentum,
-                self.nesterovs_momentum,
-                self.power_t,
-            )
-        return AdamOptimizer(
-            self._params(),
-            self.learning_rate_init,
-            self.beta_1,
-            self.beta_2,
-            self.epsilon,
-        )
+    # Training ----------------------------------------------------------------
 
     def _batch_slices(self, n_samples):
         """The mini-batches of one epoch.
@@ -379,12 +503,7 @@ class _BaseBatchNormMLP(BaseEstimator):
         slices = list(gen_batches(n_samples, batch_size))
         if not self.batch_norm:
             return slices
-        if n_samples < _MIN_BATCH_NORM_SAMPLES:
-            raise ValueError(
-                "Batch normalization needs at least 2 samples in each training "
-                f"mini-batch; got n_samples={n_samples} training sample. Use more "
-                "samples or batch_norm=False."
-            )
+        self._check_batch_norm_samples(n_samples)
         if batch_size < _MIN_BATCH_NORM_SAMPLES:
             raise ValueError(
                 "Batch normalization needs at least 2 samples in each training "
@@ -396,43 +515,60 @@ class _BaseBatchNormMLP(BaseEstimator):
             slices[-2:] = [slice(slices[-2].start, last.stop)]
         return slices
 
-    def _split_validation(self, X, y, random_state):
-        if not self.early_stopping:
-            return X, y, None, None
-        # Stratify single-output classification only, as MLPClassifier does.
-        stratify = y if is_classifier(self) and self.n_outputs_ == 1 else None
-        X_train, X_val, y_train, y_val = train_test_split(
-            X,
-            y,
-            random_state=random_state,
-            test_size=self.validation_fraction,
-            stratify=stratify,
-        )
-        if X_val.shape[0] < 2:
+    def _check_batch_norm_samples(self, n_samples):
+        if self.batch_norm and n_samples < _MIN_BATCH_NORM_SAMPLES:
             raise ValueError(
-                "The validation set is too small: it has "
-                f"{X_val.shape[0]} sample. Increase validation_fraction="
-                f"{self.validation_fraction} or the number of samples."
+                "Batch normalization needs at least 2 samples in each training "
+                f"mini-batch; got n_samples={n_samples} training sample. Use more "
+                "samples or batch_norm=False."
             )
-        if is_classifier(self):
-            y_val = self._label_binarizer.inverse_transform(y_val)
-        return X_train, y_train, X_val, y_val
+
+    def _update_running_stats(self, stats):
+        for i, batch_stats in enumerate(stats):
+            if batch_stats.count <= 1:
+                raise ValueError(
+                    "With batch normalization the sample weights of each training "
+                    "mini-batch must sum to more than 1 (they count samples); got "
+                    f"a mini-batch whose sample_weight sums to {batch_stats.count}."
+                )
+            self.bn_running_means_[i], self.bn_running_vars_[i] = update_running_stats(
+                self.bn_running_means_[i],
+                self.bn_running_vars_[i],
+                batch_stats,
+                self.bn_momentum,
+            )
 
     def _restoring(self, train, *args, **kwargs):
         """Run ``train``; if it raises, put every attribute back as it was.
 
-        A fit that fails (bad input, a batch too small, divergence) leaves a
-        fitted network as it was and an unfitted one unfitted.
+        A fit that fails (bad input, a batch too small, divergence without
+        early stopping) or is interrupted (KeyboardInterrupt) leaves a fitted
+        network exactly as it was and an unfitted one unfitted. Training
+        writes into no array or list that existed before the call, so a
+        shallow copy of ``__dict__`` is all it takes.
         """
-        saved = copy.deepcopy(self.__dict__)
+        saved = self.__dict__.copy()
         try:
             return train(*args, **kwargs)
-        except Exception:
+        except BaseException:
+            callbacks = {
+                key: self.__dict__[key]
+                for key in _CALLBACK_ATTRIBUTES
+                if key in self.__dict__
+            }
             self.__dict__.clear()
             self.__dict__.update(saved)
+            self.__dict__.update(callbacks)
             raise
 
-    def _fit(self, X, y, incremental):
+    def _begin_training(self):
+        """Give training new lists to write into (see ``_restoring``)."""
+        for name in _TRAINED_LISTS:
+            value = getattr(self, name, None)
+            if isinstance(value, list):
+                setattr(self, name, list(value))
+
+    def _fit(self, X, y, sample_weight, incremental):
         hidden_layer_sizes = self._hidden_layer_sizes()
         first_pass = not hasattr(self, "coefs_") or (
             not self.warm_start and not incremental
@@ -442,152 +578,83 @@ class _BaseBatchNormMLP(BaseEstimator):
                 "partial_fit does not support early_stopping=True: there is no "
                 "held-out set across calls. Use fit, or early_stopping=False."
             )
+        X_given, y_given = X, y
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        if sample_weight is not None:
+            # Frequency weights: a negative count means nothing to batch norm.
+            sample_weight = _check_sample_weight(
+                sample_weight,
+                X,
+                dtype=X.dtype,
+                ensure_non_negative=bool(self.batch_norm),
+            )
         if y.ndim == 1:
             y = y.reshape(-1, 1)
         layer_units = [X.shape[1], *hidden_layer_sizes, y.shape[1]]
         random_state = check_random_state(self.random_state)
+        metadata = {} if sample_weight is None else {"sample_weight": sample_weight}
+        max_subtasks = 1 if incremental else self.max_iter
+        if self.solver == "lbfgs":
+            max_subtasks += 1  # the last iteration begun, never run
+        callback_ctx = fit_callback_context(self, max_subtasks)
+        callback_ctx.call_on_fit_task_begin(
+            estimator=self, X=X_given, y=y_given, metadata=metadata
+        )
 
         if first_pass:
             self._initialize(layer_units, X.dtype, random_state)
         else:
             self._check_same_network(layer_units)
             X = X.astype(self.coefs_[0].dtype, copy=False)
+            if sample_weight is not None:
+                sample_weight = sample_weight.astype(X.dtype, copy=False)
             # early_stopping may have been switched since the last fit.
             if (self.validation_scores_ is None) == bool(self.early_stopping):
                 self._init_stopping()
+        self._begin_training()
         if not is_classifier(self):
             y = y.astype(X.dtype, copy=False)
-        if not incremental or not hasattr(self, "_optimizer"):
-            self._optimizer = self._make_optimizer()
 
-        X_train, y_train, X_val, y_val = self._split_validation(X, y, random_state)
-        batches = self._batch_slices(X_train.shape[0])
-        self._run_epochs(
-            X_train, y_train, X_val, y_val, batches, random_state, incremental
-        )
+        data = _TrainingData(X, y, sample_weight, X_given, y_given, metadata)
+        if self.solver == "lbfgs":
+            self._check_batch_norm_samples(X.shape[0])
+            fit_lbfgs(self, data, callback_ctx)
+        else:
+            fit_stochastic(self, data, random_state, incremental, callback_ctx)
 
         if not all(np.isfinite(param).all() for param in self._state()):
-            raise ValueError(
-                "The solver produced non-finite parameters. The input data may "
-                "contain large values and need scaling, or learning_rate_init="
-                f"{self.learning_rate_init} is too large."
-            )
+            raise ValueError(NON_FINITE_MESSAGE)
+        self._update_inference_layers()
+        callback_ctx.call_on_fit_task_end(
+            estimator=self,
+            X=X_given,
+            y=y_given,
+            metadata=metadata,
+            reconstruction_attributes={},
+        )
         return self
 
-    def _run_epochs(self, X, y, X_val, y_val, batches, random_state, incremental):
-        params = self._params()
-        n_samples = X.shape[0]
-        sample_idx = np.arange(n_samples)
-        self.n_iter_ = 0
-        for _ in range(self.max_iter):
-            start = time.perf_counter()
-            if self.shuffle:
-                sample_idx = shuffle(sample_idx, random_state=random_state)
-            self.loss_ = self._run_epoch(X, y, params, batches, sample_idx)
-            self.n_iter_ += 1
-            self.t_ += n_samples
-            self.loss_curve_.append(self.loss_)
-            if self.verbose:
-                print(
-                    f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}, "
-                    f"time = {time.perf_counter() - start:.4f}s"
-                )
-            self._update_no_improvement_count(X_val, y_val)
-            self._optimizer.iteration_ends(self.t_)
-            if self._no_improvement_count > self.n_iter_no_change:
-                message = self._stall_message()
-                if self._optimizer.trigger_stopping(message, self.verbose):
-                    break
-                self._no_improvement_count = 0
-            if incremental:
-                break
-            if self.n_iter_ == self.max_iter:
-                warnings.warn(
-                    f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
-                    "reached and the optimization hasn't converged yet.",
-                    ConvergenceWarning,
-                    stacklevel=2,
-                )
-
-        if self.early_stopping:
-            for param, best in zip(self._state(), self._best_state, strict=True):
-                param[...] = best
-
-    def _run_epoch(self, X, y, params, batches, sample_idx):
-        """One pass over the mini-batches; returns the mean training loss."""
-        accumulated_loss = 0.0
-        for batch in batches:
-            batch_idx = sample_idx[batch] if self.shuffle else batch
-            # Overflow is caught below as a non-finite loss, with a clearer
-            # message than numpy's warnings.
-            with np.errstate(over="ignore", invalid="ignore"):
-                loss, grads, stats = self._backprop(X[batch_idx], y[batch_idx])
-            if not np.isfinite(loss):
-                raise ValueError(
-                    f"Training diverged: the loss became non-finite in epoch "
-                    f"{self.n_iter_ + 1}. learning_rate_init="
-                    f"{self.learning_rate_init} may be too large, or the input "
-                    "data may need scaling."
-                )
-            accumulated_loss += loss * (batch.stop - batch.start)
-            self._optimizer.update_params(params, grads)
-            self._update_running_stats(stats)
-        return accumulated_loss / X.shape[0]
-
-    def _update_running_stats(self, stats):
-        for i, batch_stats in enumerate(stats):
-            self.bn_running_means_[i], self.bn_running_vars_[i] = update_running_stats(
-                self.bn_running_means_[i],
-                self.bn_running_vars_[i],
-                batch_stats,
-                self.bn_momentum,
-            )
-
-    def _stall_message(self):
-        if self.early_stopping:
-            return (
-                f"Validation score did not improve more than tol={self.tol:f} for "
-                f"{self.n_iter_no_change} consecutive epochs."
-            )
-        return (
-            f"Training loss did not improve more than tol={self.tol:f} for "
-            f"{self.n_iter_no_change} consecutive epochs."
-        )
-
-    def _update_no_improvement_count(self, X_val, y_val):
-        if not self.early_stopping:
-            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
-                self._no_improvement_count += 1
-            else:
-                self._no_improvement_count = 0
-            self.best_loss_ = min(self.best_loss_, self.loss_curve_[-1])
-            return
-
-        score = self._score(X_val, y_val)
-        self.validation_scores_.append(score)
-        if self.verbose:
-            print(f"Validation score: {score:f}")
-        if score < self.best_validation_score_ + self.tol:
-            self._no_improvement_count += 1
-        else:
-            self._no_improvement_count = 0
-        if score > self.best_validation_score_:
-            self.best_validation_score_ = score
-            self._best_state = [param.copy() for param in self._state()]
-
-    def _score(self, X, y):
+    def _score(self, X, y, sample_weight=None):
         """The validation score for early stopping; NaN if predictions are not."""
         y_pred = self._predict(X, check_input=False)
         if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
             return np.nan
-        return self._score_function(y, y_pred)
+        return self._score_function(y, y_pred, sample_weight=sample_weight)
 
     # Public API ------------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit the network to data matrix X and target(s) y.
+
+        If the loss becomes non-finite (the training diverged), then without
+        early stopping the fit raises ``ValueError("Solver produced non-finite
+        parameter weights...")`` and leaves the estimator as it was before the
+        call; with ``early_stopping=True`` it stops, records NaN in
+        ``validation_scores_``, warns with a ``ConvergenceWarning`` and keeps
+        the parameters of the epoch with the best validation score (the
+        starting ones if no epoch scored). A ``KeyboardInterrupt`` leaves the
+        estimator exactly as it was before the call.
 
         Parameters
         ----------
@@ -598,12 +665,21 @@ class _BaseBatchNormMLP(BaseEstimator):
             The target values: class labels for the classifier, real numbers
             for the regressor.
 
+        sample_weight : array-like of shape (n_samples,), default=None
+            Frequency weights: the loss is their weighted mean, as in
+            scikit-learn's MLPs, and with batch normalization the batch and
+            running statistics are weighted too, so that an integer weight
+            counts as that many copies of the row, and a zero weight as no row
+            (exactly so in one full batch). With batch normalization the
+            weights must be non-negative and each mini-batch's must sum to
+            more than 1.
+
         Returns
         -------
         self : object
             The fitted estimator.
         """
-        return self._restoring(self._fit, X, y, incremental=False)
+        return self._restoring(self._fit, X, y, sample_weight, incremental=False)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -642,10 +718,13 @@ class BatchNormMLPClassifier(ClassifierMixin, _BaseBatchNormMLP):
         The activation of the hidden layers: ``x``, ``1 / (1 + exp(-x))``,
         ``tanh(x)`` or ``max(0, x)``.
 
-    solver : {'sgd', 'adam'}, default='adam'
-        The optimizer: stochastic gradient descent with ``momentum``, or Adam
-        (Kingma and Ba, 2014). L-BFGS is not offered: batch normalization
-        makes the loss depend on how the data are split into mini-batches.
+    solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
+        The optimizer: scipy's L-BFGS-B on the full batch, stochastic
+        gradient descent with ``momentum``, or Adam (Kingma and Ba, 2014).
+        With 'lbfgs' and batch normalization, training normalizes with the
+        statistics of the whole training set, and prediction with the same
+        statistics at the final parameters (see ``bn_running_vars_``).
+        :meth:`partial_fit` exists only for 'sgd' and 'adam'.
 
     alpha : float, default=0.0001
         Strength of the L2 penalty on the weights ``W`` (not on biases,
@@ -701,7 +780,13 @@ class BatchNormMLPClassifier(ClassifierMixin, _BaseBatchNormMLP):
     early_stopping : bool, default=False
         Whether to hold out ``validation_fraction`` of the training data
         (stratified for binary targets, as MLPClassifier does) and stop when
-        its accuracy stalls; the parameters of the best epoch are kept.
+        its accuracy stalls; the parameters of the best epoch are kept. If
+        the loss becomes non-finite, training stops, NaN is recorded in
+        ``validation_scores_``, a ConvergenceWarning is given and the best
+        epoch's parameters are kept (as scikit-learn does since its issue
+        #29504). Without early stopping a non-finite loss raises
+        ``ValueError("Solver produced non-finite parameter weights...")``
+        and leaves the estimator as it was. Ignored by 'lbfgs'.
 
     validation_fraction : float, default=0.1
         The share of the training data held out for early stopping.
@@ -719,6 +804,11 @@ class BatchNormMLPClassifier(ClassifierMixin, _BaseBatchNormMLP):
     n_iter_no_change : int, default=10
         The number of epochs without an improvement of ``tol`` that stop
         training.
+
+    max_fun : int, default=15000
+        The maximum number of loss evaluations of the 'lbfgs' solver; it
+        stops at ``max_iter`` iterations or ``max_fun`` evaluations, and
+        ``tol`` is its gradient tolerance, as in scikit-learn's MLPs.
 
     batch_norm : bool, default=True
         Whether the hidden layers are batch-normalized. False gives the same
@@ -745,7 +835,8 @@ class BatchNormMLPClassifier(ClassifierMixin, _BaseBatchNormMLP):
 
     loss_curve_ : list of float
         The training loss of each epoch: the mean over its samples (each
-        mini-batch's loss weighted by its size).
+        mini-batch's loss weighted by its size). 'lbfgs' adds nothing to it;
+        its final loss is ``loss_``.
 
     validation_scores_ : list of float or None
         The accuracy on the held-out set after each epoch, with early
@@ -773,7 +864,10 @@ class BatchNormMLPClassifier(ClassifierMixin, _BaseBatchNormMLP):
     bn_running_means_, bn_running_vars_ : list of ndarray or None
         The running mean and unbiased variance of each hidden layer's
         pre-activations ``z``, used for prediction; None with
-        ``batch_norm=False``. They start at 0 and 1, as in PyTorch.
+        ``batch_norm=False``. They start at 0 and 1, as in PyTorch. With
+        ``solver='lbfgs'`` they are the mean and the biased variance of the
+        whole training set (weighted by ``sample_weight``) at the final
+        parameters: exactly the statistics L-BFGS trained with.
 
     n_features_in_ : int
         Number of features seen during :term:`fit`.
@@ -783,8 +877,8 @@ class BatchNormMLPClassifier(ClassifierMixin, _BaseBatchNormMLP):
         has feature names that are all strings.
 
     n_iter_ : int
-        The number of epochs run by the last call to :meth:`fit` (1 after
-        :meth:`partial_fit`).
+        The number of epochs (L-BFGS iterations with 'lbfgs') run by the last
+        call to :meth:`fit` (1 after :meth:`partial_fit`).
 
     n_layers_ : int
         The number of layers, input and output included.
@@ -816,6 +910,11 @@ class BatchNormMLPClassifier(ClassifierMixin, _BaseBatchNormMLP):
     training (20 hidden layers on the digits with ``batch_size=64`` and
     1347 training samples, which leave 3 over), which is why it is merged
     into the previous mini-batch. PyTorch users drop it (``drop_last=True``).
+
+    Prediction folds each batch norm into the weights and biases of its
+    layer, ``W * scale`` and ``beta - running_mean * scale`` with ``scale =
+    gamma / sqrt(running_var + bn_epsilon)``, computed in float64 once per fit:
+    a normalized network predicts as fast as one without normalization.
 
     Float32 input trains in float32, float64 input in float64.
 
@@ -869,19 +968,18 @@ class BatchNormMLPClassifier(ClassifierMixin, _BaseBatchNormMLP):
             self.classes_ = self._label_binarizer.classes_
         else:
             classes = unique_labels(y)
-            if (
-                self.warm_start
-                and not incremental
-                and set(classes) != set(self.classes_)
-            ):
+            # scikit-learn's words, which users and wrapping libraries match on.
+            if self.warm_start and not incremental:
+                if set(classes) != set(self.classes_):
+                    raise ValueError(
+                        "warm_start can only be used where `y` has the same "
+                        "classes as in the previous call to fit. Previously "
+                        f"got {self.classes_}, `y` has {classes}"
+                    )
+            elif np.setdiff1d(classes, self.classes_, assume_unique=True).size:
                 raise ValueError(
-                    "warm_start can only be used where y has the same classes as "
-                    f"in the previous call to fit: previously {self.classes_}, "
-                    f"y has {classes}."
-                )
-            if np.setdiff1d(classes, self.classes_, assume_unique=True).size:
-                raise ValueError(
-                    f"y has classes not in classes_={self.classes_}: y has {classes}."
+                    "`y` has classes not in `self.classes_`. "
+                    f"`self.classes_` has {self.classes_}. 'y' has {classes}."
                 )
         # bool keeps float32 training in float32.
         return X, self._label_binarizer.transform(y).astype(bool)
@@ -891,8 +989,8 @@ class BatchNormMLPClassifier(ClassifierMixin, _BaseBatchNormMLP):
             return "softmax"
         return "logistic"
 
-    def _score_function(self, y, y_pred):
-        return accuracy_score(y, y_pred)
+    def _score_function(self, y, y_pred, sample_weight=None):
+        return accuracy_score(y, y_pred, sample_weight=sample_weight)
 
     def _predict(self, X, check_input=True):
         if check_input:
@@ -902,9 +1000,14 @@ class BatchNormMLPClassifier(ClassifierMixin, _BaseBatchNormMLP):
             y_pred = y_pred.ravel()
         return self._label_binarizer.inverse_transform(y_pred)
 
+    @available_if(_check_solver)
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Train for one epoch on the given data, continuing from the current state.
+
+        Only with the stochastic solvers ('sgd', 'adam'), as in MLPClassifier.
+        A diverging epoch raises ``ValueError("Solver produced non-finite
+        parameter weights...")`` and leaves the estimator as it was.
 
         Parameters
         ----------
@@ -913,6 +1016,9 @@ class BatchNormMLPClassifier(ClassifierMixin, _BaseBatchNormMLP):
 
         y : array-like of shape (n_samples,) or (n_samples, n_classes)
             The class labels, or a label-indicator matrix for multilabel data.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Frequency weights, as in :meth:`fit`.
 
         classes : array-like of shape (n_classes,), default=None
             All the classes that will ever be seen. Required on the first call;
@@ -923,16 +1029,16 @@ class BatchNormMLPClassifier(ClassifierMixin, _BaseBatchNormMLP):
         self : object
             The updated estimator.
         """
-        return self._restoring(self._partial_fit, X, y, classes)
+        return self._restoring(self._partial_fit, X, y, sample_weight, classes)
 
-    def _partial_fit(self, X, y, classes):
+    def _partial_fit(self, X, y, sample_weight, classes):
         if _check_partial_fit_first_call(self, classes):
             self._label_binarizer = LabelBinarizer()
             if type_of_target(y).startswith("multilabel"):
                 self._label_binarizer.fit(y)
             else:
                 self._label_binarizer.fit(classes)
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, sample_weight, incremental=True)
 
     def predict(self, X):
         """Predict the class of each sample, using the running statistics.
@@ -1012,7 +1118,8 @@ class BatchNormMLPRegressor(RegressorMixin, _BaseBatchNormMLP):
 
     The output layer is linear, ``a_prev @ W + b``, trained on half the
     squared error summed over outputs and averaged over samples, plus
-    ``alpha / 2 * sum(||W||**2) / n_samples``.
+    ``alpha / 2 * sum(||W||**2) / n_samples``; with ``loss='poisson'`` it is
+    ``exp(a_prev @ W + b)``, trained on half the Poisson deviance.
 
     Parameters
     ----------
@@ -1023,10 +1130,18 @@ class BatchNormMLPRegressor(RegressorMixin, _BaseBatchNormMLP):
         The activation of the hidden layers: ``x``, ``1 / (1 + exp(-x))``,
         ``tanh(x)`` or ``max(0, x)``.
 
-    solver : {'sgd', 'adam'}, default='adam'
-        The optimizer: stochastic gradient descent with ``momentum``, or Adam
-        (Kingma and Ba, 2014). L-BFGS is not offered: batch normalization
-        makes the loss depend on how the data are split into mini-batches.
+    loss : {'squared_error', 'poisson'}, default='squared_error'
+        The loss of the output layer: half the squared error with an identity
+        output, or half the Poisson deviance with an exponential output (a log
+        link; the targets must be non-negative), as in MLPRegressor.
+
+    solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
+        The optimizer: scipy's L-BFGS-B on the full batch, stochastic
+        gradient descent with ``momentum``, or Adam (Kingma and Ba, 2014).
+        With 'lbfgs' and batch normalization, training normalizes with the
+        statistics of the whole training set, and prediction with the same
+        statistics at the final parameters (see ``bn_running_vars_``).
+        :meth:`partial_fit` exists only for 'sgd' and 'adam'.
 
     alpha : float, default=0.0001
         Strength of the L2 penalty on the weights ``W`` (not on biases,
@@ -1082,6 +1197,12 @@ class BatchNormMLPRegressor(RegressorMixin, _BaseBatchNormMLP):
     early_stopping : bool, default=False
         Whether to hold out ``validation_fraction`` of the training data and
         stop when its R² stalls; the parameters of the best epoch are kept.
+        If the loss becomes non-finite, training stops, NaN is recorded in
+        ``validation_scores_``, a ConvergenceWarning is given and the best
+        epoch's parameters are kept (as scikit-learn does since its issue
+        #29504). Without early stopping a non-finite loss raises
+        ``ValueError("Solver produced non-finite parameter weights...")``
+        and leaves the estimator as it was. Ignored by 'lbfgs'.
 
     validation_fraction : float, default=0.1
         The share of the training data held out for early stopping.
@@ -1099,6 +1220,11 @@ class BatchNormMLPRegressor(RegressorMixin, _BaseBatchNormMLP):
     n_iter_no_change : int, default=10
         The number of epochs without an improvement of ``tol`` that stop
         training.
+
+    max_fun : int, default=15000
+        The maximum number of loss evaluations of the 'lbfgs' solver; it
+        stops at ``max_iter`` iterations or ``max_fun`` evaluations, and
+        ``tol`` is its gradient tolerance, as in scikit-learn's MLPs.
 
     batch_norm : bool, default=True
         Whether the hidden layers are batch-normalized. False gives the same
@@ -1122,7 +1248,8 @@ class BatchNormMLPRegressor(RegressorMixin, _BaseBatchNormMLP):
 
     loss_curve_ : list of float
         The training loss of each epoch: the mean over its samples (each
-        mini-batch's loss weighted by its size).
+        mini-batch's loss weighted by its size). 'lbfgs' adds nothing to it;
+        its final loss is ``loss_``.
 
     validation_scores_ : list of float or None
         The R² on the held-out set after each epoch, with early stopping;
@@ -1150,7 +1277,10 @@ class BatchNormMLPRegressor(RegressorMixin, _BaseBatchNormMLP):
     bn_running_means_, bn_running_vars_ : list of ndarray or None
         The running mean and unbiased variance of each hidden layer's
         pre-activations ``z``, used for prediction; None with
-        ``batch_norm=False``. They start at 0 and 1, as in PyTorch.
+        ``batch_norm=False``. They start at 0 and 1, as in PyTorch. With
+        ``solver='lbfgs'`` they are the mean and the biased variance of the
+        whole training set (weighted by ``sample_weight``) at the final
+        parameters: exactly the statistics L-BFGS trained with.
 
     n_features_in_ : int
         Number of features seen during :term:`fit`.
@@ -1160,8 +1290,8 @@ class BatchNormMLPRegressor(RegressorMixin, _BaseBatchNormMLP):
         has feature names that are all strings.
 
     n_iter_ : int
-        The number of epochs run by the last call to :meth:`fit` (1 after
-        :meth:`partial_fit`).
+        The number of epochs (L-BFGS iterations with 'lbfgs') run by the last
+        call to :meth:`fit` (1 after :meth:`partial_fit`).
 
     n_layers_ : int
         The number of layers, input and output included.
@@ -1170,7 +1300,7 @@ class BatchNormMLPRegressor(RegressorMixin, _BaseBatchNormMLP):
         The number of outputs.
 
     out_activation_ : str
-        The output activation: 'identity'.
+        The output activation: 'identity', or 'exp' with ``loss='poisson'``.
 
     See Also
     --------
@@ -1193,6 +1323,11 @@ class BatchNormMLPRegressor(RegressorMixin, _BaseBatchNormMLP):
 
     With several outputs, the loss is summed over them; MLPRegressor reports
     their mean in ``loss_curve_`` while following the gradient of the sum.
+
+    Prediction folds each batch norm into the weights and biases of its
+    layer, ``W * scale`` and ``beta - running_mean * scale`` with ``scale =
+    gamma / sqrt(running_var + bn_epsilon)``, computed in float64 once per fit:
+    a normalized network predicts as fast as one without normalization.
 
     Float32 input trains in float32, float64 input in float64.
 
@@ -1220,6 +1355,72 @@ class BatchNormMLPRegressor(RegressorMixin, _BaseBatchNormMLP):
     True
     """
 
+    _parameter_constraints: dict = {
+        **_BaseBatchNormMLP._parameter_constraints,
+        "loss": [StrOptions({"squared_error", "poisson"})],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        loss="squared_error",
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        batch_norm=True,
+        bn_momentum=0.1,
+        bn_epsilon=1e-5,
+    ):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            power_t=power_t,
+            max_iter=max_iter,
+            shuffle=shuffle,
+            random_state=random_state,
+            tol=tol,
+            verbose=verbose,
+            warm_start=warm_start,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun,
+            batch_norm=batch_norm,
+            bn_momentum=bn_momentum,
+            bn_epsilon=bn_epsilon,
+        )
+        self.loss = loss
+
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(
             self,
@@ -1233,13 +1434,18 @@ class BatchNormMLPRegressor(RegressorMixin, _BaseBatchNormMLP):
         )
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
+        if self.loss == "poisson" and y.size and y.min() < 0:
+            raise ValueError(
+                "loss='poisson' needs non-negative targets; got y with a minimum "
+                f"of {y.min()}."
+            )
         return X, y
 
     def _output_activation(self):
-        return "identity"
+        return "exp" if self.loss == "poisson" else "identity"
 
-    def _score_function(self, y, y_pred):
-        return r2_score(y, y_pred)
+    def _score_function(self, y, y_pred, sample_weight=None):
+        return r2_score(y, y_pred, sample_weight=sample_weight)
 
     def _predict(self, X, check_input=True):
         if check_input:
@@ -1249,9 +1455,14 @@ class BatchNormMLPRegressor(RegressorMixin, _BaseBatchNormMLP):
             return y_pred.ravel()
         return y_pred
 
+    @available_if(_check_solver)
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y):
+    def partial_fit(self, X, y, sample_weight=None):
         """Train for one epoch on the given data, continuing from the current state.
+
+        Only with the stochastic solvers ('sgd', 'adam'), as in MLPRegressor.
+        A diverging epoch raises ``ValueError("Solver produced non-finite
+        parameter weights...")`` and leaves the estimator as it was.
 
         Parameters
         ----------
@@ -1261,12 +1472,15 @@ class BatchNormMLPRegressor(RegressorMixin, _BaseBatchNormMLP):
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             The target values.
 
+        sample_weight : array-like of shape (n_samples,), default=None
+            Frequency weights, as in :meth:`fit`.
+
         Returns
         -------
         self : object
             The updated estimator.
         """
-        return self._restoring(self._fit, X, y, incremental=True)
+        return self._restoring(self._fit, X, y, sample_weight, incremental=True)
 
     def predict(self, X):
         """Predict the target of each sample, using the running statistics.

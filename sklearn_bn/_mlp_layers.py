@@ -3,14 +3,18 @@
 Everything here works on numpy arrays and keeps their dtype: float32 in,
 float32 out. The estimators in ``_mlp.py`` hold the state and call these.
 Functions whose name starts with ``inplace_`` overwrite their first argument;
-the others leave their inputs alone.
+the others leave their inputs alone. The optimizers are in
+``_mlp_optimizers.py`` and the training loop in ``_mlp_training.py``.
+
+``sample_weight`` arguments are frequency weights: a row of weight 2 counts as
+two copies of the row, a row of weight 0 as no row at all. ``None`` is the
+unweighted case, computed without the weights.
 """
 
-import math
 from typing import NamedTuple
 
 import numpy as np
-from scipy.special import expit
+from scipy.special import expit, xlogy
 
 from ._stats import exponential_average
 
@@ -36,6 +40,11 @@ def inplace_logistic(z):
     expit(z, out=z)
 
 
+def inplace_exp(z):
+    """``exp(z)`` in place: the output of the Poisson loss's log link."""
+    np.exp(z, out=z)
+
+
 def inplace_softmax(z):
     """The softmax of each row in place, shifted by the row maximum for range."""
     z -= z.max(axis=1, keepdims=True)
@@ -49,6 +58,7 @@ ACTIVATIONS = {
     "tanh": inplace_tanh,
     "logistic": inplace_logistic,
     "softmax": inplace_softmax,
+    "exp": inplace_exp,
 }
 
 
@@ -79,31 +89,62 @@ DERIVATIVES = {
 }
 
 
-# Losses. Each is a mean over samples of a sum over outputs, and with the
-# output activation it is paired with (softmax, logistic, identity) its
-# gradient with respect to the output layer's pre-activation is ``out - y``.
+# Losses. Each is a (weighted) mean over samples of a sum over outputs, and
+# with the output activation it is paired with (softmax, logistic, identity,
+# exp) its gradient with respect to the output layer's pre-activation is
+# ``out - y``: each pair is a canonical link.
 
 
-def log_loss(y, proba):
+def _mean_over_samples(per_sample, sample_weight):
+    if sample_weight is None:
+        return per_sample.sum() / per_sample.shape[0]
+    return (sample_weight @ per_sample) / sample_weight.sum()
+
+
+def log_loss(y, proba, sample_weight=None):
     """Cross-entropy of softmax probabilities ``proba`` against one-hot ``y``."""
     eps = np.finfo(proba.dtype).eps
-    return -np.log(np.clip(proba[y], eps, 1 - eps)).sum() / y.shape[0]
+    if sample_weight is None:
+        return -np.log(np.clip(proba[y], eps, 1 - eps)).sum() / y.shape[0]
+    per_sample = -np.log(np.clip(np.where(y, proba, 1), eps, 1 - eps)).sum(axis=1)
+    return _mean_over_samples(per_sample, sample_weight)
 
 
-def binary_log_loss(y, proba):
+def binary_log_loss(y, proba, sample_weight=None):
     """Cross-entropy of independent sigmoid outputs against 0/1 ``y``."""
     eps = np.finfo(proba.dtype).eps
     likelihood = np.where(y, proba, 1 - proba)
-    return -np.log(np.clip(likelihood, eps, 1 - eps)).sum() / y.shape[0]
+    if sample_weight is None:
+        return -np.log(np.clip(likelihood, eps, 1 - eps)).sum() / y.shape[0]
+    per_sample = -np.log(np.clip(likelihood, eps, 1 - eps)).sum(axis=1)
+    return _mean_over_samples(per_sample, sample_weight)
 
 
-def squared_loss(y, pred):
+def squared_loss(y, pred, sample_weight=None):
     """Half the squared error, summed over outputs and averaged over samples."""
     residual = pred - y
-    return 0.5 * np.vdot(residual, residual) / y.shape[0]
+    if sample_weight is None:
+        return 0.5 * np.vdot(residual, residual) / y.shape[0]
+    per_sample = 0.5 * np.einsum("ij,ij->i", residual, residual)
+    return _mean_over_samples(per_sample, sample_weight)
 
 
-LOSSES = {"softmax": log_loss, "logistic": binary_log_loss, "identity": squared_loss}
+def poisson_loss(y, mean, sample_weight=None):
+    """Half the Poisson deviance, summed over outputs and averaged over samples.
+
+    ``y * log(y / mean) - y + mean``, with ``0 * log(0) = 0``: scikit-learn's
+    ``poisson`` loss of MLPRegressor, zero where ``mean == y``.
+    """
+    per_sample = (xlogy(y, y / mean) - y + mean).sum(axis=1)
+    return _mean_over_samples(per_sample, sample_weight)
+
+
+LOSSES = {
+    "softmax": log_loss,
+    "logistic": binary_log_loss,
+    "identity": squared_loss,
+    "exp": poisson_loss,
+}
 
 
 # Batch normalization.
@@ -114,17 +155,22 @@ class BatchNormCache(NamedTuple):
 
     x_hat: np.ndarray
     inv_std: np.ndarray
+    # Each sample's share of the batch's total weight, or None when unweighted.
+    weight_share: np.ndarray | None = None
 
 
 class BatchStats(NamedTuple):
-    """Statistics of one mini-batch: the mean and the biased variance."""
+    """Statistics of one mini-batch: the mean and the biased variance.
 
-    count: int
+    ``count`` is the number of samples, or the sum of their frequency weights.
+    """
+
+    count: float
     mean: np.ndarray
     var: np.ndarray
 
 
-def batch_norm_forward(z, gamma, beta, epsilon):
+def batch_norm_forward(z, gamma, beta, epsilon, sample_weight=None):
     """Batch normalization in training mode: normalize with the batch's own moments.
 
     ``out = gamma * (z - mean_B) / sqrt(var_B + epsilon) + beta``, where
@@ -139,6 +185,8 @@ def batch_norm_forward(z, gamma, beta, epsilon):
         The learned scale and shift.
     epsilon : float
         Added to the variance inside the square root.
+    sample_weight : ndarray of shape (n_samples,) or None
+        Frequency weights: the moments are weighted means over the batch.
 
     Returns
     -------
@@ -157,14 +205,23 @@ def batch_norm_forward(z, gamma, beta, epsilon):
     >>> out.ravel(), stats.mean, stats.var
     (array([-1.,  1.]), array([2.]), array([1.]))
     """
-    mean = z.mean(axis=0)
-    x_hat = z - mean
-    var = np.einsum("ij,ij->j", x_hat, x_hat) / z.shape[0]
+    if sample_weight is None:
+        count, weight_share = z.shape[0], None
+        mean = z.mean(axis=0)
+        x_hat = z - mean
+        var = np.einsum("ij,ij->j", x_hat, x_hat) / count
+    else:
+        count = sample_weight.sum()
+        weight_share = sample_weight / count
+        mean = weight_share @ z
+        x_hat = z - mean
+        var = weight_share @ (x_hat * x_hat)
     inv_std = 1.0 / np.sqrt(var + epsilon)
     x_hat *= inv_std
     out = x_hat * gamma
     out += beta
-    return out, BatchNormCache(x_hat, inv_std), BatchStats(z.shape[0], mean, var)
+    cache = BatchNormCache(x_hat, inv_std, weight_share)
+    return out, cache, BatchStats(count, mean, var)
 
 
 def batch_norm_backward(grad_out, cache, gamma):
@@ -178,6 +235,10 @@ def batch_norm_backward(grad_out, cache, gamma):
         dgamma = sum_i grad_out_i * x_hat_i
         dbeta  = sum_i grad_out_i
         dz     = gamma * inv_std / n * (n * grad_out - dbeta - x_hat * dgamma)
+
+    With frequency weights ``w`` the ``1 / n`` in front of ``dbeta`` and
+    ``x_hat * dgamma`` becomes each sample's share of the weight, ``w / sum(w)``
+    (``grad_out`` then already carries the weights of the loss).
 
     Parameters
     ----------
@@ -205,12 +266,17 @@ def batch_norm_backward(grad_out, cache, gamma):
     >>> dz.ravel(), dgamma, dbeta
     (array([0., 0.]), array([0.]), array([2.]))
     """
-    x_hat, inv_std = cache
+    x_hat, inv_std, weight_share = cache
     n_samples = grad_out.shape[0]
     dbeta = grad_out.sum(axis=0)
     dgamma = np.einsum("ij,ij->j", grad_out, x_hat)
-    dz = x_hat * (dgamma / n_samples)
-    dz += dbeta / n_samples
+    if weight_share is None:
+        dz = x_hat * (dgamma / n_samples)
+        dz += dbeta / n_samples
+    else:
+        dz = x_hat * dgamma
+        dz += dbeta
+        dz *= weight_share[:, np.newaxis]
     np.subtract(grad_out, dz, out=dz)
     dz *= gamma * inv_std
     return dz, dgamma, dbeta
@@ -230,6 +296,36 @@ def batch_norm_inference_affine(gamma, beta, running_mean, running_var, epsilon)
     """
     scale = gamma / np.sqrt(running_var + epsilon)
     return scale, beta - running_mean * scale
+
+
+def fold_batch_norm(coef, gamma, beta, running_mean, running_var, epsilon):
+    """A linear layer followed by inference-mode batch norm, as one linear layer.
+
+    ``(a @ coef) * scale + shift == a @ (coef * scale) + shift`` with ``scale =
+    gamma / sqrt(running_var + epsilon)`` and ``shift = beta - running_mean *
+    scale``. Computed in float64 and rounded once to the dtype of ``coef``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_bn._mlp_layers import fold_batch_norm
+    >>> coef, intercept = fold_batch_norm(
+    ...     np.ones((1, 1)), np.ones(1), np.zeros(1), np.array([2.0]),
+    ...     np.array([4.0]), 0.0,
+    ... )
+    >>> coef, intercept
+    (array([[0.5]]), array([-1.]))
+    """
+    f64 = np.float64
+    scale, shift = batch_norm_inference_affine(
+        gamma.astype(f64),
+        beta.astype(f64),
+        running_mean.astype(f64),
+        running_var.astype(f64),
+        epsilon,
+    )
+    folded = coef.astype(f64) * scale
+    return folded.astype(coef.dtype, copy=False), shift.astype(coef.dtype)
 
 
 def update_running_stats(running_mean, running_var, stats, momentum):
@@ -254,7 +350,7 @@ def update_running_stats(running_mean, running_var, stats, momentum):
     )
 
 
-# Initialization and optimizers.
+# Initialization.
 
 
 def glorot_uniform(fan_in, fan_out, activation, random_state, dtype):
@@ -271,102 +367,3 @@ def glorot_uniform(fan_in, fan_out, activation, random_state, dtype):
     coef = random_state.uniform(-bound, bound, (fan_in, fan_out))
     intercept = random_state.uniform(-bound, bound, fan_out)
     return coef.astype(dtype, copy=False), intercept.astype(dtype, copy=False)
-
-
-class SGDOptimizer:
-    """Stochastic gradient descent with momentum, updating parameters in place.
-
-    The update is scikit-learn's: ``velocity = momentum * velocity -
-    learning_rate * grad``, then ``param += velocity``, or with Nesterov's
-    momentum ``param += momentum * velocity - learning_rate * grad``.
-    The learning rate follows ``lr_schedule`` (see ``learning_rate`` in the
-    estimators).
-    """
-
-    def __init__(
-        self, params, learning_rate_init, lr_schedule, momentum, nesterov, power_t
-    ):
-        self.learning_rate_init = learning_rate_init
-        self.learning_rate = float(learning_rate_init)
-        self.lr_schedule = lr_schedule
-        self.momentum = momentum
-        self.nesterov = nesterov
-        self.power_t = power_t
-        self.velocities = [np.zeros_like(param) for param in params]
-
-    def update_params(self, params, grads):
-        """Take one step; ``grads`` are scratch and get overwritten."""
-        for param, velocity, grad in zip(params, self.velocities, grads, strict=True):
-            grad *= -self.learning_rate
-            velocity *= self.momentum
-            velocity += grad
-            if self.nesterov:
-                grad += self.momentum * velocity
-                param += grad
-            else:
-                param += velocity
-
-    def iteration_ends(self, time_step):
-        """Decay the learning rate after an epoch, for ``"invscaling"``."""
-        if self.lr_schedule == "invscaling":
-            self.learning_rate = (
-                float(self.learning_rate_init) / (time_step + 1) ** self.power_t
-            )
-
-    def trigger_stopping(self, message, verbose):
-        """Whether to stop when the loss stalls; ``"adaptive"`` divides by 5 first."""
-        if self.lr_schedule != "adaptive" or self.learning_rate <= 1e-6:
-            if verbose:
-                print(f"{message} Stopping.")
-            return True
-        self.learning_rate /= 5.0
-        if verbose:
-            print(f"{message} Setting learning rate to {self.learning_rate:f}")
-        return False
-
-
-class AdamOptimizer:
-    """Adam (Kingma and Ba, 2014), updating parameters in place.
-
-    The same update as scikit-learn's, written so that float32 parameters
-    stay float32: the step size is a Python float.
-    """
-
-    def __init__(self, params, learning_rate_init, beta_1, beta_2, epsilon):
-        self.learning_rate_init = learning_rate_init
-        self.learning_rate = float(learning_rate_init)
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.t = 0
-        self.ms = [np.zeros_like(param) for param in params]
-        self.vs = [np.zeros_like(param) for param in params]
-
-    def update_params(self, params, grads):
-        """Take one step; ``grads`` are scratch and get overwritten."""
-        self.t += 1
-        self.learning_rate = (
-            self.learning_rate_init
-            * math.sqrt(1 - self.beta_2**self.t)
-            / (1 - self.beta_1**self.t)
-        )
-        for param, m, v, grad in zip(params, self.ms, self.vs, grads, strict=True):
-            m *= self.beta_1
-            m += (1 - self.beta_1) * grad
-            v *= self.beta_2
-            np.square(grad, out=grad)
-            grad *= 1 - self.beta_2
-            v += grad
-            step = np.sqrt(v, out=grad)
-            step += self.epsilon
-            np.divide(-self.learning_rate * m, step, out=step)
-            param += step
-
-    def iteration_ends(self, time_step):
-        """Adam keeps its learning rate between epochs."""
-
-    def trigger_stopping(self, message, verbose):
-        """Stop when the loss stalls."""
-        if verbose:
-            print(f"{message} Stopping.")
-        return True

@@ -17,7 +17,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_bn import BatchNormMLPClassifier, BatchNormMLPRegressor
+from sklearn_bn import BatchNormMLPClassifier, BatchNormMLPRegressor, _mlp_training
 
 ESTIMATORS = [
     BatchNormMLPClassifier(),
@@ -34,6 +34,8 @@ ESTIMATORS = [
     BatchNormMLPRegressor(
         (16,), batch_norm=False, learning_rate_init=0.01, max_iter=50
     ),
+    BatchNormMLPClassifier((8,), solver="lbfgs", max_iter=50),
+    BatchNormMLPRegressor((8,), solver="lbfgs", max_iter=50),
 ]
 
 
@@ -587,14 +589,14 @@ def test_warm_start_continues_from_the_fitted_parameters():
 def test_early_stopping_keeps_the_best_validation_epoch(monkeypatch):
     X, y = make_classification(n_samples=200, n_informative=5, random_state=0)
     held_out = {}
-    split = BatchNormMLPClassifier._split_validation
+    split = _mlp_training._split_validation
 
-    def spy(self, *args):
-        X_train, y_train, X_val, y_val = split(self, *args)
-        held_out.update(X=X_val, y=y_val)
-        return X_train, y_train, X_val, y_val
+    def spy(*args):
+        train, validation = split(*args)
+        held_out.update(X=validation.X, y=validation.y)
+        return train, validation
 
-    monkeypatch.setattr(BatchNormMLPClassifier, "_split_validation", spy)
+    monkeypatch.setattr(_mlp_training, "_split_validation", spy)
     estimator = _quiet_fit(
         BatchNormMLPClassifier(
             (16,),
