@@ -76,6 +76,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._mlp import BatchNormMLPClassifier, BatchNormMLPRegressor
 from ._scaler import BatchNormScaler
+from ._torch_bridge import _as_float64
 
 __all__: list = []
 
@@ -220,13 +221,6 @@ def _node(scope, container, op_type, inputs, name, output=None, **attrs):
         **attrs,
     )
     return output
-
-
-def _as_float64(array):
-    """A numpy float64 copy of a fitted attribute, from any array namespace."""
-    if not isinstance(array, np.ndarray) and hasattr(array, "cpu"):
-        array = array.cpu()  # a torch tensor fitted with array API dispatch
-    return np.asarray(array, dtype=np.float64)
 
 
 def _scaler_constants(scaler):
