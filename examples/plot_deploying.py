@@ -1,7 +1,7 @@
 """
-=======================================
+========================================
 Deploying a fitted model: ONNX and torch
-=======================================
+========================================
 
 A model fitted in scikit-learn has to leave the Python process that fitted it:
 to run in a service, on a phone or in a browser, or to be trained on in
