@@ -94,7 +94,8 @@ def to_torch(estimator, *, dtype=None):
     >>> from sklearn.datasets import load_iris
     >>> from sklearn_bn import BatchNormMLPClassifier
     >>> X, y = load_iris(return_X_y=True)
-    >>> clf = BatchNormMLPClassifier((16,), learning_rate_init=0.01, random_state=0)
+    >>> clf = BatchNormMLPClassifier((16,), learning_rate_init=0.01, max_iter=300,
+    ...                              random_state=0)
     >>> clf = clf.fit(X, y)
     >>> net = to_torch(clf)
     >>> net

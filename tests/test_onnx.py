@@ -3,8 +3,8 @@
 Every graph runs in onnxruntime, in float32 and in float64, and is compared
 with scikit-learn's own ``transform``, ``predict_proba`` and ``predict``:
 within 2e-5 in float32 and 1e-11 in float64 (absolute where the output is at
-most 1 in size, relative beyond). With ``SKLEARN_BN_EXPORT_ERRORS=path`` set, the largest error of each kind is
-appended to that file as JSON lines.
+most 1 in size, relative beyond). With ``SKLEARN_BN_EXPORT_ERRORS=path`` set,
+the largest error of each kind is appended to that file as JSON lines.
 """
 
 import json
