@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 import pytest
+import sklearn
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -126,6 +127,17 @@ def test_scaler_becomes_batch_norm_equal_to_transform(config, dtype):
     X = X.astype(dtype)
     X[::9, 1] = np.nan
     assert_close(forward(module, X), scaler.transform(X), dtype, "to_torch(scaler)")
+
+
+def test_scaler_fitted_on_torch_tensors():
+    # With array API dispatch the fitted statistics are torch tensors.
+    X = torch.from_numpy(make_data()[0])
+    with sklearn.config_context(array_api_dispatch=True):
+        scaler = BatchNormScaler(gamma=2.0, beta=1.0).fit(X)
+        expected = scaler.transform(X).numpy()
+    assert isinstance(scaler.mean_, torch.Tensor)
+    output = forward(to_torch(scaler), X.numpy())
+    assert_close(output, expected, np.float64, "to_torch(scaler)")
 
 
 def test_scaler_module_is_float64_by_default():
