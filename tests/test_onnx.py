@@ -170,11 +170,12 @@ def test_scaler_passes_nan_through(dtype):
     assert_close(output, scaler.transform(X), dtype, "BatchNormScaler.transform")
 
 
-def test_scaler_graph_uses_only_arithmetic_in_the_input_dtype():
+@pytest.mark.parametrize("dtype, proto", [(np.float32, 1), (np.float64, 11)])
+def test_scaler_graph_uses_only_arithmetic_in_the_input_dtype(dtype, proto):
     X, _ = make_data()
-    onx = to_onnx(BatchNormScaler().fit(X), X[:1])
+    onx = to_onnx(BatchNormScaler().fit(X), X[:1].astype(dtype))
     assert [node.op_type for node in onx.graph.node] == ["Sub", "Mul", "Add"]
-    assert {init.data_type for init in onx.graph.initializer} == {11}  # DOUBLE
+    assert {init.data_type for init in onx.graph.initializer} == {proto}
 
 
 # BatchNormMLPClassifier and BatchNormMLPRegressor ------------------------------
@@ -236,6 +237,16 @@ def test_classifier_string_labels_and_no_batch_norm(dtype):
     expected = clf.predict_proba(X)
     assert_close(proba, expected, dtype, "BatchNormMLPClassifier.predict_proba")
     _assert_labels_match(labels, clf, X, expected)
+
+
+def test_network_graph_has_no_float32_only_operator():
+    clf, X = _fit_classifier("relu", 3, np.float64)
+    ops = {
+        node.op_type
+        for node in to_onnx(clf, X[:1], options={"zipmap": False}).graph.node
+    }
+    assert {"MatMul", "Mul", "Add", "Relu", "Softmax"} <= ops
+    assert not ops & {"BatchNormalization", "Scaler", "Cast"}
 
 
 def test_classifier_zipmap_gives_a_dict_per_sample():
