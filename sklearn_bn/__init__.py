@@ -2,12 +2,23 @@
 
 from ._mlp import BatchNormMLPClassifier, BatchNormMLPRegressor
 from ._scaler import BatchNormScaler
+from ._torch_bridge import from_torch, to_torch
 
 __version__ = "0.1.0"
+
+#: The types that ``skops.io.loads`` must trust to load a fitted sklearn-bn
+#: estimator: the public estimator classes, by the names skops gives them.
+SKOPS_TRUSTED_TYPES = [
+    f"{cls.__module__}.{cls.__qualname__}"
+    for cls in (BatchNormMLPClassifier, BatchNormMLPRegressor, BatchNormScaler)
+]
 
 __all__ = [
     "BatchNormMLPClassifier",
     "BatchNormMLPRegressor",
     "BatchNormScaler",
+    "SKOPS_TRUSTED_TYPES",
     "__version__",
+    "from_torch",
+    "to_torch",
 ]

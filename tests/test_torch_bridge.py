@@ -1,0 +1,406 @@
+"""to_torch and from_torch, checked against torch's own modules.
+
+float64 within 1e-10 and float32 within 2e-5 of the scikit-learn outputs
+(absolute where the output is at most 1 in size, relative beyond).
+With ``SKLEARN_BN_EXPORT_ERRORS=path`` set, the largest error of each kind is
+appended to that file as JSON lines.
+"""
+
+import json
+import os
+import warnings
+
+import numpy as np
+import pytest
+import sklearn
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.datasets import make_classification
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_bn import (
+    BatchNormMLPClassifier,
+    BatchNormMLPRegressor,
+    BatchNormScaler,
+    from_torch,
+    to_torch,
+)
+
+TOLERANCE = {np.float32: 2e-5, np.float64: 1e-10}
+DTYPES = [np.float32, np.float64]
+TORCH_DTYPE = {np.float32: torch.float32, np.float64: torch.float64}
+ACTIVATIONS = ["identity", "logistic", "tanh", "relu"]
+LARGEST_ERROR = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report_errors():
+    yield
+    path = os.environ.get("SKLEARN_BN_EXPORT_ERRORS")
+    if path:
+        with open(path, "a") as file:
+            for (what, dtype), error in sorted(LARGEST_ERROR.items()):
+                record = {"export": what, "dtype": dtype, "error": error}
+                print(json.dumps(record), file=file)
+
+
+def assert_close(actual, desired, dtype, what):
+    """Within the tolerance of dtype, and NaN where desired is NaN.
+
+    The error is absolute where ``|desired| <= 1`` and relative beyond; the
+    largest one of each kind is recorded.
+    """
+    actual, desired = np.asarray(actual, np.float64), np.asarray(desired, np.float64)
+    assert actual.shape == desired.shape
+    assert_array_equal(np.isnan(actual), np.isnan(desired))
+    errors = np.abs(actual - desired) / np.maximum(1.0, np.abs(desired))
+    error = float(np.nanmax(errors, initial=0.0))
+    key = (what, np.dtype(dtype).name)
+    LARGEST_ERROR[key] = max(error, LARGEST_ERROR.get(key, 0.0))
+    assert error <= TOLERANCE[dtype], f"{what}: error {error:.3g} in {dtype.__name__}"
+
+
+def forward(module, X):
+    with torch.no_grad():
+        return module(torch.from_numpy(X)).numpy()
+
+
+def make_data(n_samples=300, n_classes=3, seed=0):
+    X, y = make_classification(
+        n_samples=n_samples,
+        n_features=6,
+        n_informative=4,
+        n_classes=n_classes,
+        random_state=seed,
+    )
+    X = X * [1.0, 10.0, 100.0, 0.1, 3.0, 1.0] + [0.0, 5.0, -50.0, 3.0, 1.0, -2.0]
+    return X, y
+
+
+def fit_quietly(model, X, y):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.fit(X, y)
+
+
+# to_torch: BatchNormScaler -----------------------------------------------------
+
+
+def _momentum_scaler(X):
+    scaler = BatchNormScaler(momentum=0.1, ddof=1)
+    for batch in np.array_split(X, 5):
+        scaler.partial_fit(batch)
+    return scaler
+
+
+def _constant_feature_scaler(X):
+    X = X.copy()
+    X[:, 2] = 7.0
+    return BatchNormScaler(epsilon=0.0, beta=1.0).fit(X)
+
+
+SCALERS = {
+    "default": lambda X: BatchNormScaler().fit(X),
+    "with_mean=False": lambda X: BatchNormScaler(with_mean=False, beta=0.5).fit(X),
+    "per-feature gamma and beta": lambda X: BatchNormScaler(
+        gamma=[0.5, 2.0, 3.0, 1.0, -1.0, 0.0], beta=[0.0, 1.0, -1.0, 2.0, 0.5, -2.0]
+    ).fit(X),
+    "momentum statistics": _momentum_scaler,
+    "epsilon=0, a constant feature": _constant_feature_scaler,
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("config", SCALERS)
+def test_scaler_becomes_batch_norm_equal_to_transform(config, dtype):
+    X, _ = make_data()
+    scaler = SCALERS[config](X)
+    module = to_torch(scaler, dtype=TORCH_DTYPE[dtype])
+    assert type(module) is torch.nn.BatchNorm1d
+    assert not module.training
+    assert module.running_mean.dtype == TORCH_DTYPE[dtype]
+    assert module.eps == scaler.epsilon and module.momentum == scaler.momentum
+    X = X.astype(dtype)
+    X[::9, 1] = np.nan
+    assert_close(forward(module, X), scaler.transform(X), dtype, "to_torch(scaler)")
+
+
+def test_scaler_fitted_on_torch_tensors():
+    # With array API dispatch the fitted statistics are torch tensors.
+    X = torch.from_numpy(make_data()[0])
+    with sklearn.config_context(array_api_dispatch=True):
+        scaler = BatchNormScaler(gamma=2.0, beta=1.0).fit(X)
+        expected = scaler.transform(X).numpy()
+    assert isinstance(scaler.mean_, torch.Tensor)
+    output = forward(to_torch(scaler), X.numpy())
+    assert_close(output, expected, np.float64, "to_torch(scaler)")
+
+
+def test_scaler_module_is_float64_by_default():
+    X, _ = make_data()
+    assert to_torch(BatchNormScaler().fit(X)).weight.dtype == torch.float64
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    gamma=st.floats(-5, 5),
+    beta=st.floats(-5, 5),
+    epsilon=st.sampled_from([0.0, 1e-5, 0.1]),
+    with_mean=st.booleans(),
+    loc=st.floats(-1e4, 1e4),
+    scale=st.floats(1e-2, 1e3),
+)
+def test_scaler_module_equals_transform_law(
+    seed, gamma, beta, epsilon, with_mean, loc, scale
+):
+    X = np.random.default_rng(seed).normal(loc, scale, size=(40, 3))
+    scaler = BatchNormScaler(
+        gamma=gamma, beta=beta, epsilon=epsilon, with_mean=with_mean
+    ).fit(X)
+    expected = scaler.transform(X)
+    # In units of the output's size: torch computes (x - mean) / sqrt(var + eps),
+    # the scaler x * multiplier_ + offset_ or a centered form of it.
+    size = 1 + np.abs(expected).max() + abs(gamma) * np.abs(X).max() / scale
+    assert_allclose(forward(to_torch(scaler), X) / size, expected / size, atol=1e-13)
+
+
+# to_torch: the networks ----------------------------------------------------------
+
+
+def _classifier(activation, n_classes, dtype, **params):
+    X, y = make_data(n_classes=n_classes)
+    X = StandardScaler().fit_transform(X).astype(dtype)
+    clf = BatchNormMLPClassifier(
+        (8, 6), activation=activation, max_iter=15, random_state=0, **params
+    )
+    return fit_quietly(clf, X, y), X
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_classifier_logits_give_predict_proba(activation, n_classes, dtype):
+    clf, X = _classifier(activation, n_classes, dtype)
+    net = to_torch(clf)
+    assert isinstance(net, torch.nn.Sequential) and not net.training
+    logits = torch.from_numpy(forward(net, X))
+    if n_classes == 2:
+        assert logits.shape == (X.shape[0], 1)
+        positive = torch.sigmoid(logits).numpy().ravel()
+        proba = np.column_stack([1 - positive, positive])
+    else:
+        proba = torch.softmax(logits, dim=1).numpy()
+    what = "to_torch(classifier), predict_proba"
+    assert_close(proba, clf.predict_proba(X), dtype, what)
+
+
+def test_network_layers_in_order():
+    clf, _ = _classifier("tanh", 3, np.float64)
+    kinds = [type(layer).__name__ for layer in to_torch(clf)]
+    assert kinds == [
+        "Linear",
+        "BatchNorm1d",
+        "Tanh",
+        "Linear",
+        "BatchNorm1d",
+        "Tanh",
+        "Linear",
+    ]
+    net = to_torch(clf)
+    assert net[0].bias is None and net[1].momentum == clf.bn_momentum
+    assert net[1].eps == clf.bn_epsilon
+    assert_array_equal(net[1].running_var.numpy(), clf.bn_running_vars_[0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_network_without_batch_norm(dtype):
+    clf, X = _classifier("relu", 3, dtype, batch_norm=False)
+    net = to_torch(clf)
+    assert [type(layer).__name__ for layer in net] == [
+        "Linear",
+        "ReLU",
+        "Linear",
+        "ReLU",
+        "Linear",
+    ]
+    proba = torch.softmax(torch.from_numpy(forward(net, X)), dim=1).numpy()
+    what = "to_torch(classifier), predict_proba"
+    assert_close(proba, clf.predict_proba(X), dtype, what)
+
+
+def test_multilabel_classifier_sigmoid_gives_predict_proba():
+    X, y = make_data()
+    Y = np.column_stack([y == 0, y == 1, y != 1]).astype(int)
+    X = StandardScaler().fit_transform(X)
+    clf = fit_quietly(BatchNormMLPClassifier((8,), max_iter=10, random_state=0), X, Y)
+    proba = torch.sigmoid(torch.from_numpy(forward(to_torch(clf), X))).numpy()
+    assert_close(
+        proba, clf.predict_proba(X), np.float64, "to_torch(classifier), predict_proba"
+    )
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_outputs", [1, 2])
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_regressor_output_equals_predict(activation, n_outputs, dtype):
+    X, _ = make_data()
+    X = StandardScaler().fit_transform(X).astype(dtype)
+    y = X[:, :n_outputs] * 2 + np.sin(X[:, 1:2])
+    reg = BatchNormMLPRegressor(
+        (8, 6), activation=activation, max_iter=15, random_state=0
+    )
+    fit_quietly(reg, X, y.ravel() if n_outputs == 1 else y)
+    output = forward(to_torch(reg), X)
+    expected = reg.predict(X).reshape(-1, n_outputs)
+    assert_close(output, expected, dtype, "to_torch(regressor), predict")
+
+
+def test_float64_network_as_float32_module():
+    clf, X = _classifier("relu", 3, np.float64)
+    net = to_torch(clf, dtype="float32")
+    assert net[0].weight.dtype == torch.float32
+    proba = torch.softmax(torch.from_numpy(forward(net, X.astype(np.float32))), dim=1)
+    assert_allclose(proba.numpy(), clf.predict_proba(X), atol=2e-5)
+
+
+def test_network_can_be_fine_tuned_with_a_torch_loss():
+    clf, X = _classifier("relu", 3, np.float64)
+    y = clf.predict(X)
+    net = to_torch(clf).train()
+    assert all(p.requires_grad for p in net.parameters())
+    inputs, targets = torch.from_numpy(X), torch.from_numpy(y)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    optimizer = torch.optim.Adam(net.parameters(), lr=0.01)
+    losses = []
+    for _ in range(20):
+        optimizer.zero_grad()
+        loss = loss_fn(net(inputs), targets)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]
+    # Training mode updated the running statistics with the network's momentum.
+    assert not np.allclose(net[1].running_mean.numpy(), clf.bn_running_means_[0])
+
+
+# from_torch -------------------------------------------------------------------------
+
+
+def _trained_batch_norm(dtype, momentum=0.1, affine=True, n_batches=4, seed=0):
+    torch.manual_seed(seed)
+    module = torch.nn.BatchNorm1d(
+        4, momentum=momentum, affine=affine, dtype=TORCH_DTYPE[dtype]
+    )
+    if affine:
+        with torch.no_grad():
+            module.weight.copy_(torch.tensor([0.5, 2.0, -1.0, 1.5]))
+            module.bias.copy_(torch.tensor([1.0, -1.0, 0.0, 3.0]))
+    scale = torch.tensor([1.0, 10.0, 0.1, 100.0], dtype=TORCH_DTYPE[dtype])
+    for _ in range(n_batches):
+        module(torch.randn(32, 4, dtype=TORCH_DTYPE[dtype]) * scale + 5)
+    return module.eval()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("momentum", [0.1, 0.5, None])
+@pytest.mark.parametrize("affine", [True, False])
+def test_from_torch_transform_equals_module_in_eval_mode(affine, momentum, dtype):
+    module = _trained_batch_norm(dtype, momentum, affine)
+    scaler = from_torch(module)
+    assert scaler.momentum == momentum and scaler.ddof == 1
+    assert scaler.epsilon == module.eps
+    scale = [1.0, 10.0, 0.1, 100.0]
+    X = np.random.default_rng(1).normal(5, 1, size=(50, 4)) * scale
+    X = X.astype(dtype)
+    X[3, 2] = np.nan
+    assert_close(
+        scaler.transform(X), forward(module, X), dtype, "from_torch(BatchNorm1d)"
+    )
+
+
+def test_from_torch_partial_fit_continues_as_torch_training():
+    module = _trained_batch_norm(np.float64, momentum=0.2)
+    scaler = from_torch(module)
+    for seed in range(3):
+        batch = np.random.default_rng(seed).normal(3, 4, size=(16, 4))
+        module.train()(torch.from_numpy(batch))
+        scaler.partial_fit(batch)
+    assert_allclose(scaler.mean_, module.running_mean.numpy(), rtol=1e-13)
+    assert_allclose(scaler.var_, module.running_var.numpy(), rtol=1e-13)
+
+
+def test_from_torch_n_samples_seen():
+    module = _trained_batch_norm(np.float64, n_batches=3)
+    assert from_torch(module).n_samples_seen_ == 3
+    scaler = from_torch(module, n_samples_seen=96)
+    assert scaler.n_samples_seen_ == 96
+    # With exact statistics, the count weighs the module's statistics
+    # against the next batch.
+    exact = from_torch(_trained_batch_norm(np.float64, momentum=None))
+    exact.n_samples_seen_ = 96
+    mean = exact.mean_.copy()
+    batch = np.random.default_rng(0).normal(size=(32, 4))
+    exact.partial_fit(batch)
+    assert_allclose(exact.mean_, (96 * mean + 32 * batch.mean(axis=0)) / 128)
+
+
+def test_from_torch_leaves_the_module_unchanged():
+    module = _trained_batch_norm(np.float64)
+    before = {k: v.clone() for k, v in module.state_dict().items()}
+    from_torch(module).partial_fit(np.ones((4, 4)))
+    for key, value in module.state_dict().items():
+        assert torch.equal(value, before[key])
+
+
+@pytest.mark.parametrize("config", SCALERS)
+def test_round_trip_through_torch(config):
+    X, _ = make_data()
+    scaler = SCALERS[config](X)
+    back = from_torch(to_torch(scaler))
+    what = "from_torch(to_torch(scaler))"
+    assert_close(back.transform(X), scaler.transform(X), np.float64, what)
+
+
+# Errors -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "estimator", [BatchNormScaler(), BatchNormMLPClassifier(), BatchNormMLPRegressor()]
+)
+def test_to_torch_unfitted_is_an_error(estimator):
+    with pytest.raises(NotFittedError):
+        to_torch(estimator)
+
+
+def test_to_torch_other_estimator_is_an_error():
+    with pytest.raises(TypeError, match="got an instance of LogisticRegression"):
+        to_torch(LogisticRegression())
+
+
+def test_to_torch_bad_dtype_is_an_error():
+    X, _ = make_data()
+    with pytest.raises(ValueError, match="dtype must be float32 or float64"):
+        to_torch(BatchNormScaler().fit(X), dtype=torch.int64)
+    with pytest.raises(ValueError, match="dtype must be float32 or float64"):
+        to_torch(BatchNormScaler().fit(X), dtype="float16")
+
+
+def test_from_torch_other_module_is_an_error():
+    with pytest.raises(TypeError, match="got an instance of Linear"):
+        from_torch(torch.nn.Linear(2, 2))
+
+
+def test_from_torch_without_running_statistics_is_an_error():
+    module = torch.nn.BatchNorm1d(3, track_running_stats=False)
+    with pytest.raises(ValueError, match="track_running_stats=False"):
+        from_torch(module)
+
+
+def test_from_torch_zero_momentum_is_an_error():
+    with pytest.raises(ValueError, match=r"momentum must be in \(0, 1\]"):
+        from_torch(torch.nn.BatchNorm1d(3, momentum=0.0))
