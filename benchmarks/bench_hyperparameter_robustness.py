@@ -29,9 +29,12 @@ LogisticRegression behind a StandardScaler on the same split.
 
 The time budget: 200 configurations per dataset, 10 epochs, at most 900
 samples per dataset (two thirds to train, one third to test), widths of 16
-to 64 units: under 10 minutes on 2 cores (``--n-jobs 2``), even with other
-work on them. ``--quick`` (CI) runs 12 configurations of 3 epochs on 300
-samples in seconds.
+to 64 units, two fits at a time (``--n-jobs 2``). On the 2-core development
+machine, shared with other jobs, it took 367 s at a load average of 3 to 6,
+and 616 s at 8 to 10 (other jobs holding most of the 2 cores); less on idle
+cores. The results do not depend on the timing: every fit is seeded.
+``--quick`` (CI) runs 12 configurations of 3 epochs on 300 samples in
+seconds.
 
 Usage::
 
@@ -46,7 +49,8 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 # Silence, in the workers too, the ConvergenceWarning of the few epochs on
 # purpose (a UserWarning, as is the clipping of batch_size on --quick data)
 # and numpy's overflow warnings where a configuration blows up, which the
-# tables count.
+# tables count. scikit-learn also hands the filters of run_search to its
+# workers.
 os.environ["PYTHONWARNINGS"] = "ignore::UserWarning,ignore::RuntimeWarning"
 
 import argparse  # noqa: E402
@@ -164,6 +168,7 @@ def run_search(X, y, configs, standardize, max_iter, n_jobs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("ignore", FitFailedWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
         warnings.filterwarnings("ignore", message="One or more of the test scores")
         search.fit(X, y)
     results = search.cv_results_

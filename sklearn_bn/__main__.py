@@ -54,12 +54,12 @@ def main(argv=None):
             f"\nbreast_cancer, lbfgs: {raw} iterations on raw features, "
             f"{normalized} behind BatchNormScaler ({raw / normalized:.0f}x fewer)."
         )
-        if args.plot:
-            plot_loss_curves(rows, args.plot)
-            print(f"Wrote the loss curves to {os.path.abspath(args.plot)}.")
         sweep = learning_rate_sweep()
         print("\n" + format_sweep_table(sweep))
         print("\n" + summarize_sweep(sweep))
+        if args.plot:
+            plot_loss_curves(rows, args.plot)
+            print(f"Wrote the loss curves to {os.path.abspath(args.plot)}.")
     print(f"Done in {time.perf_counter() - start:.1f} s.")
     return 0
 

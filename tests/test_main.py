@@ -3,6 +3,7 @@
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -106,6 +107,15 @@ def test_sweep_table_has_one_line_per_learning_rate():
     assert len(lines) == 2 + 9
     assert lines[2] == "| 0.001 | 0.900 | 0.500 |"
     assert lines[-1] == "| 10 | 0.900 | 0.500 |"
+
+
+def test_readme_shows_the_sweep_table_the_job_prints():
+    # Every fit is seeded: the job prints the same table on every machine
+    # with the same numerics, and the README must show it.
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    rows = learning_rate_sweep()
+    assert format_sweep_table(rows) in readme
+    assert summarize_sweep(rows) in readme
 
 
 def test_command_line_prints_the_table_and_writes_the_plot(tmp_path):
