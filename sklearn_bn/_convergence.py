@@ -1,8 +1,12 @@
-"""How many iterations LogisticRegression needs on raw vs normalized features.
+"""The main job of ``python -m sklearn_bn``: the package's two claims, measured.
 
-The main job of ``python -m sklearn_bn``: on scikit-learn's bundled datasets,
-fit LogisticRegression on raw features, behind BatchNormScaler and behind
-StandardScaler, and compare iterations, fit time and accuracy.
+The input claim: on scikit-learn's bundled datasets, fit LogisticRegression on
+raw features, behind BatchNormScaler and behind StandardScaler, and compare
+iterations, fit time and accuracy.
+
+The network claim: sweep the learning rate of a deep MLP on the digits, with
+and without batch normalization in its hidden layers, and compare the test
+accuracy at each learning rate.
 """
 
 import time
@@ -17,6 +21,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from ._mlp import BatchNormMLPClassifier
 from ._scaler import BatchNormScaler
 
 DATASETS = {
@@ -112,6 +117,126 @@ def format_table(rows):
             f"| {row['fit_time']:.3f} | {row['accuracy']:.3f} |"
         )
     return "\n".join(lines)
+
+
+# The network claim: 10 hidden layers of 32 ReLU units, SGD with momentum 0.9,
+# 10 epochs, at 9 learning rates half a decade apart. Few epochs on purpose:
+# the question is which learning rates train a deep network quickly.
+SWEEP_LEARNING_RATES = tuple(float(rate) for rate in np.logspace(-3, 1, 9))
+SWEEP_NETWORK = {
+    "hidden_layer_sizes": (32,) * 10,
+    "solver": "sgd",
+    "momentum": 0.9,
+    "batch_size": 64,
+    "max_iter": 10,
+    "random_state": 0,
+}
+# A learning rate is good if its test accuracy is within this of the best.
+GOOD_TOLERANCE = 0.02
+
+
+def learning_rate_sweep(learning_rates=SWEEP_LEARNING_RATES, network=None):
+    """Test accuracy of a deep MLP on the digits against the learning rate.
+
+    The same network, with the same initial weights, is trained with and
+    without batch normalization in its hidden layers, behind a
+    BatchNormScaler, on three quarters of the digits, and scored on the rest.
+
+    Parameters
+    ----------
+    learning_rates : sequence of float, default=SWEEP_LEARNING_RATES
+        Values of ``learning_rate_init``: nine, from 1e-3 to 10, half a decade
+        apart.
+    network : dict, default=None
+        Parameters of :class:`BatchNormMLPClassifier` that replace those of
+        ``SWEEP_NETWORK`` (10 hidden layers of 32 ReLU units, SGD with
+        momentum 0.9, batches of 64, 10 epochs).
+
+    Returns
+    -------
+    rows : list of dict
+        One row per learning rate, with keys ``learning_rate``,
+        ``batch_norm`` and ``no_batch_norm``: the test accuracies, NaN where
+        training diverged (``fit`` raised).
+    """
+    params = SWEEP_NETWORK | (network or {})
+    X, y = load_digits(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.25, random_state=0, stratify=y
+    )
+    rows = []
+    for rate in learning_rates:
+        row = {"learning_rate": rate}
+        for key, batch_norm in (("batch_norm", True), ("no_batch_norm", False)):
+            model = make_pipeline(
+                BatchNormScaler(),
+                BatchNormMLPClassifier(
+                    learning_rate_init=rate, batch_norm=batch_norm, **params
+                ),
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                try:
+                    model.fit(X_train, y_train)
+                except ValueError as error:
+                    # The network raises when its loss or weights overflow.
+                    if not any(w in str(error) for w in ("non-finite", "diverge")):
+                        raise
+                    row[key] = np.nan
+                    continue
+            row[key] = model.score(X_test, y_test)
+        rows.append(row)
+    return rows
+
+
+def good_learning_rates(rows, key, tolerance=GOOD_TOLERANCE):
+    """The learning rates whose accuracy is within ``tolerance`` of the best.
+
+    The best is taken over both columns of :func:`learning_rate_sweep`'s rows.
+    """
+    best = np.nanmax([[row["batch_norm"], row["no_batch_norm"]] for row in rows])
+    return [
+        row["learning_rate"]
+        for row in rows
+        if not np.isnan(row[key]) and row[key] >= best - tolerance
+    ]
+
+
+def _accuracy(value):
+    return "diverged" if np.isnan(value) else f"{value:.3f}"
+
+
+def format_sweep_table(rows):
+    """A markdown table of the rows returned by :func:`learning_rate_sweep`."""
+    lines = [
+        "| learning_rate_init | test accuracy, batch_norm=True "
+        "| test accuracy, batch_norm=False |",
+        "|---:|---:|---:|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['learning_rate']:.3g} | {_accuracy(row['batch_norm'])} "
+            f"| {_accuracy(row['no_batch_norm'])} |"
+        )
+    return "\n".join(lines)
+
+
+def summarize_sweep(rows, tolerance=GOOD_TOLERANCE):
+    """One sentence: how many learning rates come within ``tolerance`` of the best."""
+    parts = []
+    for key, label in (("batch_norm", "with"), ("no_batch_norm", "without")):
+        good = good_learning_rates(rows, key, tolerance)
+        span = ""
+        if good:
+            low, high = f"{min(good):.3g}", f"{max(good):.3g}"
+            span = f" ({low})" if low == high else f" ({low} to {high})"
+        parts.append(f"{len(good)} {label} batch norm{span}")
+    best = np.nanmax([[row["batch_norm"], row["no_batch_norm"]] for row in rows])
+    return (
+        f"digits, 10 hidden layers: of {len(rows)} learning rates, "
+        f"{parts[0]} and {parts[1]} come within {100 * tolerance:.0f} points "
+        f"of the best test accuracy, {best:.3f}."
+    )
 
 
 def loss_curve(X, y, solver, scaler, n_iter):
