@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 from sklearn import config_context
-from sklearn.utils._array_api import _convert_to_numpy, get_namespace_and_device
 
 from sklearn_bn import BatchNormScaler
+from sklearn_bn._compat import _convert_to_numpy, get_namespace_and_device
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
