@@ -2,6 +2,7 @@
 
 from ._mlp import BatchNormMLPClassifier, BatchNormMLPRegressor
 from ._scaler import BatchNormScaler
+from ._show_versions import show_versions
 
 __version__ = "0.1.0"
 
@@ -10,4 +11,5 @@ __all__ = [
     "BatchNormMLPRegressor",
     "BatchNormScaler",
     "__version__",
+    "show_versions",
 ]
