@@ -62,6 +62,8 @@ class bdist_wheel_tagged(bdist_wheel):
     def run(self):
         self.run_command("build")
         if not getattr(self.distribution, "kernels_built", False):
+            # A pure wheel: its files go to purelib, its tag is py3-none-any.
+            self.distribution.ext_modules = []
             self.root_is_pure = True
         super().run()
 
