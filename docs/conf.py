@@ -29,6 +29,8 @@ extensions = [
     "sphinx.ext.autosummary",
     "sphinx.ext.extlinks",
     "sphinx.ext.mathjax",
+    # MathJax from the package, copied into _static: the pages render offline.
+    "sphinx-mathjax-offline",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
 ]
@@ -91,4 +93,8 @@ sphinx_gallery_conf = {
     "show_memory": False,
     "min_reported_time": 1,
     "download_all_examples": True,
+    # The execution-times pages load jQuery and DataTables from CDNs: without
+    # a network they break, and CI forbids any page that loads from one. Each
+    # example page still ends with its own running time.
+    "write_computation_times": False,
 }

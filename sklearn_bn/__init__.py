@@ -2,6 +2,7 @@
 
 from ._mlp import BatchNormMLPClassifier, BatchNormMLPRegressor
 from ._scaler import BatchNormScaler
+from ._show_versions import show_versions
 from ._torch_bridge import from_torch, to_torch
 
 __version__ = "0.1.0"
@@ -20,5 +21,6 @@ __all__ = [
     "SKOPS_TRUSTED_TYPES",
     "__version__",
     "from_torch",
+    "show_versions",
     "to_torch",
 ]

@@ -6,13 +6,13 @@ device has it.
 """
 
 import numpy as np
-from sklearn.utils._array_api import (
+
+from ._compat import (
     _convert_to_numpy,
     _is_numpy_namespace,
     _max_precision_float_dtype,
     get_namespace_and_device,
 )
-
 from ._stats import Moments, namespace_of
 from ._validation import raise_overflow
 

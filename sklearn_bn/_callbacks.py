@@ -1,31 +1,36 @@
-"""scikit-learn's callback API (``sklearn.callback``, new in 1.9), or a stand-in.
+"""scikit-learn's callbacks (``sklearn.callback``, new in 1.9), or nothing.
 
-With scikit-learn 1.9 or newer, the estimators support ``set_callbacks``
-(ProgressBar, ScoringMonitor, ...). With an older scikit-learn they work as
-before, without callbacks: the stand-in below opens no task and calls nothing.
+scikit-learn before 1.9 has no ``sklearn.callback``: there the mixin (from
+``_compat``) has a ``set_callbacks`` that says which version it needs, and
+the estimators talk to a context that does nothing. This module is the one
+place where the estimators open their fit task.
 """
 
-try:
-    from sklearn.callback import CallbackSupportMixin
-except ImportError:  # scikit-learn < 1.9
-
-    class _NoCallbackContext:
-        """A callback context that calls nothing."""
-
-        def subcontext(self, *args, **kwargs):
-            return self
-
-        def call_on_fit_task_begin(self, *args, **kwargs):
-            return None
-
-        def call_on_fit_task_end(self, *args, **kwargs):
-            return False
-
-    class CallbackSupportMixin:  # type: ignore[no-redef]
-        """Stands in for sklearn.callback.CallbackSupportMixin before 1.9."""
-
-        def _init_callback_context(self, *args, **kwargs):
-            return _NoCallbackContext()
+from ._compat import CallbackSupportMixin
 
 
-__all__ = ["CallbackSupportMixin"]
+class _NoCallbackContext:
+    """The part of ``CallbackContext`` the estimators use, doing nothing."""
+
+    def subcontext(self, *args, **kwargs):
+        return self
+
+    def call_on_fit_task_begin(self, **kwargs):
+        return self
+
+    def call_on_fit_task_end(self, **kwargs):
+        return False
+
+
+def fit_callback_context(estimator, max_subtasks=0):
+    """The root context of one fit task: ``_init_callback_context``, if it exists.
+
+    With scikit-learn 1.9 this sets up the callbacks; their teardown is done by
+    ``_fit_context`` when the fit method returns or raises.
+    """
+    if not hasattr(estimator, "_init_callback_context"):
+        return _NoCallbackContext()
+    return estimator._init_callback_context(max_subtasks=max_subtasks)
+
+
+__all__ = ["CallbackSupportMixin", "fit_callback_context"]

@@ -5,29 +5,23 @@ from numbers import Integral, Real
 
 import numpy as np
 from scipy import sparse
-from sklearn.base import (
-    BaseEstimator,
-    OneToOneFeatureMixin,
-    TransformerMixin,
-    _fit_context,
-)
-from sklearn.utils._array_api import (
-    _is_numpy_namespace,
-    get_namespace_and_device,
-)
-from sklearn.utils._param_validation import Interval, Options
-from sklearn.utils._set_output import _get_output_config
-from sklearn.utils.validation import (
-    _check_feature_names,
-    _check_n_features,
-    _check_sample_weight,
-    check_is_fitted,
-    validate_data,
-)
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _array_api, _dense, _sparse
 from ._array_api import to_numpy
-from ._callbacks import CallbackSupportMixin
+from ._callbacks import CallbackSupportMixin, fit_callback_context
+from ._compat import (
+    Interval,
+    Options,
+    _check_feature_names,
+    _check_n_features,
+    _check_sample_weight,
+    _fit_context,
+    _get_output_config,
+    _is_numpy_namespace,
+    get_namespace_and_device,
+)
 from ._dask import (
     as_dask_array,
     dask_apply_rows,
@@ -378,7 +372,7 @@ class BatchNormScaler(
         # One task per call, as StandardScaler's: it has no iterations. The
         # context is opened before the state is saved, so that a failed call
         # keeps it for the callbacks' teardown.
-        callback_ctx = self._init_callback_context()
+        callback_ctx = fit_callback_context(self)
         callback_ctx.call_on_fit_task_begin(
             estimator=self, X=X, metadata={"sample_weight": sample_weight}
         )

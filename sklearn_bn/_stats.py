@@ -42,7 +42,7 @@ def namespace_of(*arrays):
     """
     if all(isinstance(array, np.ndarray) for array in arrays):
         return np
-    from sklearn.utils._array_api import get_namespace
+    from ._compat import get_namespace
 
     return get_namespace(*arrays)[0]
 

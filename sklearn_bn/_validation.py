@@ -146,7 +146,7 @@ def float_dtype_for(X, xp, device):
     make it float64). Another array API namespace keeps float64 and float32,
     or float32 alone on a device without float64.
     """
-    from sklearn.utils._array_api import _is_numpy_namespace
+    from ._compat import _is_numpy_namespace
 
     if not _is_numpy_namespace(xp):
         from ._array_api import float_dtypes

@@ -4,11 +4,29 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 from sklearn import config_context
-from sklearn.utils._array_api import _convert_to_numpy, get_namespace_and_device
 
 from sklearn_bn import BatchNormScaler
+from sklearn_bn._compat import _convert_to_numpy, get_namespace_and_device
 
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+def _dispatch_unavailable():
+    """Why scikit-learn cannot dispatch to array API namespaces here, or "".
+
+    scikit-learn 1.6 needs array-api-compat and SciPy 1.14 for it (the
+    array-api extra brings both); the oldest SciPy declared, 1.10, has no
+    array API support.
+    """
+    try:
+        with config_context(array_api_dispatch=True):
+            return ""
+    except ImportError as error:
+        return str(error)
+
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::UserWarning"),
+    pytest.mark.skipif(bool(_dispatch_unavailable()), reason=_dispatch_unavailable()),
+]
 
 
 def _namespaces():

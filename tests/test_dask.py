@@ -7,8 +7,6 @@ the numpy path of the same estimator on the same data.
 
 import pickle
 import resource
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -408,18 +406,3 @@ def test_fit_streams_data_larger_than_the_workers_memory_and_never_gathers_it(
     assert scaler.n_samples_seen_ == 2_000_000
     assert_allclose(scaler.mean_, 3.0, atol=0.01)
     assert_allclose(scaler.var_, 4.0, rtol=0.01)
-
-
-# %% Packaging
-
-
-def test_importing_sklearn_bn_imports_no_dask():
-    code = (
-        "import sys, sklearn_bn; "
-        "print(sorted({m.split('.')[0] for m in sys.modules} "
-        "& {'dask', 'distributed', 'dask_ml'}))"
-    )
-    output = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
-    assert output.stdout.strip() == "[]"

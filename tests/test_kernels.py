@@ -24,8 +24,8 @@ requires_kernels = pytest.mark.skipif(
 )
 
 
-@pytest.fixture
-def without_kernels(monkeypatch):
+def use_numpy_path(monkeypatch):
+    """The numpy fallback for the rest of the test: the tests' one kernel switch."""
     monkeypatch.setattr(_native, "kernels", None)
 
 
@@ -35,7 +35,7 @@ def code_path(request, monkeypatch):
     if request.param == "kernels" and not KERNELS_BUILT:
         pytest.skip("built without the compiled kernels")
     if request.param == "numpy":
-        monkeypatch.setattr(_native, "kernels", None)
+        use_numpy_path(monkeypatch)
     return request.param
 
 
@@ -51,7 +51,7 @@ def _data(dtype, n_features=7, seed=0):
 
 def _with_and_without(monkeypatch, compute):
     with_kernel = compute()
-    monkeypatch.setattr(_native, "kernels", None)
+    use_numpy_path(monkeypatch)
     return with_kernel, compute()
 
 
@@ -105,7 +105,7 @@ def test_fortran_ordered_input_takes_the_numpy_path():
     assert_allclose(scaler.transform(X), reference.transform(X), rtol=1e-12, atol=1e-12)
 
 
-def test_scaler_without_kernels_gives_the_same_results(without_kernels):
+def test_scaler_on_either_code_path_gives_the_numpy_formulas(code_path):
     X = _data(np.float64)
     scaler = BatchNormScaler().fit(X)
     assert_allclose(scaler.mean_, np.nanmean(X, axis=0), rtol=1e-13)
@@ -171,7 +171,7 @@ def test_blocks_with_nan_are_summed_by_the_kernel(monkeypatch, dtype, weighted):
     careful = _count_calls(monkeypatch, "_two_pass_moments")
     kernel = _dense.moments(X, w)
     assert careful == []
-    monkeypatch.setattr(_native, "kernels", None)
+    use_numpy_path(monkeypatch)
     numpy = _dense.moments(X, w)
     assert len(careful) > 40
     assert_allclose(kernel.count, numpy.count, rtol=1e-14)

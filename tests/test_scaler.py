@@ -16,9 +16,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_bn import BatchNormScaler
+from sklearn_bn._compat import InvalidParameterError
 
 
 def _data(n_samples=40, n_features=3, seed=0, dtype=np.float64):

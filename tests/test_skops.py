@@ -179,9 +179,6 @@ def test_network_loads_trusting_the_types_it_reports(config):
     _assert_keeps_working(loaded, copy.deepcopy(network), X, y)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="MLP optimizer state becomes plain arrays on branch mlp"
-)
 @pytest.mark.parametrize("config", NETWORK_CONFIGS)
 def test_network_loads_trusting_only_the_public_classes(config):
     network, X, y = _networks()[config]

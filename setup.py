@@ -1,0 +1,89 @@
+"""Builds the C kernels, sklearn_bn/_kernels.c; everything else is in pyproject.toml.
+
+The kernels are one limited-API (abi3) module: a wheel built on CPython 3.11
+serves every CPython from 3.11 up on its platform.
+
+Without a C compiler a source install goes on: the numpy code paths do the
+same work, more slowly, the wheel is tagged ``py3-none-any`` (it holds no
+compiled code) and ``sklearn_bn.show_versions()`` says the kernels are not
+built. A release build must not ship that by accident, so under cibuildwheel,
+or with ``SKLEARN_BN_REQUIRE_KERNELS=1``, a kernel that does not compile
+fails the build.
+"""
+
+import os
+import sys
+import sysconfig
+
+from setuptools import Extension, setup
+from setuptools.command.bdist_wheel import bdist_wheel
+from setuptools.command.build_ext import build_ext
+from setuptools.errors import BaseError, CCompilerError
+
+# The limited API has the buffer protocol the kernels use from 3.11 on. A
+# free-threaded CPython has no limited API: there the module is built for
+# that interpreter alone.
+LIMITED_API = not sysconfig.get_config_var("Py_GIL_DISABLED")
+
+
+def _kernels_required():
+    return any(
+        os.environ.get(name, "0") not in ("", "0")
+        for name in ("SKLEARN_BN_REQUIRE_KERNELS", "CIBUILDWHEEL")
+    )
+
+
+class build_ext_or_fall_back(build_ext):
+    """Builds the kernels; without them, fails or warns (see the module doc)."""
+
+    def run(self):
+        self.distribution.kernels_built = False
+        try:
+            super().run()
+        except (CCompilerError, BaseError, OSError) as error:
+            if _kernels_required():
+                raise BaseError(
+                    "sklearn_bn._kernels did not compile, and this build requires "
+                    "it (SKLEARN_BN_REQUIRE_KERNELS or CIBUILDWHEEL is set): "
+                    f"{error}"
+                ) from error
+            sys.stderr.write(
+                "\n*** WARNING: sklearn_bn._kernels did not compile "
+                f"({error}).\n*** sklearn-bn will run its numpy code paths, "
+                "which are slower; sklearn_bn.show_versions() shows this.\n\n"
+            )
+            return
+        self.distribution.kernels_built = True
+
+
+class bdist_wheel_tagged(bdist_wheel):
+    """Tags the wheel for what it holds: abi3 kernels, or no compiled code."""
+
+    def run(self):
+        self.run_command("build")
+        if not getattr(self.distribution, "kernels_built", False):
+            # A pure wheel: its files go to purelib, its tag is py3-none-any.
+            self.distribution.ext_modules = []
+            self.root_is_pure = True
+        super().run()
+
+    def get_tag(self):
+        if self.root_is_pure:
+            return "py3", "none", "any"
+        return super().get_tag()
+
+
+setup(
+    ext_modules=[
+        Extension(
+            "sklearn_bn._kernels",
+            sources=["sklearn_bn/_kernels.c"],
+            define_macros=[("Py_LIMITED_API", "0x030B0000")] if LIMITED_API else [],
+            py_limited_api=LIMITED_API,
+            # MSVC knows C99's restrict only in C11 mode (not built by CI).
+            extra_compile_args=["/std:c11"] if sys.platform == "win32" else [],
+        )
+    ],
+    cmdclass={"build_ext": build_ext_or_fall_back, "bdist_wheel": bdist_wheel_tagged},
+    options={"bdist_wheel": {"py_limited_api": "cp311"}} if LIMITED_API else {},
+)
