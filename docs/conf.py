@@ -70,7 +70,8 @@ html_theme_options = {
 }
 # Pages without subpages need no left sidebar.
 html_sidebars = {
-    page: [] for page in ["index", "install", "user_guide", "benchmarks", "glossary"]
+    page: []
+    for page in ["index", "install", "user_guide", "deploying", "benchmarks", "glossary"]
 }
 html_static_path = ["_static"]
 html_css_files = ["custom.css"]

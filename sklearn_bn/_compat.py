@@ -44,14 +44,17 @@ SKLEARN_VERSION = parse_version(parse_version(sklearn.__version__).base_version)
 # The callback API (sklearn.callback) is new in scikit-learn 1.9. Before it,
 # CallbackSupportMixin keeps an estimator's signature (set_callbacks exists
 # and says what it needs) and with_callbacks leaves the method as it is;
-# callers guard the calls into the framework with SKLEARN_HAS_CALLBACKS.
-SKLEARN_HAS_CALLBACKS = SKLEARN_VERSION >= parse_version("1.9")
-
-if SKLEARN_HAS_CALLBACKS:
+# callers guard the calls into the framework with SKLEARN_HAS_CALLBACKS. The
+# import is tried rather than the version compared, so that a scikit-learn
+# without the module (or a test that hides it) gets the stand-in.
+try:
     from sklearn.callback import CallbackSupportMixin, with_callbacks
-else:
 
-    class CallbackSupportMixin:
+    SKLEARN_HAS_CALLBACKS = True
+except ImportError:
+    SKLEARN_HAS_CALLBACKS = False
+
+    class CallbackSupportMixin:  # type: ignore[no-redef]
         """Stands in for ``sklearn.callback.CallbackSupportMixin`` before 1.9."""
 
         def set_callbacks(self, *callbacks):
@@ -60,7 +63,7 @@ else:
                 f"scikit-learn {sklearn.__version__} is installed."
             )
 
-    def with_callbacks(method):
+    def with_callbacks(method):  # type: ignore[no-redef]
         """Stands in for ``sklearn.callback.with_callbacks`` before 1.9."""
         return method
 

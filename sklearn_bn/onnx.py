@@ -240,6 +240,15 @@ def _convert_scaler(scope, operator, container):
     if center is not None:
         center_name = _constant(scope, container, "bn_mean", center, proto_type, dtype)
         X = _node(scope, container, "Sub", [X, center_name], "bn_centered")
+        # transform centers a float32 X on the float64 mean; the rounding of
+        # the mean to float32 is subtracted too, so that a feature far from
+        # zero keeps its spread in the graph as well.
+        residual = (np.asarray(center, np.float64) - center.astype(dtype)).astype(dtype)
+        if np.any(residual != 0):
+            residual_name = _constant(
+                scope, container, "bn_mean_residual", residual, proto_type, dtype
+            )
+            X = _node(scope, container, "Sub", [X, residual_name], "bn_recentered")
     factor = _constant(scope, container, "bn_multiplier", multiplier, proto_type, dtype)
     scaled = _node(scope, container, "Mul", [X, factor], "bn_scaled")
     shift = _constant(scope, container, "bn_beta", beta, proto_type, dtype)
