@@ -123,9 +123,11 @@ SHIFTED_SUMS_SKIPPING_NAN(shifted_sums_nan_f32, float)
         const TYPE *row = X + i * n_features;                                  \
         TYPE *dest = out + i * n_features;                                     \
         for (Py_ssize_t j = 0; j < n_features; j++) {                          \
-            const double x = (double)row[j];                                   \
-            const double y = VALUE;                                            \
-            overflow |= (x > MAX) | (x < -MAX) | (y > MAX) | (y < -MAX);       \
+            /* Compared in TYPE: for float32, twice the lanes of double. */    \
+            const TYPE in = row[j];                                            \
+            const double x = (double)in;                                       \
+            const TYPE y = (TYPE)(VALUE);                                      \
+            overflow |= (in > MAX) | (in < -MAX) | (y > MAX) | (y < -MAX);     \
             STORE;                                                             \
         }                                                                      \
     }
@@ -139,13 +141,13 @@ SHIFTED_SUMS_SKIPPING_NAN(shifted_sums_nan_f32, float)
         int overflow = 0;                                                      \
         if (center && write)                                                   \
             AFFINE_ROWS(TYPE, MAX, (x - center[j]) * factor[j] + offset[j],    \
-                        dest[j] = (TYPE)y)                                     \
+                        dest[j] = y)                                     \
         else if (center)                                                       \
             AFFINE_ROWS(TYPE, MAX, (x - center[j]) * factor[j] + offset[j],    \
                         (void)dest)                                            \
         else if (write)                                                        \
             AFFINE_ROWS(TYPE, MAX, x * factor[j] + offset[j],                  \
-                        dest[j] = (TYPE)y)                                     \
+                        dest[j] = y)                                     \
         else                                                                   \
             AFFINE_ROWS(TYPE, MAX, x * factor[j] + offset[j], (void)dest)      \
         return overflow;                                                       \

@@ -42,7 +42,7 @@ def check_weight_sum(total, what="of X"):
         )
 
 
-def check_sparse_structure(X):
+def check_sparse_structure(X, indices=True):
     """Refuse a CSR or CSC matrix whose index arrays are inconsistent.
 
     scipy builds such a matrix from raw arrays without a check, and code
@@ -51,6 +51,10 @@ def check_sparse_structure(X):
     Parameters
     ----------
     X : scipy.sparse CSR or CSC matrix or array
+
+    indices : bool, default=True
+        Whether to check that every index lies within the other axis; False
+        for a caller whose kernel checks them itself.
 
     Examples
     --------
@@ -65,6 +69,7 @@ def check_sparse_structure(X):
     ValueError: X is a malformed CSR matrix: a column index lies outside [0, 2). ...
     """
     n_major, n_minor = X.shape if X.format == "csr" else X.shape[::-1]
+    check_indices = indices
     indptr, indices = X.indptr, X.indices
     problem = None
     if indptr.ndim != 1 or indptr.shape[0] != n_major + 1:
@@ -76,7 +81,11 @@ def check_sparse_structure(X):
         )
     elif (np.diff(indptr) < 0).any():
         problem = "indptr decreases"
-    elif indices.size and (indices.min() < 0 or indices.max() >= n_minor):
+    elif (
+        check_indices
+        and indices.size
+        and (indices.min() < 0 or indices.max() >= n_minor)
+    ):
         axis = "column" if X.format == "csr" else "row"
         problem = f"a {axis} index lies outside [0, {n_minor})"
     if problem:
