@@ -69,10 +69,15 @@ html_theme_options = {
     "footer_end": ["sphinx-version"],
 }
 # Pages without subpages need no left sidebar.
-html_sidebars = {
-    page: []
-    for page in ["index", "install", "user_guide", "deploying", "benchmarks", "glossary"]
-}
+_PAGES_WITHOUT_SUBPAGES = [
+    "index",
+    "install",
+    "user_guide",
+    "deploying",
+    "benchmarks",
+    "glossary",
+]
+html_sidebars = {page: [] for page in _PAGES_WITHOUT_SUBPAGES}
 html_static_path = ["_static"]
 html_css_files = ["custom.css"]
 # "fit()" rather than "BatchNormScaler.fit()" in the page contents.
