@@ -405,6 +405,11 @@ def test_array_api_path_is_as_quiet_as_numpy():
     from sklearn import config_context
 
     X = np.array([[np.nan, 1.0, 1e300], [np.nan, 2.0, -1e300], [np.nan, 4.0, 1e300]])
+    try:
+        with config_context(array_api_dispatch=True):
+            pass
+    except ImportError as error:  # scikit-learn 1.6 with scipy < 1.14
+        pytest.skip(f"array API mode unavailable: {error}")
     with config_context(array_api_dispatch=True), warnings.catch_warnings():
         warnings.simplefilter("error")
         with pytest.raises(ValueError, match="overflows"):
