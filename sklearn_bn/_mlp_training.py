@@ -247,7 +247,10 @@ def fit_lbfgs(est, data, callback_ctx):
         unpack(packed)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             loss, grads, _ = est._backprop(data.X, data.y, data.sample_weight)
-        return loss, np.concatenate([grad.ravel() for grad in grads])
+        # scipy's L-BFGS-B (Fortran before 1.15) takes float64 gradients only.
+        return float(loss), np.concatenate([grad.ravel() for grad in grads]).astype(
+            np.float64
+        )
 
     packed = np.concatenate([param.ravel() for param in params])
     bridge = _LbfgsCallbackBridge(est, data, callback_ctx, unpack)

@@ -110,6 +110,13 @@ def test_sweep_table_has_one_line_per_learning_rate():
 
 
 def test_readme_shows_the_sweep_table_the_job_prints():
+    # The README's table was printed with scikit-learn 1.9; older versions
+    # train the networks with other rounding.
+    import sklearn
+    from sklearn.utils.fixes import parse_version
+
+    if parse_version(sklearn.__version__) < parse_version("1.9"):
+        pytest.skip("the README's table was made with scikit-learn 1.9")
     # Every fit is seeded: the job prints the same table on every machine
     # with the same numerics, and the README must show it.
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
