@@ -481,7 +481,10 @@ def test_restrict_is_spelled_portably():
     import pathlib
     import re
 
-    source = (pathlib.Path(_native.__file__).parent / "_kernels.c").read_text()
+    path = pathlib.Path(__file__).parents[1] / "sklearn_bn" / "_kernels.c"
+    if not path.exists():  # the installed wheel's tests run without the source
+        pytest.skip("needs the source tree's sklearn_bn/_kernels.c")
+    source = path.read_text()
     code = re.sub(r"/\*.*?\*/", "", source, flags=re.DOTALL)
     uses = re.findall(r"\brestrict\b", code)
     assert uses == ["restrict"]  # in the macro's definition alone

@@ -477,6 +477,8 @@ def test_user_guide_callback_example_runs():
     import re
 
     guide = pathlib.Path(__file__).parents[1] / "docs" / "user_guide.rst"
+    if not guide.exists():  # the installed wheel's tests run without docs/
+        pytest.skip("needs the source tree's docs/")
     text = guide.read_text()
     section = text[text.index("Batch-norm MLPs\n---") :]
     block = re.search(r"\.\. code-block:: python\n\n((?:    .*\n|\n)+)", section)
