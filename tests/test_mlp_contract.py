@@ -389,7 +389,11 @@ def test_skops_round_trip_trusts_only_our_classes_and_keeps_training(
 
 def test_skops_round_trip_of_the_regressor():
     sio = pytest.importorskip("skops.io")
-    mlp = _quiet_fit(BatchNormMLPRegressor((8,), max_iter=3), X_IRIS, Y_IRIS)
+    # Seeded: unseeded, the two partial_fit calls below shuffle the one batch
+    # differently, and a prediction near 0 then misses rtol=1e-12 (~2% of seeds).
+    mlp = _quiet_fit(
+        BatchNormMLPRegressor((8,), max_iter=3, random_state=0), X_IRIS, Y_IRIS
+    )
     data = sio.dumps(mlp)
     assert sio.get_untrusted_types(data=data) == [
         "sklearn_bn._mlp.BatchNormMLPRegressor"
