@@ -173,10 +173,15 @@ class _ShiftedSums:
         return Moments(self.count.copy(), self.shift + correction, m2)
 
 
-def _first_values(X, n_rows):
+def _first_values(X, n_rows, weights=None):
     """A value of each column to shift the sums by: that of the first row, or
     where it is NaN or infinite, the first finite one in the first ``n_rows``
-    rows; NaN where there is none."""
+    rows; NaN where there is none. Rows of weight 0 are passed over: they are
+    no samples, and one far from the data would cost the sums every digit."""
+    if weights is not None:
+        X = X[:n_rows][weights[:n_rows] > 0]
+        if len(X) == 0:
+            return np.full(X.shape[1], np.nan)
     first = X[0].astype(np.float64)
     missing = np.flatnonzero(~np.isfinite(first))
     if missing.size:
@@ -204,8 +209,9 @@ def _dense_moments_serial(X, sample_weight):
     if n_samples == 0:
         return result
     # The first row is a fine first shift: a far outlier there inflates the
-    # variance as much as it costs digits.
-    run = _ShiftedSums(_first_values(X, step))
+    # variance as much as it costs digits. Not so a row of weight 0, which
+    # inflates nothing: the first row of positive weight is taken.
+    run = _ShiftedSums(_first_values(X, step, sample_weight))
     merged = False
     for index, start in enumerate(range(0, n_samples, step)):
         rows = slice(start, start + step)
