@@ -2,15 +2,20 @@
 
 Run ``python benchmarks/bench_scaler.py`` (``--quick`` for small shapes, as CI
 does). Every case is timed in this one process with interleaved repeats, and
-the tables report medians, throughput and ratios:
+the tables report medians (and, for the ratios to the references, the ratio
+of the minima after a slash), throughput and ratios:
 
-- ``fit`` against StandardScaler.fit and ``X.sum()`` (one read of X);
-- ``transform`` and ``inverse_transform`` against StandardScaler's and
-  ``np.multiply(X, c)`` into a new array (one read and one write);
+- ``fit`` against StandardScaler.fit, ``X.sum()`` (one read of X) and the
+  same read on both cores (X split into two row halves, ``half.sum()`` on a
+  thread each);
+- ``transform`` and ``inverse_transform`` against StandardScaler's,
+  ``np.multiply(X, c)`` into a new array (one read and one write) and the
+  same multiply on both cores (each half into its half of a new array);
 - the peak memory that ``fit`` and ``transform`` allocate beyond X, measured
   with tracemalloc in a child process per case;
-- a stream of small ``partial_fit`` calls;
-- a sparse case and a case with 1% NaN;
+- a stream of small ``partial_fit`` calls and a case with 1% NaN;
+- sparse CSR and CSC matrices in float64 and float32, against
+  ``StandardScaler(with_mean=False)``;
 - the same ``fit`` and ``transform`` without the compiled kernels (the numpy
   code the package falls back on where it was built without a C compiler),
   the gain that justifies the kernels.
@@ -22,6 +27,7 @@ import platform
 import statistics
 import time
 import tracemalloc
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy
@@ -35,6 +41,7 @@ from sklearn_bn import BatchNormScaler, _native
 
 SHAPES = [(500_000, 100), (50_000, 1_000), (4_000_000, 10)]
 QUICK_SHAPES = [(50_000, 100), (5_000, 1_000), (400_000, 10)]
+SPARSE_SHAPE, QUICK_SPARSE_SHAPE = (200_000, 2_000), (20_000, 2_000)
 MiB = 2**20
 
 
@@ -59,15 +66,52 @@ def _without_kernels(task):
     return run
 
 
+class Times(dict):
+    """Median seconds of each task; ``minima`` holds the fastest run."""
+
+    def __init__(self, samples):
+        super().__init__({k: statistics.median(v) for k, v in samples.items()})
+        self.minima = {name: min(values) for name, values in samples.items()}
+
+    def ratio(self, numerator, denominator):
+        """The ratio of the medians, then that of the minima: ``1.23x / 1.10x``."""
+        medians = self[numerator] / self[denominator]
+        minima = self.minima[numerator] / self.minima[denominator]
+        return f"{medians:.2f}x / {minima:.2f}x"
+
+
 def _interleaved(tasks, repeats):
-    """Median seconds of each task, running them in turn ``repeats`` times."""
+    """The seconds of each task, running them in turn ``repeats`` times."""
     times = {name: [] for name in tasks}
     for _ in range(repeats):
         for name, task in tasks.items():
             start = time.perf_counter()
             task()
             times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
+    return Times(times)
+
+
+def _two_core(X, c, pool):
+    """The references on both cores: X split into two row halves, each read
+    (``half.sum()``) or multiplied into its half of a new array on a thread
+    of its own, as BatchNormScaler's threads share X."""
+    halves = np.array_split(np.arange(len(X)), 2)
+    bounds = [(h[0], h[-1] + 1) for h in halves if h.size]
+
+    def read():
+        return sum(pool.map(lambda b: X[b[0] : b[1]].sum(), bounds))
+
+    def multiply():
+        out = np.empty_like(X)
+        list(
+            pool.map(
+                lambda b: np.multiply(X[b[0] : b[1]], c, out=out[b[0] : b[1]]),
+                bounds,
+            )
+        )
+        return out
+
+    return read, multiply
 
 
 def _peak_extra_memory(args):
@@ -110,15 +154,19 @@ def bench_dense(shape, dtype, repeats):
     theirs = StandardScaler().fit(X)
     Xt = ours.transform(X)
     c = np.float32(1.5) if dtype == "float32" else 1.5
+    pool = ThreadPoolExecutor(2)
+    read, multiply = _two_core(X, c, pool)
     # Each reference runs right beside what it is compared with, so that a
     # slow spell of the shared machine tends to hit both.
     times = _interleaved(
         {
             "X.sum()": X.sum,
+            "2-core read": read,
             "BN fit": lambda: BatchNormScaler().fit(X),
             "SS fit": lambda: StandardScaler().fit(X),
             "BN transform": lambda: ours.transform(X),
             "np.multiply(X, c)": lambda: np.multiply(X, c),
+            "2-core multiply": multiply,
             "BN inverse": lambda: ours.inverse_transform(Xt),
             "SS transform": lambda: theirs.transform(X),
             "SS inverse": lambda: theirs.inverse_transform(Xt),
@@ -127,6 +175,7 @@ def bench_dense(shape, dtype, repeats):
         },
         repeats,
     )
+    pool.shutdown()
     peaks = _memory(shape, dtype)
     return {
         "case": f"{shape[0]}x{shape[1]} {dtype}",
@@ -153,8 +202,11 @@ def bench_nan(shape, repeats):
     )
 
 
-def bench_sparse(shape, repeats):
-    X = sparse.random(*shape, density=0.01, format="csr", random_state=0) * 3
+def bench_sparse(shape, fmt, dtype, repeats):
+    X = sparse.random(
+        *shape, density=0.01, format=fmt, random_state=0, dtype=np.dtype(dtype)
+    )
+    X.data *= 3
     ours = BatchNormScaler(with_mean=False).fit(X)
     theirs = StandardScaler(with_mean=False).fit(X)
     return _interleaved(
@@ -193,11 +245,13 @@ def _fit_table(rows):
     header = [
         "case",
         "X.sum() ms",
+        "2-core read ms",
         "BN fit ms",
         "BN fit GB/s",
         "SS fit ms",
         "SS / BN",
         "BN / X.sum()",
+        "BN / 2-core read",
     ]
     cells = []
     for row in rows:
@@ -207,11 +261,13 @@ def _fit_table(rows):
             [
                 row["case"],
                 _ms(t["X.sum()"]),
+                _ms(t["2-core read"]),
                 _ms(fit),
                 f"{row['gb'] / fit:.1f}",
                 _ms(t["SS fit"]),
                 f"{t['SS fit'] / fit:.1f}x",
                 f"{fit / t['X.sum()']:.2f}x",
+                t.ratio("BN fit", "2-core read"),
             ]
         )
     return header, cells
@@ -221,12 +277,14 @@ def _transform_table(rows):
     header = [
         "case",
         "multiply ms",
+        "2-core multiply ms",
         "BN transform ms",
         "SS / BN",
         "BN / multiply",
+        "BN / 2-core multiply",
         "BN inverse ms",
         "SS / BN inverse",
-        "BN inverse / multiply",
+        "BN inverse / 2-core multiply",
     ]
     cells = []
     for row in rows:
@@ -236,12 +294,14 @@ def _transform_table(rows):
             [
                 row["case"],
                 _ms(multiply),
+                _ms(t["2-core multiply"]),
                 _ms(tr),
                 f"{t['SS transform'] / tr:.1f}x",
                 f"{tr / multiply:.2f}x",
+                t.ratio("BN transform", "2-core multiply"),
                 _ms(inv),
                 f"{t['SS inverse'] / inv:.1f}x",
-                f"{inv / multiply:.2f}x",
+                t.ratio("BN inverse", "2-core multiply"),
             ]
         )
     return header, cells
@@ -304,7 +364,12 @@ def _pair_table(cases):
             if f"BN {step}" in times:
                 ours, theirs = times[f"BN {step}"], times[f"SS {step}"]
                 cells.append(
-                    [f"{title} {step}", _ms(ours), _ms(theirs), f"{theirs / ours:.2f}x"]
+                    [
+                        f"{title} {step}",
+                        _ms(ours),
+                        _ms(theirs),
+                        times.ratio(f"SS {step}", f"BN {step}"),
+                    ]
                 )
     return header, cells
 
@@ -339,20 +404,28 @@ def main(argv=None):
 
     machine = _machine()
     print(f"Machine: {machine}")
-    print(f"Medians of {repeats} interleaved repeats.\n")
+    print(
+        f"Medians of {repeats} interleaved repeats; ratios to the references: "
+        "of the medians / of the minima.\n"
+    )
     rows = [
         bench_dense(shape, dtype, repeats)
         for shape in shapes
         for dtype in ("float64", "float32")
     ]
-    nan_shape, sparse_shape = shapes[0], (shapes[0][0], 1000)
+    nan_shape = shapes[0]
+    sparse_shape = QUICK_SPARSE_SHAPE if args.quick else SPARSE_SHAPE
     pairs = [
         (f"{nan_shape[0]}x{nan_shape[1]}, 1% NaN,", bench_nan(nan_shape, repeats)),
-        (
-            f"CSR {sparse_shape[0]}x{sparse_shape[1]}, 1% non-zero,",
-            bench_sparse(sparse_shape, repeats),
-        ),
         (f"{n_calls} calls on 256x20:", bench_stream(n_calls, repeats)),
+    ]
+    sparse_pairs = [
+        (
+            f"{fmt.upper()} {sparse_shape[0]}x{sparse_shape[1]} {dtype}, 1% stored,",
+            bench_sparse(sparse_shape, fmt, dtype, repeats),
+        )
+        for fmt in ("csr", "csc")
+        for dtype in ("float64", "float32")
     ]
     tables = [
         (
@@ -367,7 +440,11 @@ def main(argv=None):
             "Peak memory allocated beyond X (tracemalloc, child process)",
             _memory_table(rows),
         ),
-        ("NaN, sparse and a stream of small partial_fit calls", _pair_table(pairs)),
+        (
+            "Sparse input: StandardScaler(with_mean=False) vs BatchNormScaler",
+            _pair_table(sparse_pairs),
+        ),
+        ("NaN and a stream of small partial_fit calls", _pair_table(pairs)),
         (
             "Without the compiled kernels: the numpy fallback, and the kernels' gain",
             _fallback_table(rows),
@@ -382,7 +459,8 @@ def main(argv=None):
         with open(args.rst, "w") as f:
             f.write(
                 f"Measured with ``{command}`` on: {machine}. "
-                f"Medians of {repeats} interleaved repeats.\n\n"
+                f"Medians of {repeats} interleaved repeats; ratios to the "
+                "references: of the medians / of the minima.\n\n"
             )
             for title, (header, cells) in tables:
                 f.write(rst_list_table(title, header, cells) + "\n\n")

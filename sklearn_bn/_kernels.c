@@ -163,34 +163,43 @@ AFFINE_MAP(affine_map_f32, float, FLT_MAX)
  * the position of an index outside [0, n_columns), or -1 when all are
  * inside; in place (out is data), the indices are all checked before
  * anything is written. Returns 1 if an entry is infinite or a result
- * overflows the type, else 0.
+ * overflows the type, else 0. The main loop has no branch, so that it
+ * vectorizes (a gather on AVX2): an index out of range reads factor[0]
+ * instead, and is looked for once the loop is done.
  */
 #define SCALE_ENTRIES(NAME, TYPE, INDEX, MAX)                                  \
-    static int NAME(const TYPE *data, const INDEX *indices, Py_ssize_t n,      \
-                    const double *factor, Py_ssize_t n_columns, TYPE *out,     \
-                    Py_ssize_t *bad)                                           \
+    static Py_ssize_t NAME##_first_bad(const INDEX *indices, Py_ssize_t n,     \
+                                       uint64_t columns)                       \
+    {                                                                          \
+        for (Py_ssize_t k = 0; k < n; k++) {                                   \
+            if ((uint64_t)indices[k] >= columns)                               \
+                return k;                                                      \
+        }                                                                      \
+        return -1;                                                             \
+    }                                                                          \
+    MULTIVERSION static int NAME(const TYPE *data, const INDEX *indices,       \
+                                 Py_ssize_t n, const double *factor,           \
+                                 Py_ssize_t n_columns, TYPE *out,              \
+                                 Py_ssize_t *bad)                              \
     {                                                                          \
         /* As unsigned, a negative index is out of range too. */              \
         const uint64_t columns = (uint64_t)n_columns;                          \
-        int overflow = 0;                                                      \
+        int overflow = 0, outside = 0;                                         \
+        if ((out == data || columns == 0) &&                                   \
+            (*bad = NAME##_first_bad(indices, n, columns)) >= 0)               \
+            return 0;                                                          \
         *bad = -1;                                                             \
-        for (Py_ssize_t k = 0; out == data && k < n; k++) {                    \
-            if ((uint64_t)indices[k] >= columns) {                             \
-                *bad = k;                                                      \
-                return 0;                                                      \
-            }                                                                  \
-        }                                                                      \
         for (Py_ssize_t k = 0; k < n; k++) {                                   \
-            const INDEX j = indices[k];                                        \
-            if ((uint64_t)j >= columns) {                                      \
-                *bad = k;                                                      \
-                return 0;                                                      \
-            }                                                                  \
+            const uint64_t j = (uint64_t)indices[k];                           \
+            const int inside = j < columns;                                    \
+            outside |= !inside;                                                \
             const double x = (double)data[k];                                  \
-            const double y = x * factor[j];                                    \
+            const double y = x * factor[inside ? j : 0];                       \
             overflow |= (x > MAX) | (x < -MAX) | (y > MAX) | (y < -MAX);       \
             out[k] = (TYPE)y;                                                  \
         }                                                                      \
+        if (outside)                                                           \
+            *bad = NAME##_first_bad(indices, n, columns);                      \
         return overflow;                                                       \
     }
 
@@ -198,6 +207,228 @@ SCALE_ENTRIES(scale_entries_f64_i32, double, int32_t, DBL_MAX)
 SCALE_ENTRIES(scale_entries_f64_i64, double, int64_t, DBL_MAX)
 SCALE_ENTRIES(scale_entries_f32_i32, float, int32_t, FLT_MAX)
 SCALE_ENTRIES(scale_entries_f32_i64, float, int64_t, FLT_MAX)
+
+/*
+ * Moments of the columns of a sparse matrix, in one pass over its stored
+ * entries. Each column has a record of SPARSE_FIELDS doubles:
+ *     [0] shift: the first stored value seen (NaN before), or the mean
+ *     [1] the weighted sum of (x - shift) over the stored non-NaN entries
+ *     [2] the weighted sum of (x - shift)^2 over them
+ *     [3] their weight
+ *     [4] the weight of the stored NaN entries
+ *     [5] the number of stored entries, NaN included (CSR: with weights)
+ * The caller adds the implicit zeros and merges records exactly. The
+ * structure is checked as it is read: an index out of range or an indptr
+ * that decreases or leaves [0, nnz] is an error, and a row index that is not
+ * above the one before it in its column (CSC) makes the kernel stop and say
+ * so: such a matrix may hold duplicate entries, which stand for their sum,
+ * so the caller sums them.
+ * An infinity propagates into the sums, for the caller to find.
+ */
+#define SPARSE_FIELDS 8
+
+enum sparse_status {
+    SPARSE_OK = 0,
+    SPARSE_NOT_CANONICAL = 1,
+    SPARSE_BAD_INDEX = 2,
+    SPARSE_BAD_INDPTR = 3,
+};
+
+/* Rows [first, last) of a CSR matrix, scattered into the column records.
+   Duplicates are the caller's to rule out (scipy's has_canonical_format):
+   finding them here would cost a third of the time. Without weights the
+   number of stored entries is the sum of the two weights, and is not kept. */
+#define CSR_MOMENTS(NAME, TYPE, INDEX)                                         \
+    static inline int NAME##_rows(                                             \
+        const TYPE *data, const INDEX *indices, const INDEX *indptr,           \
+        Py_ssize_t nnz, Py_ssize_t first, Py_ssize_t last,                     \
+        Py_ssize_t n_columns, const double *weights, double *RESTRICT records, \
+        const int weighted)                                                    \
+    {                                                                          \
+        const uint64_t columns = (uint64_t)n_columns;                          \
+        for (Py_ssize_t i = first; i < last; i++) {                            \
+            const Py_ssize_t start = indptr[i], end = indptr[i + 1];          \
+            if (start < 0 || end < start || end > nnz)                         \
+                return SPARSE_BAD_INDPTR;                                      \
+            const double w = weighted ? weights[i] : 1.0;                      \
+            for (Py_ssize_t k = start; k < end; k++) {                         \
+                const INDEX j = indices[k];                                    \
+                if ((uint64_t)j >= columns)                                    \
+                    return SPARSE_BAD_INDEX;                                   \
+                double *r = records + (Py_ssize_t)j * SPARSE_FIELDS;           \
+                if (weighted)                                                  \
+                    r[5] += 1.0;                                               \
+                const double x = (double)data[k];                              \
+                if (x != x) {                                                  \
+                    r[4] += w;                                                 \
+                    continue;                                                  \
+                }                                                              \
+                if (weighted && w == 0.0) {                                    \
+                    /* No sample, and no shift: one far from the data would \
+                       cost the sums every digit. An infinity still counts. */ \
+                    if (x - x != 0.0)                                          \
+                        r[1] = NAN;                                            \
+                    continue;                                                  \
+                }                                                              \
+                if (r[0] != r[0])                                              \
+                    r[0] = x;                                                  \
+                const double d = x - r[0];                                     \
+                r[1] += w * d;                                                 \
+                r[2] += w * d * d;                                             \
+                r[3] += w;                                                     \
+            }                                                                  \
+        }                                                                      \
+        return SPARSE_OK;                                                      \
+    }                                                                          \
+    static int NAME(const TYPE *data, const INDEX *indices,                    \
+                    const INDEX *indptr, Py_ssize_t nnz, Py_ssize_t first,     \
+                    Py_ssize_t last, Py_ssize_t n_columns,                     \
+                    const double *weights, double *RESTRICT records)           \
+    {                                                                          \
+        /* Two copies of the loop, so that the unweighted one does less. */   \
+        if (weights)                                                           \
+            return NAME##_rows(data, indices, indptr, nnz, first, last,        \
+                               n_columns, weights, records, 1);                \
+        return NAME##_rows(data, indices, indptr, nnz, first, last, n_columns, \
+                           weights, records, 0);                               \
+    }
+
+CSR_MOMENTS(csr_moments_f64_i32, double, int32_t)
+CSR_MOMENTS(csr_moments_f64_i64, double, int64_t)
+CSR_MOMENTS(csr_moments_f32_i32, float, int32_t)
+CSR_MOMENTS(csr_moments_f32_i64, float, int64_t)
+
+/* Entries of a column summed from one shift before it moves to the mean of
+   those summed so far, as the dense runs are re-anchored. */
+#define SPARSE_RUN 4096
+
+/* Merge the shifted sums of a run into a column's count, mean and centered
+   sum of squares (Chan, Golub and LeVeque), and reset the run. A run whose
+   sums are NaN (an infinity) makes the mean NaN, for the caller to find. */
+static inline void
+merge_run(double *count, double *mean, double *m2, double shift, double *sum,
+          double *squares, double *weight)
+{
+    if (*weight > 0 || *sum != 0.0 || *squares != 0.0) {
+        const double run_mean = shift + *sum / *weight;
+        const double total = *count + *weight;
+        const double delta = run_mean - *mean;
+        const double share = *weight / total;
+        *m2 += *squares - *sum * (*sum / *weight) + delta * delta * *count * share;
+        *mean += delta * share;
+        *count = total;
+    }
+    *sum = *squares = *weight = 0.0;
+}
+
+/* Columns [first, last) of a CSC matrix, each into its record, finished:
+   the shift is the mean of the column's stored non-NaN entries, the sums 0
+   and the squares their centered sum. */
+#define CSC_MOMENTS(NAME, TYPE, INDEX)                                         \
+    static int NAME(const TYPE *data, const INDEX *indices,                    \
+                    const INDEX *indptr, Py_ssize_t nnz, Py_ssize_t first,     \
+                    Py_ssize_t last, Py_ssize_t n_rows,                        \
+                    const double *weights, double *RESTRICT records)           \
+    {                                                                          \
+        const uint64_t rows = (uint64_t)n_rows;                                \
+        for (Py_ssize_t j = first; j < last; j++) {                            \
+            const Py_ssize_t start = indptr[j], end = indptr[j + 1];          \
+            if (start < 0 || end < start || end > nnz)                         \
+                return SPARSE_BAD_INDPTR;                                      \
+            double count = 0.0, mean = 0.0, m2 = 0.0, nan_weight = 0.0;        \
+            double shift = NAN, sum = 0.0, squares = 0.0, weight = 0.0;        \
+            int64_t previous = -1;                                             \
+            int run = 0;                                                       \
+            for (Py_ssize_t k = start; k < end; k++) {                         \
+                const INDEX i = indices[k];                                    \
+                if ((uint64_t)i >= rows)                                       \
+                    return SPARSE_BAD_INDEX;                                   \
+                if ((int64_t)i <= previous)                                    \
+                    return SPARSE_NOT_CANONICAL;                               \
+                previous = (int64_t)i;                                         \
+                const double w = weights ? weights[i] : 1.0;                   \
+                const double x = (double)data[k];                              \
+                if (x != x) {                                                  \
+                    nan_weight += w;                                           \
+                    continue;                                                  \
+                }                                                              \
+                if (w == 0.0) { /* as in CSR_MOMENTS */                        \
+                    if (x - x != 0.0)                                          \
+                        sum = NAN;                                             \
+                    continue;                                                  \
+                }                                                              \
+                if (shift != shift)                                            \
+                    shift = x;                                                 \
+                const double d = x - shift;                                    \
+                sum += w * d;                                                  \
+                squares += w * d * d;                                          \
+                weight += w;                                                   \
+                if (++run == SPARSE_RUN) {                                     \
+                    merge_run(&count, &mean, &m2, shift, &sum, &squares,       \
+                              &weight);                                        \
+                    if (count > 0)                                             \
+                        shift = mean;                                          \
+                    run = 0;                                                   \
+                }                                                              \
+            }                                                                  \
+            merge_run(&count, &mean, &m2, shift, &sum, &squares, &weight);     \
+            double *r = records + j * SPARSE_FIELDS;                           \
+            r[0] = count > 0 ? mean : NAN;                                     \
+            r[1] = 0.0;                                                        \
+            r[2] = m2;                                                         \
+            r[3] = count;                                                      \
+            r[4] = nan_weight;                                                 \
+            r[5] = (double)(end - start);                                      \
+        }                                                                      \
+        return SPARSE_OK;                                                      \
+    }
+
+CSC_MOMENTS(csc_moments_f64_i32, double, int32_t)
+CSC_MOMENTS(csc_moments_f64_i64, double, int64_t)
+CSC_MOMENTS(csc_moments_f32_i32, float, int32_t)
+CSC_MOMENTS(csc_moments_f32_i64, float, int64_t)
+
+/*
+ * The stored entries of columns [first, last) of a CSC matrix, each
+ * multiplied by the factor of its column, in double and rounded once:
+ * out_k = data_k * factor_j. Returns a sparse_status for the structure (a
+ * row index outside [0, n_rows) or a bad indptr), and sets *overflow if an
+ * entry is infinite or a result overflows the type. out is never data: a
+ * malformed column found late would leave it half written.
+ */
+#define SCALE_COLUMNS(NAME, TYPE, INDEX, MAX)                                  \
+    MULTIVERSION static int NAME(                                              \
+        const TYPE *RESTRICT data, const INDEX *RESTRICT indices,             \
+        const INDEX *RESTRICT indptr, Py_ssize_t nnz, Py_ssize_t first,       \
+        Py_ssize_t last, Py_ssize_t n_rows, const double *RESTRICT factor,    \
+        TYPE *RESTRICT out, int *overflow)                                     \
+    {                                                                          \
+        const uint64_t rows = (uint64_t)n_rows;                                \
+        int over = 0;                                                          \
+        for (Py_ssize_t j = first; j < last; j++) {                            \
+            const Py_ssize_t start = indptr[j], end = indptr[j + 1];          \
+            if (start < 0 || end < start || end > nnz)                         \
+                return SPARSE_BAD_INDPTR;                                      \
+            const double f = factor[j];                                        \
+            int bad = 0;                                                       \
+            for (Py_ssize_t k = start; k < end; k++) {                         \
+                const double x = (double)data[k];                              \
+                const double y = x * f;                                        \
+                bad |= (uint64_t)indices[k] >= rows;                           \
+                over |= (x > MAX) | (x < -MAX) | (y > MAX) | (y < -MAX);       \
+                out[k] = (TYPE)y;                                              \
+            }                                                                  \
+            if (bad)                                                           \
+                return SPARSE_BAD_INDEX;                                       \
+        }                                                                      \
+        *overflow = over;                                                      \
+        return SPARSE_OK;                                                      \
+    }
+
+SCALE_COLUMNS(scale_columns_f64_i32, double, int32_t, DBL_MAX)
+SCALE_COLUMNS(scale_columns_f64_i64, double, int64_t, DBL_MAX)
+SCALE_COLUMNS(scale_columns_f32_i32, float, int32_t, FLT_MAX)
+SCALE_COLUMNS(scale_columns_f32_i64, float, int64_t, FLT_MAX)
 
 /*
  * The one boundary between Python and the kernels. Every array a kernel
@@ -413,27 +644,31 @@ static PyObject *
 py_scale_entries(PyObject *self, PyObject *args)
 {
     static const spec specs[] = {
-        {"data", REAL, 1, 0, 0},
-        {"indices", INDEX, 1, 0, 0},
-        {"factor", FLOAT64, 1, 0, 0},
-        {"out", REAL, 1, 1, 0},
+        {"data", REAL, 1, 0, 0},       {"indices", INDEX, 1, 0, 0},
+        {"factor", FLOAT64, 1, 0, 0},  {"out", REAL, 1, 1, 0},
+        {"out_indices", INDEX, 1, 1, 1},
     };
-    PyObject *objs[4];
-    Py_buffer v[4];
+    PyObject *objs[5] = {NULL, NULL, NULL, NULL, Py_None};
+    Py_buffer v[5];
     int overflow = 0;
     Py_ssize_t bad = -1;
-    if (!PyArg_ParseTuple(args, "OOOO", &objs[0], &objs[1], &objs[2], &objs[3]) ||
-        acquire_all(objs, v, specs, 4) < 0)
+    if (!PyArg_ParseTuple(args, "OOOO|O", &objs[0], &objs[1], &objs[2],
+                          &objs[3], &objs[4]) ||
+        acquire_all(objs, v, specs, 5) < 0)
         return NULL;
     const Py_ssize_t n = length(&v[0]), n_columns = length(&v[2]);
     if (check_length(&v[1], "indices", n) < 0 ||
-        check_length(&v[3], "out", n) < 0) {
-        release_all(v, 4);
+        check_length(&v[3], "out", n) < 0 ||
+        check_length(&v[4], "out_indices", n) < 0) {
+        release_all(v, 5);
         return NULL;
     }
-    if (item_type(&v[0]) != item_type(&v[3])) {
-        PyErr_SetString(PyExc_ValueError, "out must have the dtype of data");
-        release_all(v, 4);
+    if (item_type(&v[0]) != item_type(&v[3]) ||
+        (v[4].obj && item_type(&v[4]) != item_type(&v[1]))) {
+        PyErr_SetString(PyExc_ValueError,
+                        "out and out_indices must have the dtypes of data and "
+                        "indices");
+        release_all(v, 5);
         return NULL;
     }
     const int f64 = is_float64(&v[0]), i32 = item_type(&v[1]) == 'i';
@@ -451,8 +686,11 @@ py_scale_entries(PyObject *self, PyObject *args)
     else
         overflow = scale_entries_f32_i64(v[0].buf, v[1].buf, n, factor,
                                          n_columns, v[3].buf, &bad);
+    /* The copy of the indices for a new matrix, on this thread too. */
+    if (v[4].obj && bad < 0)
+        memmove(v[4].buf, v[1].buf, (size_t)v[1].len);
     Py_END_ALLOW_THREADS
-    release_all(v, 4);
+    release_all(v, 5);
     if (bad >= 0) {
         PyErr_Format(PyExc_ValueError,
                      "stored entry %zd has a column index outside [0, %zd): "
@@ -461,6 +699,148 @@ py_scale_entries(PyObject *self, PyObject *args)
         return NULL;
     }
     return PyBool_FromLong(overflow);
+}
+
+/*
+ * The checks the sparse kernels share: data and indices of one length,
+ * indptr of the same index type, and [first, last) a range of the major
+ * axis that indptr covers. Releases the views and raises on failure.
+ */
+static int
+check_sparse_args(Py_buffer *v, int n_views, Py_ssize_t first, Py_ssize_t last)
+{
+    const char *problem = NULL;
+    if (length(&v[1]) != length(&v[0]))
+        problem = "indices must have as many items as data";
+    else if (item_type(&v[1]) != item_type(&v[2]))
+        problem = "indices and indptr must have the same dtype";
+    else if (first < 0 || last < first || last + 1 > length(&v[2]))
+        problem = "[first, last) must be a range of indptr's rows";
+    if (problem) {
+        PyErr_SetString(PyExc_ValueError, problem);
+        release_all(v, n_views);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+py_sparse_moments(PyObject *self, PyObject *args)
+{
+    static const spec specs[] = {
+        {"data", REAL, 1, 0, 0},         {"indices", INDEX, 1, 0, 0},
+        {"indptr", INDEX, 1, 0, 0},      {"weights", FLOAT64, 1, 0, 1},
+        {"records", FLOAT64, 2, 1, 0},
+    };
+    PyObject *objs[5];
+    Py_buffer v[5];
+    Py_ssize_t first, last, n_minor;
+    int csc, status;
+    if (!PyArg_ParseTuple(args, "OOOnnnOOp", &objs[0], &objs[1], &objs[2],
+                          &first, &last, &n_minor, &objs[3], &objs[4], &csc) ||
+        acquire_all(objs, v, specs, 5) < 0)
+        return NULL;
+    if (check_sparse_args(v, 5, first, last) < 0)
+        return NULL;
+    /* The records are those of the columns: the minor axis of a CSR matrix,
+       the major axis of a CSC one. The weights are those of the rows. */
+    const Py_ssize_t n_columns = csc ? length(&v[2]) - 1 : n_minor;
+    const Py_ssize_t n_rows = csc ? n_minor : length(&v[2]) - 1;
+    if (n_minor < 0 || v[4].shape[0] != n_columns ||
+        v[4].shape[1] != SPARSE_FIELDS) {
+        PyErr_Format(PyExc_ValueError,
+                     "records must have shape (%zd, %d)", n_columns,
+                     SPARSE_FIELDS);
+        release_all(v, 5);
+        return NULL;
+    }
+    if (check_length(&v[3], "weights", n_rows) < 0) {
+        release_all(v, 5);
+        return NULL;
+    }
+    const Py_ssize_t nnz = length(&v[0]);
+    const int f64 = is_float64(&v[0]), i32 = item_type(&v[1]) == 'i';
+    const double *w = v[3].obj ? v[3].buf : NULL;
+    double *records = v[4].buf;
+#define SPARSE_MOMENTS_CALL(FORMAT, TYPE, INDEX)                               \
+    FORMAT##_moments_##TYPE##_##INDEX(v[0].buf, v[1].buf, v[2].buf, nnz,       \
+                                      first, last, n_minor, w, records)
+    Py_BEGIN_ALLOW_THREADS
+    if (csc)
+        status = f64   ? (i32 ? SPARSE_MOMENTS_CALL(csc, f64, i32)
+                              : SPARSE_MOMENTS_CALL(csc, f64, i64))
+                 : i32 ? SPARSE_MOMENTS_CALL(csc, f32, i32)
+                       : SPARSE_MOMENTS_CALL(csc, f32, i64);
+    else
+        status = f64   ? (i32 ? SPARSE_MOMENTS_CALL(csr, f64, i32)
+                              : SPARSE_MOMENTS_CALL(csr, f64, i64))
+                 : i32 ? SPARSE_MOMENTS_CALL(csr, f32, i32)
+                       : SPARSE_MOMENTS_CALL(csr, f32, i64);
+    Py_END_ALLOW_THREADS
+#undef SPARSE_MOMENTS_CALL
+    release_all(v, 5);
+    return PyLong_FromLong(status);
+}
+
+static PyObject *
+py_scale_columns(PyObject *self, PyObject *args)
+{
+    static const spec specs[] = {
+        {"data", REAL, 1, 0, 0},       {"indices", INDEX, 1, 0, 0},
+        {"indptr", INDEX, 1, 0, 0},    {"factor", FLOAT64, 1, 0, 0},
+        {"out", REAL, 1, 1, 0},        {"out_indices", INDEX, 1, 1, 1},
+    };
+    PyObject *objs[6] = {NULL, NULL, NULL, NULL, NULL, Py_None};
+    Py_buffer v[6];
+    Py_ssize_t first, last, n_rows;
+    int status, overflow = 0;
+    if (!PyArg_ParseTuple(args, "OOOnnnOO|O", &objs[0], &objs[1], &objs[2],
+                          &first, &last, &n_rows, &objs[3], &objs[4],
+                          &objs[5]) ||
+        acquire_all(objs, v, specs, 6) < 0)
+        return NULL;
+    if (check_sparse_args(v, 6, first, last) < 0)
+        return NULL;
+    if (check_length(&v[3], "factor", length(&v[2]) - 1) < 0 ||
+        check_length(&v[4], "out", length(&v[0])) < 0 ||
+        check_length(&v[5], "out_indices", length(&v[0])) < 0) {
+        release_all(v, 6);
+        return NULL;
+    }
+    if (item_type(&v[0]) != item_type(&v[4]) || v[0].buf == v[4].buf ||
+        (v[5].obj && item_type(&v[5]) != item_type(&v[1]))) {
+        PyErr_SetString(PyExc_ValueError,
+                        "out must be a new array of the dtype of data, "
+                        "out_indices one of the dtype of indices");
+        release_all(v, 6);
+        return NULL;
+    }
+    const Py_ssize_t nnz = length(&v[0]);
+    const int f64 = is_float64(&v[0]), i32 = item_type(&v[1]) == 'i';
+#define SCALE_COLUMNS_CALL(TYPE, INDEX)                                        \
+    scale_columns_##TYPE##_##INDEX(v[0].buf, v[1].buf, v[2].buf, nnz, first,   \
+                                   last, n_rows, v[3].buf, v[4].buf,          \
+                                   &overflow)
+    Py_BEGIN_ALLOW_THREADS
+    status = f64   ? (i32 ? SCALE_COLUMNS_CALL(f64, i32)
+                          : SCALE_COLUMNS_CALL(f64, i64))
+             : i32 ? SCALE_COLUMNS_CALL(f32, i32)
+                   : SCALE_COLUMNS_CALL(f32, i64);
+    /* The copy of the row indices of these columns, on this thread too. */
+    if (v[5].obj && status == SPARSE_OK) {
+        const size_t size = (size_t)v[1].itemsize;
+        const Py_ssize_t start = i32 ? ((int32_t *)v[2].buf)[first]
+                                      : ((int64_t *)v[2].buf)[first];
+        const Py_ssize_t end = i32 ? ((int32_t *)v[2].buf)[last]
+                                    : ((int64_t *)v[2].buf)[last];
+        if (end > start)
+            memmove((char *)v[5].buf + start * size,
+                    (char *)v[1].buf + start * size, (end - start) * size);
+    }
+    Py_END_ALLOW_THREADS
+#undef SCALE_COLUMNS_CALL
+    release_all(v, 6);
+    return Py_BuildValue("ii", status, overflow);
 }
 
 static PyMethodDef methods[] = {
@@ -475,9 +855,23 @@ static PyMethodDef methods[] = {
      "float64, rounded once; nothing written unless write. True if X holds "
      "an infinity or a result overflows out's dtype."},
     {"scale_entries", py_scale_entries, METH_VARARGS,
-     "scale_entries(data, indices, factor, out) -> bool: out = data * "
-     "factor[indices], in float64, for the stored entries of a CSR matrix. "
-     "True if an entry is infinite or a result overflows."},
+     "scale_entries(data, indices, factor, out[, out_indices]) -> bool: out "
+     "= data * factor[indices], in float64, for the stored entries of a CSR "
+     "matrix, and indices copied into out_indices. True if an entry is "
+     "infinite or a result overflows."},
+    {"sparse_moments", py_sparse_moments, METH_VARARGS,
+     "sparse_moments(data, indices, indptr, first, last, n_minor, weights, "
+     "records, csc) -> status: the shifted sums of the columns of a CSR "
+     "(rows [first, last)) or CSC (columns [first, last)) matrix into records "
+     "of shape (n_columns, 8), whose shift is NaN and other fields 0 to start. "
+     "status: 0 done, 1 an index not above the previous one (maybe a "
+     "duplicate), 2 an index out of range, 3 a bad indptr."},
+    {"scale_columns", py_scale_columns, METH_VARARGS,
+     "scale_columns(data, indices, indptr, first, last, n_rows, factor, out"
+     "[, out_indices]) -> (status, overflow): out = data * factor[column] for "
+     "the stored entries of columns [first, last) of a CSC matrix, in "
+     "float64, rounded once, and their row indices copied into out_indices; "
+     "status as for sparse_moments."},
     {NULL, NULL, 0, NULL},
 };
 

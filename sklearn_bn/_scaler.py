@@ -404,7 +404,7 @@ class BatchNormScaler(
             X,
             accept_sparse=("csr", "csc"),
             dtype=float_dtype_for(X, xp, device),
-            ensure_all_finite=finite_check(X, numpy_input, fitting=True),
+            ensure_all_finite=finite_check(X, numpy_input),
             reset=reset,
         )
         gamma, beta, weighted = self._checked_params(X, sample_weight, reset)

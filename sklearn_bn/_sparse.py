@@ -7,21 +7,184 @@ of 0 in the moments and stay zeros in the output.
 import numpy as np
 
 from . import _native
-from ._stats import Moments
-from ._validation import check_no_infinity, check_sparse_structure, raise_overflow
+from ._stats import Moments, merge_moments
+from ._threads import n_threads as default_threads
+from ._threads import run_on_blocks
+from ._validation import (
+    check_no_infinity,
+    check_sparse_structure,
+    malformed_sparse_error,
+    raise_overflow,
+)
 
 _BLOCK_VALUES = 1 << 15
 
+# The kernels read a sparse matrix in chunks of about this many stored
+# entries, a thread per chunk. The chunks depend on the matrix alone, so one
+# thread or several give the same bits.
+_CHUNK_ENTRIES = 1 << 20
 
-def moments(X, sample_weight=None):
+# The passes over the stored entries of a matrix run on threads from this
+# many (a pass costs more per byte than a dense one).
+_THREADED_BYTES = 4 * 2**20
+
+# What the kernels say of a structure they stopped on (_kernels.c).
+_NOT_CANONICAL, _BAD_INDEX, _BAD_INDPTR = 1, 2, 3
+
+# The fields of a column's record in the moments kernel (_kernels.c).
+_SHIFT, _SUM, _SQUARES, _WEIGHT, _NAN_WEIGHT, _STORED = range(6)
+_FIELDS = 8
+
+
+def _kernel_ready(X):
+    """Whether the kernels can read X's arrays as they are."""
+    return (
+        _native.kernel_ready(X.data)
+        and X.indices.dtype == X.indptr.dtype
+        and X.indices.dtype in (np.int32, np.int64)
+        and X.indices.flags.c_contiguous
+        and X.indptr.flags.c_contiguous
+    )
+
+
+def _raise_structure(X, status):
+    if status == _BAD_INDEX:
+        axis = "column" if X.format == "csr" else "row"
+        n_minor = X.shape[1] if X.format == "csr" else X.shape[0]
+        raise malformed_sparse_error(X, f"a {axis} index lies outside [0, {n_minor})")
+    raise malformed_sparse_error(X, "indptr decreases")
+
+
+def _major_chunks(X):
+    """Ranges of rows (CSR) or columns (CSC) of about ``_CHUNK_ENTRIES``
+    stored entries each."""
+    n_major, nnz = X.indptr.size - 1, int(X.indptr[-1])
+    # A multiple of 4 chunks, so that 2 or 4 threads finish together.
+    n_chunks = 4 * -(-nnz // (4 * _CHUNK_ENTRIES))
+    if X.format == "csr":
+        # Each CSR chunk has records for every column: not many more of
+        # them than entries.
+        n_chunks = min(n_chunks, nnz // (8 * X.shape[1]))
+    n_chunks = max(1, n_chunks)
+    targets = (np.arange(1, n_chunks) * (nnz / n_chunks)).astype(X.indptr.dtype)
+    bounds = np.searchsorted(X.indptr, targets)
+    bounds = np.unique(np.concatenate([[0], bounds, [n_major]]))
+    return list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
+
+
+def _kernel_moments(X, weights, n_threads):
+    """The column records of X (see _kernels.c), in chunks on threads; None
+    if X may hold duplicate entries."""
+    n_rows, n_columns = X.shape
+    csc = X.format == "csc"
+    n_minor = n_rows if csc else n_columns
+    chunks = _major_chunks(X)
+
+    def fresh():
+        records = np.zeros((n_columns, _FIELDS))
+        records[:, _SHIFT] = np.nan
+        return records
+
+    shared = fresh() if csc else None
+
+    def run(index):
+        first, last = chunks[index]
+        records = shared if csc else fresh()
+        status = _native.kernels.sparse_moments(
+            X.data, X.indices, X.indptr, first, last, n_minor, weights, records, csc
+        )
+        return status, records
+
+    parts = run_on_blocks(run, len(chunks), 1, n_threads)
+    statuses = [status for status, _ in parts]
+    for status in (_BAD_INDPTR, _BAD_INDEX):
+        if status in statuses:
+            _raise_structure(X, status)
+    if _NOT_CANONICAL in statuses:
+        return None
+    if csc:
+        return [shared]
+    records = [records for _, records in parts]
+    if weights is None:  # the kernel counts the stored entries only if weighted
+        for part in records:
+            part[:, _STORED] = part[:, _WEIGHT] + part[:, _NAN_WEIGHT]
+    return records
+
+
+def _stored_moments(records):
+    """The moments of the stored, non-NaN entries of each column."""
+    count = records[:, _WEIGHT]
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        correction = records[:, _SUM] / count
+        m2 = records[:, _SQUARES] - records[:, _SUM] * correction
+        mean = records[:, _SHIFT] + correction
+    return Moments(count, mean, m2)
+
+
+def moments(X, sample_weight=None, n_threads=None):
     """Moments of the columns of a CSR or CSC matrix, ignoring explicit NaN.
 
     Implicit zeros count as values: a column's count is the weight of all rows
     less that of its explicit NaN entries. Duplicate entries stand for their
     sum, as everywhere in scipy; a malformed structure is an error.
-    scikit-learn's compiled ``mean_variance_axis`` does the pass over the
-    stored entries.
+
+    The compiled kernel reads the stored entries once, in float64 whatever
+    their dtype, summing each column's deviations from a shift near its
+    values (its first value, in a chunk of CSR rows; its running mean, in a
+    CSC column) and checking the structure as it goes. The chunks' moments
+    and then the implicit zeros (a group of value 0) are merged exactly with
+    :func:`merge_moments`. Without the kernels, scikit-learn's compiled
+    ``mean_variance_axis`` does the pass.
     """
+    weights = None if sample_weight is None else np.asarray(sample_weight, np.float64)
+    if not _kernel_ready(X):
+        return _moments_without_kernel(X, weights)
+    if weights is not None:
+        weights = np.ascontiguousarray(weights)
+    if n_threads is None:
+        n_threads = default_threads(X.data, _THREADED_BYTES)
+    # The CSR kernel leaves duplicates to scipy's flag, which scipy finds in
+    # a pass over indptr and the indices (reading out of bounds if indptr
+    # is wrong); the CSC kernel checks the row order itself.
+    csr = X.format == "csr"
+    check_sparse_structure(X, indices=False, indptr=csr)
+    parts = None
+    if not csr or X.has_canonical_format:
+        parts = _kernel_moments(X, weights, n_threads)
+    if parts is None:  # duplicate entries, maybe: sum them in a copy
+        check_sparse_structure(X)
+        X = X.copy()
+        X.sum_duplicates()
+        parts = _kernel_moments(X, weights, n_threads)
+    stored = _stored_moments(parts[0])
+    nan_weight, n_stored = parts[0][:, _NAN_WEIGHT], parts[0][:, _STORED]
+    for records in parts[1:]:
+        stored = merge_moments(stored, _stored_moments(records))
+        nan_weight = nan_weight + records[:, _NAN_WEIGHT]
+        n_stored = n_stored + records[:, _STORED]
+    # An infinity makes sums NaN or infinite, even in a row of weight 0.
+    if not all(np.isfinite(r[:, _SUM : _SQUARES + 1]).all() for r in parts):
+        check_no_infinity(X.data)
+    n_rows = X.shape[0]
+    total = float(n_rows) if weights is None else weights.sum()
+    # The implicit zeros, as a group of mean 0: exactly none in a column
+    # that stores every row, however the weights round.
+    with np.errstate(invalid="ignore"):
+        zeros = np.maximum(total - (stored.count + nan_weight), 0.0)
+    zeros[n_stored == n_rows] = 0.0
+    empty = np.zeros_like(zeros)
+    result = merge_moments(Moments(zeros, empty, empty), stored)
+    unseen = result.count == 0
+    return Moments(
+        result.count,
+        np.where(unseen, np.nan, result.mean),
+        np.where(unseen, np.nan, result.m2),
+    )
+
+
+def _moments_without_kernel(X, weights):
+    """The moments of :func:`moments` with scikit-learn's
+    ``mean_variance_axis``: two passes, in float64."""
     from sklearn.utils.sparsefuncs import mean_variance_axis
 
     check_sparse_structure(X)
@@ -31,7 +194,6 @@ def moments(X, sample_weight=None):
 
     if X.dtype != np.float64:
         X = X.astype(np.float64)
-    weights = None if sample_weight is None else np.asarray(sample_weight, np.float64)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         mean, var, count = mean_variance_axis(
             X, axis=0, weights=weights, return_sum_weights=True
@@ -44,8 +206,9 @@ def moments(X, sample_weight=None):
     return Moments(count, np.where(unseen, np.nan, mean), np.where(unseen, np.nan, m2))
 
 
-def scale_entries(data, indices, factor, out):
-    """``out = data * factor[indices]``.
+def scale_entries(data, indices, factor, out, indices_out=None):
+    """``out = data * factor[indices]``, and ``indices`` copied into
+    ``indices_out`` unless it is None.
 
     The stored entries of a sparse matrix, each scaled by the factor of its
     column (``indices``: those of a CSR matrix), in float64 and rounded once.
@@ -58,10 +221,12 @@ def scale_entries(data, indices, factor, out):
     """
     factor = np.ascontiguousarray(factor, np.float64)
     if _native.kernel_ready(data, out) and data.dtype == out.dtype:
-        if _native.kernels.scale_entries(data, indices, factor, out):
+        if _native.kernels.scale_entries(data, indices, factor, out, indices_out):
             check_no_infinity(data)
             raise_overflow(np.unique(indices[np.isinf(out)]), out.dtype)
         return out
+    if indices_out is not None:
+        indices_out[...] = indices
     if indices.size and (indices.min() < 0 or indices.max() >= factor.size):
         raise ValueError(
             f"A stored entry has a column index outside [0, {factor.size}): "
@@ -85,7 +250,7 @@ def is_new(X, given):
     return not (isinstance(data, np.ndarray) and np.may_share_memory(X.data, data))
 
 
-def affine_map(X, out, factor, offset, center=None):
+def affine_map(X, out, factor, offset, center=None, n_threads=None):
     """Each stored entry of a CSR or CSC matrix multiplied by the factor of
     its column, in float64 and rounded once: into X itself if ``out`` is X,
     else into a new matrix of the same structure. The result is complete and
@@ -93,18 +258,65 @@ def affine_map(X, out, factor, offset, center=None):
 
     Implicit zeros stay zeros: ``offset`` must be 0 and ``center`` None, which
     the estimator ensures by refusing a sparse X with ``with_mean`` or a
-    non-zero ``beta``.
+    non-zero ``beta``. Large matrices are scaled in chunks on ``n_threads``
+    threads (None: the cores, within the BLAS limits).
     """
     if center is not None or np.any(offset != 0):
         raise ValueError("A sparse matrix can only be scaled: it would be dense.")
-    # CSR's column indices are checked by scale_entries as it reads them.
-    check_sparse_structure(X, indices=X.format != "csr")
-    if X.format == "csr":
-        columns = X.indices
-    else:  # the entries of a column are contiguous
-        columns = np.repeat(np.arange(X.shape[1]), np.diff(X.indptr))
-    data = scale_entries(X.data, columns, factor, np.empty_like(X.data))
+    if n_threads is None:
+        n_threads = default_threads(X.data, _THREADED_BYTES)
+    factor = np.ascontiguousarray(factor, np.float64)
+    data = np.empty_like(X.data)
+    # A new matrix gets its own indices, copied by the threads that scale.
+    indices = None if out is X else np.empty_like(X.indices)
+    if X.format == "csc" and _kernel_ready(X):
+        # The kernel checks indptr and the row indices as it reads them.
+        check_sparse_structure(X, indices=False, indptr=False)
+        _scale_columns(X, factor, data, indices, n_threads)
+    else:
+        # CSR's column indices are checked by scale_entries as it reads them.
+        check_sparse_structure(X, indices=X.format != "csr")
+        if X.format == "csr":
+            columns, columns_out = X.indices, indices
+        else:  # the entries of a column are contiguous
+            columns = np.repeat(np.arange(X.shape[1]), np.diff(X.indptr))
+            columns_out = None
+            if indices is not None:
+                indices[...] = X.indices
+
+        def scale(start):
+            part = slice(start, start + _CHUNK_ENTRIES)
+            scale_entries(
+                X.data[part],
+                columns[part],
+                factor,
+                data[part],
+                None if columns_out is None else columns_out[part],
+            )
+
+        run_on_blocks(scale, X.data.size, _CHUNK_ENTRIES, n_threads)
     if out is X:
         X.data[...] = data
         return X
-    return type(X)((data, X.indices.copy(), X.indptr.copy()), shape=X.shape)
+    return type(X)((data, indices, X.indptr.copy()), shape=X.shape)
+
+
+def _scale_columns(X, factor, out, indices, n_threads):
+    """``out = X.data * factor[column]`` for a CSC matrix, with the kernel,
+    and X's row indices copied into ``indices`` unless it is None."""
+    chunks = _major_chunks(X)
+
+    def scale(index):
+        first, last = chunks[index]
+        return _native.kernels.scale_columns(
+            X.data, X.indices, X.indptr, first, last, X.shape[0], factor, out, indices
+        )
+
+    results = run_on_blocks(scale, len(chunks), 1, n_threads)
+    for status, _ in results:
+        if status:
+            _raise_structure(X, status)
+    if any(overflow for _, overflow in results):
+        check_no_infinity(X.data)
+        columns = np.repeat(np.arange(X.shape[1]), np.diff(X.indptr))
+        raise_overflow(np.unique(columns[np.isinf(out)]), out.dtype)

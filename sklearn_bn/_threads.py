@@ -7,14 +7,15 @@ import os
 THREADED_BYTES = 32 * 2**20
 
 
-def n_threads(X):
+def n_threads(X, threaded_bytes=THREADED_BYTES):
     """Threads for the statistics of a large X: the cores, within BLAS limits.
 
-    Tiny inputs get one thread. Otherwise the cores, capped by the smallest
-    thread limit of the loaded BLAS and OpenMP pools, so that
-    ``threadpoolctl.threadpool_limits`` and ``OMP_NUM_THREADS`` are respected.
+    An X smaller than ``threaded_bytes`` gets one thread. Otherwise the cores,
+    capped by the smallest thread limit of the loaded BLAS and OpenMP pools,
+    so that ``threadpoolctl.threadpool_limits`` and ``OMP_NUM_THREADS`` are
+    respected.
     """
-    if X.nbytes < THREADED_BYTES:
+    if X.nbytes < threaded_bytes:
         return 1
     limits = [pool.num_threads for pool in thread_pools().lib_controllers]
     return max(1, min([os.cpu_count() or 1, *limits]))

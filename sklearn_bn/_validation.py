@@ -42,7 +42,7 @@ def check_weight_sum(total, what="of X"):
         )
 
 
-def check_sparse_structure(X, indices=True):
+def check_sparse_structure(X, indices=True, indptr=True):
     """Refuse a CSR or CSC matrix whose index arrays are inconsistent.
 
     scipy builds such a matrix from raw arrays without a check, and code
@@ -55,6 +55,11 @@ def check_sparse_structure(X, indices=True):
     indices : bool, default=True
         Whether to check that every index lies within the other axis; False
         for a caller whose kernel checks them itself.
+
+    indptr : bool, default=True
+        Whether to check that indptr never decreases; False for a caller
+        whose kernel checks it itself. The lengths and the ends of indptr are
+        always checked.
 
     Examples
     --------
@@ -69,17 +74,19 @@ def check_sparse_structure(X, indices=True):
     ValueError: X is a malformed CSR matrix: a column index lies outside [0, 2). ...
     """
     n_major, n_minor = X.shape if X.format == "csr" else X.shape[::-1]
-    check_indices = indices
+    check_indices, check_indptr = indices, indptr
     indptr, indices = X.indptr, X.indices
     problem = None
-    if indptr.ndim != 1 or indptr.shape[0] != n_major + 1:
+    if indices.ndim != 1 or X.data.ndim != 1:
+        problem = "indices or data is not 1-D"
+    elif indptr.ndim != 1 or indptr.shape[0] != n_major + 1:
         problem = f"indptr has {indptr.size} entries, not {n_major + 1}"
     elif indptr[0] != 0 or indptr[-1] != indices.size or indices.size != X.data.size:
         problem = (
             f"indptr runs from {indptr[0]} to {indptr[-1]} over "
             f"{indices.size} indices and {X.data.size} values"
         )
-    elif (np.diff(indptr) < 0).any():
+    elif check_indptr and (np.diff(indptr) < 0).any():
         problem = "indptr decreases"
     elif (
         check_indices
@@ -89,11 +96,16 @@ def check_sparse_structure(X, indices=True):
         axis = "column" if X.format == "csr" else "row"
         problem = f"a {axis} index lies outside [0, {n_minor})"
     if problem:
-        raise ValueError(
-            f"X is a malformed {X.format.upper()} matrix: {problem}. Build it "
-            "with scipy.sparse's constructors; X.check_format(full_check=True) "
-            "shows the problem."
-        )
+        raise malformed_sparse_error(X, problem)
+
+
+def malformed_sparse_error(X, problem):
+    """The error for a CSR or CSC matrix X whose structure has ``problem``."""
+    return ValueError(
+        f"X is a malformed {X.format.upper()} matrix: {problem}. Build it "
+        "with scipy.sparse's constructors; X.check_format(full_check=True) "
+        "shows the problem."
+    )
 
 
 def raise_overflow(features, dtype):
@@ -135,16 +147,18 @@ def check_no_infinity(block):
         )
 
 
-def finite_check(X, numpy_input, fitting=False):
+def finite_check(X, numpy_input):
     """What validate_data checks for.
 
     numpy input is checked for infinities as it is processed, which saves a
-    pass over X: dense input block by block, and sparse input in fit, where an
-    infinity shows in the statistics. Other input is checked up front.
+    pass over X: dense input block by block, sparse input as its stored
+    entries are read (an infinity shows in the statistics, and the scaling
+    of the entries flags it, before X is changed). Other input, and a dense
+    numpy array written in place, are checked up front.
     """
-    if not numpy_input or (sparse.issparse(X) and not fitting):
-        return "allow-nan"
-    return False
+    if sparse.issparse(X):
+        return False
+    return False if numpy_input else "allow-nan"
 
 
 def float_dtype_for(X, xp, device):

@@ -145,6 +145,14 @@ bad = {
     "indptr": sparse.csr_matrix((data, np.array([0, 1, 2]), ones), shape=(3, 3)),
 }
 bad["indptr"].indptr = np.array([0, 2, 1, 3], dtype=bad["indptr"].indptr.dtype)
+bad["csc indptr"] = sparse.csc_matrix((data, np.array([0, 1, 2]), ones), shape=(3, 3))
+bad["csc indptr"].indptr = np.array([0, 2, 1, 3], dtype=bad["csc indptr"].indices.dtype)
+bad["csc unsorted, then bad indptr"] = sparse.csc_matrix(
+    (data, np.array([2, 0, 1]), np.array([0, 2, 2, 3])), shape=(3, 3)
+)
+bad["csc unsorted, then bad indptr"].indptr = np.array(
+    [0, 2, 3, 1], dtype=bad["csc unsorted, then bad indptr"].indices.dtype
+)
 for name, X in bad.items():
     for method in ["fit", "partial_fit", "transform", "inverse_transform"]:
         scaler = BatchNormScaler(with_mean=False) if "fit" in method else fitted

@@ -2,10 +2,14 @@
 
 import math
 import os
+from fractions import Fraction
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
+from scipy import sparse
 
 from sklearn_bn import BatchNormScaler, _dense, _native, _sparse
 
@@ -272,3 +276,188 @@ def test_scale_entries_refuses_a_column_index_out_of_range(code_path):
     with pytest.raises(ValueError, match="outside .* malformed"):
         _sparse.scale_entries(data, indices, np.full(3, 2.0), data)
     assert_array_equal(data, np.ones(5))
+
+
+# Sparse matrices: one-pass moments, and the scaling of CSC columns ------------
+
+
+def _exact_sparse_moments(dense, weights=None):
+    """Count, mean and centered sum of squares of each column, ignoring NaN,
+    computed with fractions and rounded once: the reference."""
+    n_rows, n_columns = dense.shape
+    w = [Fraction(1)] * n_rows if weights is None else [Fraction(v) for v in weights]
+    result = []
+    for j in range(n_columns):
+        pairs = [(Fraction(x), w[i]) for i, x in enumerate(dense[:, j]) if x == x]
+        total = sum(wi for _, wi in pairs)
+        if total == 0:
+            result.append((0.0, np.nan, np.nan))
+            continue
+        mean = sum(x * wi for x, wi in pairs) / total
+        m2 = sum(wi * (x - mean) ** 2 for x, wi in pairs)
+        result.append((float(total), float(mean), float(m2)))
+    return [np.array(column) for column in zip(*result, strict=True)]
+
+
+def _awkward_sparse(dtype, seed=0):
+    """A 300x7 matrix with what a sparse pass can get wrong: a fully stored
+    column far from zero, explicit zeros, NaN, a column of NaN only, an empty
+    column and a first row far from the data."""
+    rng = np.random.default_rng(seed)
+    dense = np.where(rng.random((300, 7)) < 0.3, rng.normal(size=(300, 7)) * 3, 0.0)
+    dense[:, 0] = 1e6 + rng.random(300)  # every row stored, spread 1 at 1e6
+    dense[:, 1] = np.where(dense[:, 1] != 0, dense[:, 1] + 1e4, 0.0)
+    dense[0, 2] = 1e8  # far from the rest of the column
+    dense[rng.random(300) < 0.05, 3] = np.nan
+    dense[:, 4] = np.where(rng.random(300) < 0.1, np.nan, 0.0)  # NaN or implicit 0
+    dense[:, 5] = 0.0  # empty
+    dense = dense.astype(dtype)
+    X = sparse.csr_matrix(dense)
+    # Explicit zeros are stored entries of value 0: they count as zeros.
+    X.data[::11] = np.where(np.isnan(X.data[::11]), np.nan, 0.0)
+    return X, X.toarray()
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_sparse_moments_are_the_exact_moments_rounded(code_path, fmt, dtype, weighted):
+    X, dense = _awkward_sparse(dtype)
+    X = X.asformat(fmt)
+    weights = None
+    if weighted:
+        weights = np.random.default_rng(1).uniform(0.0, 3.0, size=300)
+        weights[0] = 0.0  # the far first row is no sample: no shift from it
+        weights[5] = 0.0
+    count, mean, m2 = _sparse.moments(X, weights)
+    exact = _exact_sparse_moments(dense.astype(np.float64), weights)
+    assert_allclose(count, exact[0], rtol=1e-15)
+    # The mean within a few units in the last place of the column's values.
+    scale = np.nanmax(np.abs(dense), axis=0, initial=0.0).astype(np.float64)
+    assert_array_equal(np.isnan(mean), np.isnan(exact[1]))
+    assert (np.abs(mean - exact[1]) <= 1e-15 * scale)[~np.isnan(mean)].all()
+    assert_allclose(m2, exact[2], rtol=1e-12, atol=0)
+    # The dense moments of the same data agree to 1e-12.
+    dense_moments = _dense.moments(dense.astype(np.float64), weights)
+    for ours, theirs in zip((count, mean, m2), dense_moments, strict=True):
+        assert_allclose(ours, theirs, rtol=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    shape=st.tuples(st.integers(1, 40), st.integers(1, 6)),
+    density=st.floats(0.0, 1.0),
+    offset=st.sampled_from([0.0, 1.0, -1e3, 1e6]),
+    weighted=st.booleans(),
+    fmt=st.sampled_from(["csr", "csc"]),
+    seed=st.integers(0, 2**16),
+)
+def test_property_sparse_moments_equal_dense_moments(
+    shape, density, offset, weighted, fmt, seed
+):
+    rng = np.random.default_rng(seed)
+    stored = rng.random(shape) < density
+    dense = np.where(stored, rng.normal(size=shape) + offset, 0.0)
+    dense[stored & (rng.random(shape) < 0.1)] = np.nan
+    weights = rng.integers(0, 4, size=shape[0]).astype(float) if weighted else None
+    if weights is not None and not weights.any():
+        weights[0] = 1.0
+    X = sparse.csr_matrix(dense).asformat(fmt)
+    ours = _sparse.moments(X, weights)
+    theirs = _dense.moments(dense, weights)
+    assert_array_equal(ours.count, theirs.count)
+    for a, b in zip(ours[1:], theirs[1:], strict=True):
+        assert_array_equal(np.isnan(a), np.isnan(b))
+        assert_allclose(a, b, rtol=1e-12, atol=1e-12 * max(1.0, abs(offset)))
+
+
+@requires_kernels
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_sparse_moments_have_the_same_bits_on_any_number_of_threads(fmt):
+    # 1.1 million stored entries: 4 chunks of the kernels.
+    X = sparse.random(110_000, 100, density=0.1, format=fmt, random_state=0)
+    X.data += 50.0
+    assert len(_sparse._major_chunks(X)) > 1
+    one = _sparse.moments(X, n_threads=1)
+    for n_threads in [2, 3]:
+        for a, b in zip(one, _sparse.moments(X, n_threads=n_threads), strict=True):
+            assert_array_equal(a, b)
+    dense = _dense.moments(X.toarray())
+    for a, b in zip(one, dense, strict=True):
+        assert_allclose(a, b, rtol=1e-12)
+
+
+@requires_kernels
+def test_sparse_moments_kernel_sums_unsorted_csc_duplicates():
+    # Column 0 stores row 2, then row 0 twice: the kernel sees the order is
+    # not increasing and the caller sums the duplicates in a copy.
+    X = sparse.csc_matrix(
+        (np.array([5.0, 1.0, 2.0, 7.0]), np.array([2, 0, 0, 1]), np.array([0, 3, 4])),
+        shape=(3, 2),
+    )
+    before = X.data.copy()
+    count, mean, m2 = _sparse.moments(X)
+    dense = X.toarray()
+    assert_allclose(mean, dense.mean(axis=0), rtol=1e-15)
+    assert_allclose(m2, dense.var(axis=0) * 3, rtol=1e-15)
+    assert_array_equal(X.data, before)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+def test_csc_scaling_equals_a_gather(code_path, dtype, index_dtype):
+    X = sparse.random(500, 30, density=0.2, format="csc", random_state=3, dtype=dtype)
+    X.indices = X.indices.astype(index_dtype)
+    X.indptr = X.indptr.astype(index_dtype)
+    X.data[5] = np.nan
+    factor = np.random.default_rng(0).uniform(-2, 2, size=30)
+    out = _sparse.affine_map(X, None, factor, np.zeros(30))
+    expected = X.toarray().astype(np.float64) * factor
+    assert out.dtype == dtype and out.format == "csc"
+    assert_allclose(out.toarray(), expected.astype(dtype), rtol=1e-6, equal_nan=True)
+    # A new matrix shares no array with X.
+    for name in ["data", "indices", "indptr"]:
+        assert not np.shares_memory(getattr(out, name), getattr(X, name))
+    assert_array_equal(out.indices, X.indices)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("copy", [True, False])
+def test_sparse_transform_finds_an_infinity_and_keeps_x(code_path, fmt, copy):
+    # validate_data does not look for infinities in sparse input: the pass
+    # that scales the entries finds them, before X is changed.
+    scaler = BatchNormScaler(with_mean=False).fit(sparse.eye(4, format=fmt) * 2)
+    X = sparse.random(4, 4, density=0.5, format=fmt, random_state=0)
+    X.data[-1] = np.inf
+    before = X.data.copy()
+    with pytest.raises(ValueError, match="Input X contains infinity"):
+        scaler.transform(X, copy=copy)
+    assert_array_equal(X.data, before)
+    with pytest.raises(ValueError, match="Input X contains infinity"):
+        BatchNormScaler(with_mean=False).fit(X)
+
+
+@requires_kernels
+def test_sparse_kernels_refuse_inconsistent_arguments():
+    X = sparse.random(20, 5, density=0.5, format="csc", random_state=0)
+    records = np.zeros((5, 8))
+    with pytest.raises(ValueError, match="records must have shape"):
+        _native.kernels.sparse_moments(
+            X.data, X.indices, X.indptr, 0, 5, 20, None, records[:4], True
+        )
+    with pytest.raises(ValueError, match="range of indptr"):
+        _native.kernels.sparse_moments(
+            X.data, X.indices, X.indptr, 0, 6, 20, None, records, True
+        )
+    with pytest.raises(ValueError, match="same dtype"):
+        _native.kernels.sparse_moments(
+            X.data, X.indices.astype(np.int64), X.indptr, 0, 5, 20, None, records, True
+        )
+    with pytest.raises(ValueError, match="weights must have 20 items"):
+        _native.kernels.sparse_moments(
+            X.data, X.indices, X.indptr, 0, 5, 20, np.ones(3), records, True
+        )
+    with pytest.raises(ValueError, match="out must be a new array"):
+        _native.kernels.scale_columns(
+            X.data, X.indices, X.indptr, 0, 5, 20, np.ones(5), X.data
+        )
