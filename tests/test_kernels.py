@@ -321,9 +321,13 @@ def _awkward_sparse(dtype, seed=0):
 @pytest.mark.parametrize("fmt", ["csr", "csc"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_sparse_moments_are_the_exact_moments_rounded(code_path, fmt, dtype, weighted):
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+def test_sparse_moments_are_the_exact_moments_rounded(
+    code_path, fmt, dtype, weighted, index_dtype
+):
     X, dense = _awkward_sparse(dtype)
     X = X.asformat(fmt)
+    X.indices, X.indptr = X.indices.astype(index_dtype), X.indptr.astype(index_dtype)
     weights = None
     if weighted:
         weights = np.random.default_rng(1).uniform(0.0, 3.0, size=300)
