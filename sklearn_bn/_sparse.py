@@ -47,12 +47,13 @@ def _kernel_ready(X):
     )
 
 
-def _raise_structure(X, status):
+def _structure_error(X, status):
+    """The error for a structure a kernel stopped on (its ``status``)."""
     if status == _BAD_INDEX:
         axis = "column" if X.format == "csr" else "row"
         n_minor = X.shape[1] if X.format == "csr" else X.shape[0]
-        raise malformed_sparse_error(X, f"a {axis} index lies outside [0, {n_minor})")
-    raise malformed_sparse_error(X, "indptr decreases")
+        return malformed_sparse_error(X, f"a {axis} index lies outside [0, {n_minor})")
+    return malformed_sparse_error(X, "indptr decreases or leaves [0, nnz]")
 
 
 def _major_chunks(X):
@@ -99,7 +100,7 @@ def _kernel_moments(X, weights, n_threads):
     statuses = [status for status, _ in parts]
     for status in (_BAD_INDPTR, _BAD_INDEX):
         if status in statuses:
-            _raise_structure(X, status)
+            raise _structure_error(X, status)
     if _NOT_CANONICAL in statuses:
         return None
     if csc:
@@ -286,13 +287,19 @@ def affine_map(X, out, factor, offset, center=None, n_threads=None):
 
         def scale(start):
             part = slice(start, start + _CHUNK_ENTRIES)
-            scale_entries(
-                X.data[part],
-                columns[part],
-                factor,
-                data[part],
-                None if columns_out is None else columns_out[part],
-            )
+            try:
+                scale_entries(
+                    X.data[part],
+                    columns[part],
+                    factor,
+                    data[part],
+                    None if columns_out is None else columns_out[part],
+                )
+            except ValueError as error:
+                if "malformed" not in str(error):
+                    raise
+                # The kernel counts positions from the start of this chunk.
+                raise _structure_error(X, _BAD_INDEX) from None
 
         run_on_blocks(scale, X.data.size, _CHUNK_ENTRIES, n_threads)
     if out is X:
@@ -315,7 +322,7 @@ def _scale_columns(X, factor, out, indices, n_threads):
     results = run_on_blocks(scale, len(chunks), 1, n_threads)
     for status, _ in results:
         if status:
-            _raise_structure(X, status)
+            raise _structure_error(X, status)
     if any(overflow for _, overflow in results):
         check_no_infinity(X.data)
         columns = np.repeat(np.arange(X.shape[1]), np.diff(X.indptr))
