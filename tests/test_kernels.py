@@ -6,8 +6,6 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy import sparse
 
@@ -345,34 +343,6 @@ def test_sparse_moments_are_the_exact_moments_rounded(
     dense_moments = _dense.moments(dense.astype(np.float64), weights)
     for ours, theirs in zip((count, mean, m2), dense_moments, strict=True):
         assert_allclose(ours, theirs, rtol=1e-12)
-
-
-@settings(max_examples=60, deadline=None)
-@given(
-    shape=st.tuples(st.integers(1, 40), st.integers(1, 6)),
-    density=st.floats(0.0, 1.0),
-    offset=st.sampled_from([0.0, 1.0, -1e3, 1e6]),
-    weighted=st.booleans(),
-    fmt=st.sampled_from(["csr", "csc"]),
-    seed=st.integers(0, 2**16),
-)
-def test_property_sparse_moments_equal_dense_moments(
-    shape, density, offset, weighted, fmt, seed
-):
-    rng = np.random.default_rng(seed)
-    stored = rng.random(shape) < density
-    dense = np.where(stored, rng.normal(size=shape) + offset, 0.0)
-    dense[stored & (rng.random(shape) < 0.1)] = np.nan
-    weights = rng.integers(0, 4, size=shape[0]).astype(float) if weighted else None
-    if weights is not None and not weights.any():
-        weights[0] = 1.0
-    X = sparse.csr_matrix(dense).asformat(fmt)
-    ours = _sparse.moments(X, weights)
-    theirs = _dense.moments(dense, weights)
-    assert_array_equal(ours.count, theirs.count)
-    for a, b in zip(ours[1:], theirs[1:], strict=True):
-        assert_array_equal(np.isnan(a), np.isnan(b))
-        assert_allclose(a, b, rtol=1e-12, atol=1e-12 * max(1.0, abs(offset)))
 
 
 @requires_kernels

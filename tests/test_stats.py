@@ -181,3 +181,31 @@ def test_run_on_blocks_stops_taking_blocks_after_an_error():
     # Without the stop the other thread would go on through all 999 blocks;
     # the bound leaves the failing thread half a second to be scheduled.
     assert 3 <= len(done) < 500
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    shape=st.tuples(st.integers(1, 40), st.integers(1, 6)),
+    density=st.floats(0.0, 1.0),
+    offset=st.sampled_from([0.0, 1.0, -1e3, 1e6]),
+    weighted=st.booleans(),
+    fmt=st.sampled_from(["csr", "csc"]),
+    seed=st.integers(0, 2**16),
+)
+def test_property_sparse_moments_equal_dense_moments(
+    shape, density, offset, weighted, fmt, seed
+):
+    rng = np.random.default_rng(seed)
+    stored = rng.random(shape) < density
+    dense = np.where(stored, rng.normal(size=shape) + offset, 0.0)
+    dense[stored & (rng.random(shape) < 0.1)] = np.nan
+    weights = rng.integers(0, 4, size=shape[0]).astype(float) if weighted else None
+    if weights is not None and not weights.any():
+        weights[0] = 1.0
+    X = sparse.csr_matrix(dense).asformat(fmt)
+    ours = sparse_moments(X, weights)
+    theirs = dense_moments(dense, weights)
+    assert_array_equal(ours.count, theirs.count)
+    for a, b in zip(ours[1:], theirs[1:], strict=True):
+        assert_array_equal(np.isnan(a), np.isnan(b))
+        assert_allclose(a, b, rtol=1e-12, atol=1e-12 * max(1.0, abs(offset)))
