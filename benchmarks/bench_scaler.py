@@ -95,8 +95,7 @@ def _two_core(X, c, pool):
     """The references on both cores: X split into two row halves, each read
     (``half.sum()``) or multiplied into its half of a new array on a thread
     of its own, as BatchNormScaler's threads share X."""
-    halves = np.array_split(np.arange(len(X)), 2)
-    bounds = [(h[0], h[-1] + 1) for h in halves if h.size]
+    bounds = [(0, len(X) // 2), (len(X) // 2, len(X))]
 
     def read():
         return sum(pool.map(lambda b: X[b[0] : b[1]].sum(), bounds))

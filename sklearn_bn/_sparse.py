@@ -137,11 +137,11 @@ def moments(X, sample_weight=None, n_threads=None):
     :func:`merge_moments`. Without the kernels, scikit-learn's compiled
     ``mean_variance_axis`` does the pass.
     """
-    weights = None if sample_weight is None else np.asarray(sample_weight, np.float64)
+    weights = None
+    if sample_weight is not None:
+        weights = np.ascontiguousarray(sample_weight, np.float64)
     if not _kernel_ready(X):
         return _moments_without_kernel(X, weights)
-    if weights is not None:
-        weights = np.ascontiguousarray(weights)
     if n_threads is None:
         n_threads = default_threads(X.data, _THREADED_BYTES)
     # The CSR kernel leaves duplicates to scipy's flag, which scipy finds in

@@ -279,7 +279,7 @@ def test_scale_entries_refuses_a_column_index_out_of_range(code_path):
 # Sparse matrices: one-pass moments, and the scaling of CSC columns ------------
 
 
-def _exact_sparse_moments(dense, weights=None):
+def _exact_weighted_moments(dense, weights=None):
     """Count, mean and centered sum of squares of each column, ignoring NaN,
     computed with fractions and rounded once: the reference."""
     n_rows, n_columns = dense.shape
@@ -332,7 +332,7 @@ def test_sparse_moments_are_the_exact_moments_rounded(
         weights[0] = 0.0  # the far first row is no sample: no shift from it
         weights[5] = 0.0
     count, mean, m2 = _sparse.moments(X, weights)
-    exact = _exact_sparse_moments(dense.astype(np.float64), weights)
+    exact = _exact_weighted_moments(dense.astype(np.float64), weights)
     assert_allclose(count, exact[0], rtol=1e-15)
     # The mean within a few units in the last place of the column's values.
     scale = np.nanmax(np.abs(dense), axis=0, initial=0.0).astype(np.float64)
