@@ -20,10 +20,13 @@ from ._validation import check_no_infinity, raise_overflow
 # the temporaries stay in the CPU cache and small whatever the size of X.
 _BLOCK_VALUES = 1 << 15
 
-# The statistics of a large X are computed in chunks of about this many values
-# (16 MiB of float64), merged in row order. The chunks depend on the shape of
-# X alone, so one thread or several give the same bits.
-_CHUNK_VALUES = 1 << 21
+# The statistics of a large X are computed in chunks of about this many bytes,
+# merged in row order. The chunks depend on the shape and dtype of X alone, so
+# one thread or several give the same bits. Each chunk costs about a tenth of
+# a millisecond in Python (its shift, checks and merge): large chunks keep that
+# to a few percent of a pass over memory, and a dozen of them for a 400 MB X
+# still let a core that is held up do less of the work.
+_CHUNK_BYTES = 1 << 25
 
 
 def _two_pass_moments(block, weights):
@@ -192,19 +195,28 @@ def _first_values(X, n_rows, weights=None):
     return first
 
 
-# Blocks of the compiled kernel are this many times larger.
-_KERNEL_BLOCK_FACTOR = 16
+# Blocks of the compiled kernel are this many times larger: a chunk of float64
+# is one block, since the kernel needs no temporaries (it sums in blocks of its
+# own, for accuracy) and each block costs tens of microseconds in Python (a
+# fifth of the time of a float32 fit with blocks of 2**19 values). A block the
+# kernel's run refuses is taken again in blocks of ``_BLOCK_VALUES``, so that
+# only those get the two-pass algorithm and its temporaries.
+_KERNEL_BLOCK_FACTOR = 128
 
 # Blocks summed from one shift before it is re-anchored at the current mean.
 _RUN_BLOCKS = 64
 
 
-def _dense_moments_serial(X, sample_weight):
+def _dense_moments_serial(X, sample_weight, block_values=None):
     n_samples, n_features = X.shape
     # The kernel streams X once whatever the block: larger blocks spend less
     # time in Python between calls.
-    values = _BLOCK_VALUES * (_KERNEL_BLOCK_FACTOR if _native.kernel_ready(X) else 1)
-    step = max(16, values // max(1, n_features))
+    if block_values is None:
+        block_values = _BLOCK_VALUES * (
+            _KERNEL_BLOCK_FACTOR if _native.kernel_ready(X) else 1
+        )
+    step = max(16, block_values // max(1, n_features))
+    small_step = max(16, _BLOCK_VALUES // max(1, n_features))
     result = empty_moments(n_features)
     if n_samples == 0:
         return result
@@ -221,6 +233,8 @@ def _dense_moments_serial(X, sample_weight):
             if (index + 1) % _RUN_BLOCKS:
                 continue
             block_moments = None
+        elif step > small_step:
+            block_moments = _dense_moments_serial(block, weights, _BLOCK_VALUES)
         else:
             block_moments = _two_pass_moments(block, weights)
         # End of a run, or a block that needed the careful path: merge.
@@ -264,7 +278,7 @@ def moments(X, sample_weight=None, n_threads=None):
         The float64 moments of each column.
     """
 
-    step = max(16, _CHUNK_VALUES // max(1, X.shape[1]))
+    step = max(16, _CHUNK_BYTES // (X.itemsize * max(1, X.shape[1])))
     if sample_weight is not None:
         # The kernels read the weights as one contiguous float64 buffer; a
         # broadcast array (dask's ones, say) has a stride of 0.

@@ -188,7 +188,7 @@ def test_nan_in_the_first_rows_keeps_precision_far_from_zero(monkeypatch, code_p
     # 1e6 costs about 1e-11.)
     monkeypatch.setattr(_dense, "_BLOCK_VALUES", 3 * 256 // _dense._KERNEL_BLOCK_FACTOR)
     # 10 chunks of 2000 rows, for the threads to share and merge.
-    monkeypatch.setattr(_dense, "_CHUNK_VALUES", 3 * 2000)
+    monkeypatch.setattr(_dense, "_CHUNK_BYTES", 8 * 3 * 2000)
     rng = np.random.default_rng(4)
     X = rng.normal(size=(20_000, 3)) + [1e6, -1e6, 1e6]
     X[0, 0] = np.nan

@@ -141,7 +141,7 @@ def test_dense_moments_stay_accurate_on_drifting_rows(monkeypatch):
 @pytest.mark.parametrize("n_threads", [2, 3])
 def test_dense_moments_with_threads_equal_serial_bit_for_bit(n_threads, monkeypatch):
     # 20 chunks of 1000 rows: the threads share them, the merge order stays.
-    monkeypatch.setattr(_dense, "_CHUNK_VALUES", 3_000)
+    monkeypatch.setattr(_dense, "_CHUNK_BYTES", 8 * 3_000)
     X = np.random.default_rng(6).normal(size=(20_000, 3)) + 4
     X[::97, 1] = np.nan
     w = np.random.default_rng(7).uniform(size=20_000)
