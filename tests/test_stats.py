@@ -209,3 +209,41 @@ def test_property_sparse_moments_equal_dense_moments(
     for a, b in zip(ours[1:], theirs[1:], strict=True):
         assert_array_equal(np.isnan(a), np.isnan(b))
         assert_allclose(a, b, rtol=1e-12, atol=1e-12 * max(1.0, abs(offset)))
+
+
+def test_chunk_records_merge_at_once_to_the_exact_moments():
+    # The records of 12 chunks of rows, as the CSR kernel leaves them (shift:
+    # the chunk's first value; shifted sums, squares, weight): column 0 far
+    # from zero, column 1 only in some chunks, column 2 in none.
+    from fractions import Fraction
+
+    from sklearn_bn._sparse import _FIELDS, _merge_stored_moments
+
+    rng = np.random.default_rng(0)
+    columns = [1e6 + rng.normal(size=600), rng.normal(size=600) * 5 - 3, None]
+    present = [np.ones(600, bool), np.repeat(rng.random(12) < 0.5, 50), None]
+    present[1][:50] = False  # not in the first chunk: the reference moves
+    parts = []
+    for chunk in range(12):
+        records = np.zeros((3, _FIELDS))
+        records[:, 0] = np.nan
+        for j in (0, 1):
+            values = columns[j][chunk * 50 : (chunk + 1) * 50]
+            values = values[present[j][chunk * 50 : (chunk + 1) * 50]]
+            if values.size:
+                records[j, :4] = [
+                    values[0],
+                    (values - values[0]).sum(),
+                    ((values - values[0]) ** 2).sum(),
+                    values.size,
+                ]
+        parts.append(records)
+    count, mean, m2 = _merge_stored_moments(parts)
+    for j in (0, 1):
+        values = [Fraction(v) for v in columns[j][present[j]]]
+        exact_mean = sum(values) / len(values)
+        exact_m2 = sum((v - exact_mean) ** 2 for v in values)
+        assert count[j] == len(values)
+        assert mean[j] == pytest.approx(float(exact_mean), rel=1e-15)
+        assert m2[j] == pytest.approx(float(exact_m2), rel=1e-11)
+    assert count[2] == 0
