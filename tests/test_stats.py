@@ -183,6 +183,46 @@ def test_run_on_blocks_stops_taking_blocks_after_an_error():
     assert 3 <= len(done) < 500
 
 
+def test_run_on_blocks_never_waits_on_a_busy_helper():
+    # Work that itself runs on blocks: the helper pool (one thread on two
+    # cores) is busy with the outer call, and the inner calls go on in their
+    # callers' threads rather than waiting for a free helper.
+    def inner(start):
+        return sum(run_on_blocks(lambda s: s, 100, 10, n_threads=2)) + start
+
+    assert run_on_blocks(inner, 8, 1, n_threads=4) == [450 + s for s in range(8)]
+
+
+def test_run_on_blocks_raises_a_helpers_error():
+    import threading
+    import time
+
+    caller = threading.get_ident()
+
+    def work(start):
+        if threading.get_ident() != caller:
+            raise ValueError("helper failed")
+        time.sleep(0.01)  # leaves blocks for the helper
+        return start
+
+    with pytest.raises(ValueError, match="helper failed"):
+        run_on_blocks(work, 20, 1, n_threads=2)
+
+
+def test_run_on_blocks_in_a_forked_child():
+    # A child made by fork has none of the parent's helper threads: it must
+    # make its own pool, not queue work for threads that do not exist.
+    import multiprocessing
+
+    run_on_blocks(lambda start: start, 10, 1, n_threads=2)  # the parent's pool
+    context = multiprocessing.get_context("fork")
+    with context.Pool(1) as pool:
+        result = pool.apply_async(run_on_blocks, (abs, 10, 1), {"n_threads": 2}).get(
+            timeout=30
+        )
+    assert result == list(range(10))
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     shape=st.tuples(st.integers(1, 40), st.integers(1, 6)),
