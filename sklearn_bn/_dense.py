@@ -1,8 +1,9 @@
 """Dense numpy arrays: their moments in one pass, and the affine map.
 
-X is read in blocks of rows small enough to stay in the CPU cache, by the
-compiled kernels where the package has them (``_native``) and by numpy code
-otherwise, on several threads for a large X (``_threads``). The moments of
+X is read once, on several threads for a large X (``_threads``): by the
+compiled kernels where the package has them (``_native``), a chunk of rows per
+call, which they sum in cache-sized blocks of their own; otherwise by numpy
+code, in blocks of rows small enough to stay in the CPU cache. The moments of
 blocks, runs and chunks are merged with :func:`~sklearn_bn._stats.merge_moments`.
 """
 
@@ -253,8 +254,8 @@ def _dense_moments_serial(X, sample_weight, block_values=None):
 def moments(X, sample_weight=None, n_threads=None):
     """Moments of the rows of a dense 2-D array, ignoring NaN.
 
-    X is read once, in blocks of rows small enough to stay in the CPU cache.
-    Runs of blocks are summed as deviations from a shift near the mean: the
+    X is read once, in chunks of rows on threads, each in blocks (see the
+    module's docstring). Runs of blocks are summed as deviations from a shift near the mean: the
     first row's values (for a column where it is NaN, that column's first
     value), then each run's mean for the next run. A block the runs cannot
     take (an infinity, NaN without the compiled kernels, a column with no
@@ -306,9 +307,9 @@ def affine_map(X, out, factor, offset, center=None, n_threads=None):
     Computed in float64 and rounded once to ``out``'s dtype, so that a
     float32 X keeps the digits of a float64 ``center`` and a ``factor``
     beyond float32's range gives the output wherever it is representable.
-    Block by block: each block of rows is read once from memory and finished
-    while it sits in the CPU cache, so the whole map costs one read of X and
-    one write of ``out``. The centered form keeps full precision when a
+    The kernel maps each value in one pass; the numpy code finishes each
+    cache-sized block of rows while it sits in the CPU cache. Either way the
+    whole map costs one read of X and one write of ``out``. The centered form keeps full precision when a
     feature's ``center`` is far larger than its spread, where ``X * factor``
     and ``offset`` would cancel. NaN stays NaN.
 

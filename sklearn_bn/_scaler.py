@@ -200,8 +200,8 @@ class BatchNormScaler(
     ``(x - mean_) * multiplier_ + beta`` instead, the same map in exact
     arithmetic. The arithmetic is float64, rounded once to X's dtype; a
     result beyond the largest value of that dtype is an error. Large inputs
-    are processed in cache-sized blocks of rows, on as many threads as there
-    are cores within the BLAS thread limit (``threadpoolctl``).
+    are processed in blocks of rows, on as many threads as there are cores
+    within the BLAS thread limit (``threadpoolctl``).
 
     Dask arrays and DataFrames are fitted on their workers in one pass and
     transformed lazily. With ``sklearn.set_config(array_api_dispatch=True)``,
