@@ -255,12 +255,12 @@ def moments(X, sample_weight=None, n_threads=None):
     """Moments of the rows of a dense 2-D array, ignoring NaN.
 
     X is read once, in chunks of rows on threads, each in blocks (see the
-    module's docstring). Runs of blocks are summed as deviations from a shift near the mean: the
-    first row's values (for a column where it is NaN, that column's first
-    value), then each run's mean for the next run. A block the runs cannot
-    take (an infinity, NaN without the compiled kernels, a column with no
-    value yet) gets the corrected two-pass algorithm. Runs, blocks and chunks
-    are merged with :func:`merge_moments`.
+    module's docstring). Runs of blocks are summed as deviations from a shift
+    near the mean: the first row's values (for a column where it is NaN, that
+    column's first value), then each run's mean for the next run. A block the
+    runs cannot take (an infinity, NaN without the compiled kernels, a column
+    with no value yet) gets the corrected two-pass algorithm. Runs, blocks and
+    chunks are merged with :func:`merge_moments`.
 
     Parameters
     ----------
@@ -309,9 +309,9 @@ def affine_map(X, out, factor, offset, center=None, n_threads=None):
     beyond float32's range gives the output wherever it is representable.
     The kernel maps each value in one pass; the numpy code finishes each
     cache-sized block of rows while it sits in the CPU cache. Either way the
-    whole map costs one read of X and one write of ``out``. The centered form keeps full precision when a
-    feature's ``center`` is far larger than its spread, where ``X * factor``
-    and ``offset`` would cancel. NaN stays NaN.
+    whole map costs one read of X and one write of ``out``. The centered form keeps full
+    precision when a feature's ``center`` is far larger than its spread, where
+    ``X * factor`` and ``offset`` would cancel. NaN stays NaN.
 
     An infinity in X, or a result beyond the largest value of ``out``'s
     dtype, is an error. Where ``out`` is X itself, all of X is checked before
