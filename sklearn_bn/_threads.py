@@ -49,7 +49,6 @@ def run_on_blocks(work, n_rows, step, n_threads):
     if n_threads <= 1:
         return [work(start) for start in starts]
     import concurrent.futures
-    import threading
 
     results = [None] * len(starts)
     queue = iter(enumerate(starts))
@@ -86,24 +85,30 @@ def run_on_blocks(work, n_rows, step, n_threads):
     return results
 
 
-_pool, _pool_pid = None, None
+_pool = None
 _pool_lock = threading.Lock()
 
 
 def _helper_pool():
-    """The process's pool of helper threads, made on first use.
-
-    A child made by ``fork`` has none of its parent's threads: it makes a
-    pool of its own.
-    """
-    global _pool, _pool_pid
+    """The process's pool of helper threads, made on first use."""
+    global _pool
     with _pool_lock:
-        if _pool is None or _pool_pid != os.getpid():
+        if _pool is None:
             from concurrent.futures import ThreadPoolExecutor
 
             _pool = ThreadPoolExecutor(
                 max_workers=max(1, (os.cpu_count() or 1) - 1),
                 thread_name_prefix="sklearn_bn",
             )
-            _pool_pid = os.getpid()
         return _pool
+
+
+def _forget_pool():
+    """In a child made by ``fork``: none of the parent's threads exist there,
+    and the lock may have been held by one of them."""
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
