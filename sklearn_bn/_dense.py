@@ -309,9 +309,9 @@ def affine_map(X, out, factor, offset, center=None, n_threads=None):
     beyond float32's range gives the output wherever it is representable.
     The kernel maps each value in one pass; the numpy code finishes each
     cache-sized block of rows while it sits in the CPU cache. Either way the
-    whole map costs one read of X and one write of ``out``. The centered form keeps full
-    precision when a feature's ``center`` is far larger than its spread, where
-    ``X * factor`` and ``offset`` would cancel. NaN stays NaN.
+    whole map costs one read of X and one write of ``out``. The centered form
+    keeps full precision when a feature's ``center`` is far larger than its
+    spread, where ``X * factor`` and ``offset`` would cancel. NaN stays NaN.
 
     An infinity in X, or a result beyond the largest value of ``out``'s
     dtype, is an error. Where ``out`` is X itself, all of X is checked before
