@@ -15,6 +15,7 @@
 #include <Python.h>
 #include <float.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* C99's restrict; MSVC spells it __restrict outside C11 mode. */
@@ -46,6 +47,12 @@
  * fine, and the address is computed as an integer, not a pointer.
  */
 #define PREFETCH_BYTES 4096
+/* Branches taken only on unusual data (NaN, a malformed structure). */
+#if defined(__GNUC__)
+#define UNLIKELY(condition) __builtin_expect(!!(condition), 0)
+#else
+#define UNLIKELY(condition) (condition)
+#endif
 #define SEGMENT 256
 #if defined(__GNUC__)
 #define PREFETCH(address) __builtin_prefetch((const void *)(address))
@@ -322,12 +329,24 @@ csr_entry(double *RESTRICT r, double x, double w, const int weighted)
     r[3] += w;
 }
 
+/* The unweighted loop over CSR entries scatters into records of 4 doubles,
+   the fields [0, 4) of the full ones: 2000 columns of them fit in 64 KiB
+   rather than 128, which makes the pass a sixth faster. It is used when a
+   chunk has at least as many entries as there are columns, so that copying
+   the records in and out costs little. */
+#define CSR_FAST_FIELDS 4
+
 /* Rows [first, last) of a CSR matrix, scattered into the column records.
    Duplicates are the caller's to rule out (scipy's has_canonical_format):
    finding them here would cost a third of the time. Without weights the
    rows do not matter: once indptr is checked, one loop runs over all their
    entries, with no branch mispredicted at the end of each row (a sixth of
-   the time at 20 entries a row). */
+   the time at 20 entries a row).
+   That loop first runs in compact records, testing only x - shift for NaN
+   (which a column's first value, with its shift still NaN, also gives, as
+   does an infinity less an infinity): at the first NaN entry it hands over
+   to the loop of csr_entry, whose arithmetic on the other entries is the
+   same, so the records have the same bits either way. */
 #define CSR_MOMENTS(NAME, TYPE, INDEX)                                         \
     static int NAME##_weighted(                                                \
         const TYPE *data, const INDEX *indices, const INDEX *indptr,           \
@@ -349,6 +368,36 @@ csr_entry(double *RESTRICT r, double x, double w, const int weighted)
         }                                                                      \
         return SPARSE_OK;                                                      \
     }                                                                          \
+    /* Entries [k, end) into the compact records, up to the first NaN (for   \
+       the loop of csr_entry to count); returns where it stopped. */          \
+    static Py_ssize_t NAME##_fast(const TYPE *data, const INDEX *indices,      \
+                                  Py_ssize_t k, Py_ssize_t end,                \
+                                  uint64_t columns, double *RESTRICT compact,  \
+                                  int *status)                                 \
+    {                                                                          \
+        for (; k < end; k++) {                                                 \
+            const INDEX j = indices[k];                                        \
+            if (UNLIKELY((uint64_t)j >= columns)) {                            \
+                *status = SPARSE_BAD_INDEX;                                    \
+                break;                                                         \
+            }                                                                  \
+            double *r = compact + (Py_ssize_t)j * CSR_FAST_FIELDS;             \
+            const double x = (double)data[k];                                  \
+            double d = x - r[0];                                               \
+            if (UNLIKELY(d != d)) {                                            \
+                if (x != x)                                                    \
+                    break;                                                     \
+                if (r[0] != r[0]) { /* the column's first value */             \
+                    r[0] = x;                                                  \
+                    d = x - x;                                                 \
+                }                                                              \
+            }                                                                  \
+            r[1] += d;                                                         \
+            r[2] += d * d;                                                     \
+            r[3] += 1.0;                                                       \
+        }                                                                      \
+        return k;                                                              \
+    }                                                                          \
     static int NAME(const TYPE *data, const INDEX *indices,                    \
                     const INDEX *indptr, Py_ssize_t nnz, Py_ssize_t first,     \
                     Py_ssize_t last, Py_ssize_t n_columns,                     \
@@ -364,7 +413,26 @@ csr_entry(double *RESTRICT r, double x, double w, const int weighted)
             return SPARSE_BAD_INDPTR;                                          \
         const uint64_t columns = (uint64_t)n_columns;                          \
         const Py_ssize_t end = indptr[last];                                   \
-        for (Py_ssize_t k = indptr[first]; k < end; k++) {                     \
+        Py_ssize_t k = indptr[first];                                          \
+        double *compact = NULL;                                                \
+        if (end - k >= n_columns)                                              \
+            compact = malloc((size_t)n_columns * CSR_FAST_FIELDS *             \
+                             sizeof(double));                                  \
+        if (compact) {                                                         \
+            const size_t size = CSR_FAST_FIELDS * sizeof(double);              \
+            int status = SPARSE_OK;                                            \
+            for (Py_ssize_t j = 0; j < n_columns; j++)                         \
+                memcpy(compact + j * CSR_FAST_FIELDS,                          \
+                       records + j * SPARSE_FIELDS, size);                     \
+            k = NAME##_fast(data, indices, k, end, columns, compact, &status); \
+            for (Py_ssize_t j = 0; j < n_columns; j++)                         \
+                memcpy(records + j * SPARSE_FIELDS,                            \
+                       compact + j * CSR_FAST_FIELDS, size);                   \
+            free(compact);                                                     \
+            if (status != SPARSE_OK)                                           \
+                return status;                                                 \
+        }                                                                      \
+        for (; k < end; k++) {                                                 \
             const INDEX j = indices[k];                                        \
             if ((uint64_t)j >= columns)                                        \
                 return SPARSE_BAD_INDEX;                                       \
@@ -404,8 +472,115 @@ merge_run(double *count, double *mean, double *m2, double shift, double *sum,
 
 /* Columns [first, last) of a CSC matrix, each into its record, finished:
    the shift is the mean of the column's stored non-NaN entries, the sums 0
-   and the squares their centered sum. */
+   and the squares their centered sum.
+   Without weights a column is first summed in two lanes, checking only
+   that its row indices increase: one chain of additions waits on the one
+   before (4 cycles), and with two the loop runs at the speed its entries are
+   read, twice as fast. A column with a NaN or an infinity (whose sums are
+   then not finite), or a row index out of order or range, is summed again
+   by the loop that tests each entry, which says what is wrong with it. */
 #define CSC_MOMENTS(NAME, TYPE, INDEX)                                         \
+    static int NAME##_column(const TYPE *data, const INDEX *indices,           \
+                             Py_ssize_t start, Py_ssize_t end,                 \
+                             uint64_t rows, const double *weights,             \
+                             double *RESTRICT r)                               \
+    {                                                                          \
+        double count = 0.0, mean = 0.0, m2 = 0.0, nan_weight = 0.0;            \
+        double shift = NAN, sum = 0.0, squares = 0.0, weight = 0.0;            \
+        int64_t previous = -1;                                                 \
+        int run = 0;                                                           \
+        for (Py_ssize_t k = start; k < end; k++) {                             \
+            const INDEX i = indices[k];                                        \
+            if ((uint64_t)i >= rows)                                           \
+                return SPARSE_BAD_INDEX;                                       \
+            if ((int64_t)i <= previous)                                        \
+                return SPARSE_NOT_CANONICAL;                                   \
+            previous = (int64_t)i;                                             \
+            const double w = weights ? weights[i] : 1.0;                       \
+            const double x = (double)data[k];                                  \
+            if (x != x) {                                                      \
+                nan_weight += w;                                               \
+                continue;                                                      \
+            }                                                                  \
+            if (w == 0.0) { /* as in CSR_MOMENTS */                            \
+                if (x - x != 0.0)                                              \
+                    sum = NAN;                                                 \
+                continue;                                                      \
+            }                                                                  \
+            if (shift != shift)                                                \
+                shift = x;                                                     \
+            const double d = x - shift;                                        \
+            sum += w * d;                                                      \
+            squares += w * d * d;                                              \
+            weight += w;                                                       \
+            if (++run == SPARSE_RUN) {                                         \
+                merge_run(&count, &mean, &m2, shift, &sum, &squares, &weight); \
+                if (count > 0)                                                 \
+                    shift = mean;                                              \
+                run = 0;                                                       \
+            }                                                                  \
+        }                                                                      \
+        merge_run(&count, &mean, &m2, shift, &sum, &squares, &weight);         \
+        r[0] = count > 0 ? mean : NAN;                                         \
+        r[1] = 0.0;                                                            \
+        r[2] = m2;                                                             \
+        r[3] = count;                                                          \
+        r[4] = nan_weight;                                                     \
+        r[5] = (double)(end - start);                                          \
+        return SPARSE_OK;                                                      \
+    }                                                                          \
+    /* An unweighted column of at least one entry, in two lanes; 0 if its     \
+       record is written, 1 if NAME##_column must take it. */                 \
+    static int NAME##_fast_column(const TYPE *data, const INDEX *indices,      \
+                                  Py_ssize_t start, Py_ssize_t end,            \
+                                  uint64_t rows, double *RESTRICT r)           \
+    {                                                                          \
+        double count = 0.0, mean = 0.0, m2 = 0.0;                              \
+        double shift = (double)data[start];                                    \
+        int64_t previous = -1;                                                 \
+        Py_ssize_t k = start;                                                  \
+        while (k < end) {                                                      \
+            const Py_ssize_t stop =                                            \
+                end - k > SPARSE_RUN ? k + SPARSE_RUN : end;                   \
+            double weight = (double)(stop - k);                                \
+            double sum0 = 0.0, sum1 = 0.0, squares0 = 0.0, squares1 = 0.0;     \
+            for (; k + 2 <= stop; k += 2) {                                    \
+                const int64_t i0 = indices[k], i1 = indices[k + 1];            \
+                if (UNLIKELY(i0 <= previous || i1 <= i0))                      \
+                    return 1;                                                  \
+                previous = i1;                                                 \
+                const double d0 = (double)data[k] - shift;                     \
+                const double d1 = (double)data[k + 1] - shift;                 \
+                sum0 += d0;                                                    \
+                squares0 += d0 * d0;                                           \
+                sum1 += d1;                                                    \
+                squares1 += d1 * d1;                                           \
+            }                                                                  \
+            if (k < stop) {                                                    \
+                const int64_t i0 = indices[k];                                 \
+                if (i0 <= previous)                                            \
+                    return 1;                                                  \
+                previous = i0;                                                 \
+                const double d0 = (double)data[k++] - shift;                   \
+                sum0 += d0;                                                    \
+                squares0 += d0 * d0;                                           \
+            }                                                                  \
+            double sum = sum0 + sum1, squares = squares0 + squares1;           \
+            merge_run(&count, &mean, &m2, shift, &sum, &squares, &weight);     \
+            shift = mean;                                                      \
+        }                                                                      \
+        /* The indices increase from 0 on: the last one bounds them all. */    \
+        if ((uint64_t)previous >= rows || mean - mean != 0.0 ||                \
+            m2 - m2 != 0.0)                                                    \
+            return 1;                                                          \
+        r[0] = mean;                                                           \
+        r[1] = 0.0;                                                            \
+        r[2] = m2;                                                             \
+        r[3] = count;                                                          \
+        r[4] = 0.0;                                                            \
+        r[5] = (double)(end - start);                                          \
+        return 0;                                                              \
+    }                                                                          \
     static int NAME(const TYPE *data, const INDEX *indices,                    \
                     const INDEX *indptr, Py_ssize_t nnz, Py_ssize_t first,     \
                     Py_ssize_t last, Py_ssize_t n_rows,                        \
@@ -416,50 +591,14 @@ merge_run(double *count, double *mean, double *m2, double shift, double *sum,
             const Py_ssize_t start = indptr[j], end = indptr[j + 1];          \
             if (start < 0 || end < start || end > nnz)                         \
                 return SPARSE_BAD_INDPTR;                                      \
-            double count = 0.0, mean = 0.0, m2 = 0.0, nan_weight = 0.0;        \
-            double shift = NAN, sum = 0.0, squares = 0.0, weight = 0.0;        \
-            int64_t previous = -1;                                             \
-            int run = 0;                                                       \
-            for (Py_ssize_t k = start; k < end; k++) {                         \
-                const INDEX i = indices[k];                                    \
-                if ((uint64_t)i >= rows)                                       \
-                    return SPARSE_BAD_INDEX;                                   \
-                if ((int64_t)i <= previous)                                    \
-                    return SPARSE_NOT_CANONICAL;                               \
-                previous = (int64_t)i;                                         \
-                const double w = weights ? weights[i] : 1.0;                   \
-                const double x = (double)data[k];                              \
-                if (x != x) {                                                  \
-                    nan_weight += w;                                           \
-                    continue;                                                  \
-                }                                                              \
-                if (w == 0.0) { /* as in CSR_MOMENTS */                        \
-                    if (x - x != 0.0)                                          \
-                        sum = NAN;                                             \
-                    continue;                                                  \
-                }                                                              \
-                if (shift != shift)                                            \
-                    shift = x;                                                 \
-                const double d = x - shift;                                    \
-                sum += w * d;                                                  \
-                squares += w * d * d;                                          \
-                weight += w;                                                   \
-                if (++run == SPARSE_RUN) {                                     \
-                    merge_run(&count, &mean, &m2, shift, &sum, &squares,       \
-                              &weight);                                        \
-                    if (count > 0)                                             \
-                        shift = mean;                                          \
-                    run = 0;                                                   \
-                }                                                              \
-            }                                                                  \
-            merge_run(&count, &mean, &m2, shift, &sum, &squares, &weight);     \
             double *r = records + j * SPARSE_FIELDS;                           \
-            r[0] = count > 0 ? mean : NAN;                                     \
-            r[1] = 0.0;                                                        \
-            r[2] = m2;                                                         \
-            r[3] = count;                                                      \
-            r[4] = nan_weight;                                                 \
-            r[5] = (double)(end - start);                                      \
+            if (!weights && end > start &&                                     \
+                NAME##_fast_column(data, indices, start, end, rows, r) == 0)   \
+                continue;                                                      \
+            const int status =                                                 \
+                NAME##_column(data, indices, start, end, rows, weights, r);    \
+            if (status != SPARSE_OK)                                           \
+                return status;                                                 \
         }                                                                      \
         return SPARSE_OK;                                                      \
     }

@@ -362,6 +362,68 @@ def test_sparse_moments_have_the_same_bits_on_any_number_of_threads(fmt):
 
 
 @requires_kernels
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_long_csc_columns_have_the_exact_moments_rounded(dtype):
+    # Every row of 10001 stored: the unweighted CSC loop sums runs of 4096
+    # entries in two lanes, then an odd tail. Column 1 has a NaN in its last
+    # run, to be summed again entry by entry; columns 2 and 3 have a spread
+    # of 1 far from zero, column 3 with a trend, so that each run's shift
+    # (the mean so far) is off the next run's values.
+    rng = np.random.default_rng(4)
+    dense = rng.normal(size=(10_001, 4)) * [1.0, 3.0, 1.0, 1.0] + [0, -5, 1e6, 1e4]
+    dense[:, 3] += np.linspace(0.0, 50.0, 10_001)
+    dense[9_000, 1] = np.nan
+    dense = dense.astype(dtype)
+    X = sparse.csc_matrix(dense)
+    assert X.nnz == dense.size
+    count, mean, m2 = _sparse.moments(X)
+    exact = _exact_weighted_moments(dense.astype(np.float64))
+    assert_array_equal(count, exact[0])
+    scale = np.nanmax(np.abs(dense), axis=0).astype(np.float64)
+    assert (np.abs(mean - exact[1]) <= 1e-15 * scale).all()
+    assert_allclose(m2, exact[2], rtol=1e-12, atol=0)
+
+
+@requires_kernels
+@pytest.mark.parametrize("position", [100, 101])
+def test_csc_duplicates_at_either_lane_count_as_their_sum(position):
+    # Column 1 stores a row twice, at an even or an odd entry: one lane of
+    # the unweighted loop or the other sees the row index not increase, the
+    # loop that checks each entry says so, and the caller sums the matrix's
+    # duplicates in a copy.
+    X = sparse.csc_matrix(np.random.default_rng(5).normal(size=(300, 3)) + 10)
+    k = X.indptr[1] + position
+    assert k % 2 == position % 2  # column 0 stores all 300 rows
+    X.indices[k + 1] = X.indices[k]
+    assert not X.has_canonical_format
+    count, mean, m2 = _sparse.moments(X)
+    dense = X.toarray()  # sums the duplicates
+    assert dense[X.indices[k], 1] == X.data[k] + X.data[k + 1]
+    assert_array_equal(count, [300, 300, 300])
+    assert_allclose(mean, dense.mean(axis=0), rtol=1e-14)
+    assert_allclose(m2, dense.var(axis=0) * 300, rtol=1e-12)
+
+
+@requires_kernels
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_csr_moments_have_the_bits_of_unit_weights(dtype):
+    # Without weights the CSR kernel scatters into compact records until a
+    # NaN, then hands over to the loop that handles NaN; with weights of 1
+    # that loop does it all, with the same arithmetic: the same bits, with
+    # NaN first in a column or later, in the first chunk or at the last's end.
+    X = sparse.random(5_000, 40, density=0.2, format="csr", random_state=6)
+    X.data += 1e3
+    X.data[[0, 17, 3_000, X.nnz // 2, X.nnz - 1]] = np.nan
+    X = X.astype(dtype)
+    unweighted = _sparse.moments(X)
+    weighted = _sparse.moments(X, np.ones(X.shape[0]))
+    for a, b in zip(unweighted, weighted, strict=True):
+        assert_array_equal(a, b)
+    dense = _exact_weighted_moments(X.toarray().astype(np.float64))
+    assert_allclose(unweighted.m2, dense[2], rtol=1e-12)
+
+
+@requires_kernels
 def test_sparse_moments_kernel_sums_unsorted_csc_duplicates():
     # Column 0 stores row 2, then row 0 twice: the kernel sees the order is
     # not increasing and the caller sums the duplicates in a copy.
