@@ -84,66 +84,64 @@ def _major_chunks(X, moments=False):
 
 
 def _kernel_moments(X, weights, n_threads):
-    """The column records of X (see _kernels.c), in chunks on threads; None
-    if X may hold duplicate entries."""
+    """The column records of X (see _kernels.c), of shape ``(n_parts,
+    n_columns, _FIELDS)``: one part for CSC, one per chunk of rows for CSR,
+    run in threads; None if X may hold duplicate entries."""
     n_rows, n_columns = X.shape
     csc = X.format == "csc"
     n_minor = n_rows if csc else n_columns
     chunks = _major_chunks(X, moments=True)
-
-    def fresh():
-        records = np.zeros((n_columns, _FIELDS))
-        records[:, _SHIFT] = np.nan
-        return records
-
-    shared = fresh() if csc else None
+    records = np.zeros((1 if csc else len(chunks), n_columns, _FIELDS))
+    records[..., _SHIFT] = np.nan
 
     def run(index):
         first, last = chunks[index]
-        records = shared if csc else fresh()
-        status = _native.kernels.sparse_moments(
-            X.data, X.indices, X.indptr, first, last, n_minor, weights, records, csc
+        return _native.kernels.sparse_moments(
+            X.data,
+            X.indices,
+            X.indptr,
+            first,
+            last,
+            n_minor,
+            weights,
+            records[0 if csc else index],
+            csc,
         )
-        return status, records
 
-    parts = run_on_blocks(run, len(chunks), 1, n_threads)
-    statuses = [status for status, _ in parts]
+    statuses = run_on_blocks(run, len(chunks), 1, n_threads)
     for status in (_BAD_INDPTR, _BAD_INDEX):
         if status in statuses:
             raise _structure_error(X, status)
     if _NOT_CANONICAL in statuses:
         return None
-    if csc:
-        return [shared]
-    records = [records for _, records in parts]
-    if weights is None:  # the kernel counts the stored entries only if weighted
-        for part in records:
-            part[:, _STORED] = part[:, _WEIGHT] + part[:, _NAN_WEIGHT]
+    if weights is None and not csc:  # the CSR kernel counts them if weighted
+        records[..., _STORED] = records[..., _WEIGHT] + records[..., _NAN_WEIGHT]
     return records
 
 
 def _stored_moments(records):
-    """The moments of the stored, non-NaN entries of each column."""
-    count = records[:, _WEIGHT]
+    """The moments of the stored, non-NaN entries of each column, from
+    records of any leading shape."""
+    count = records[..., _WEIGHT]
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        correction = records[:, _SUM] / count
-        m2 = records[:, _SQUARES] - records[:, _SUM] * correction
-        mean = records[:, _SHIFT] + correction
+        correction = records[..., _SUM] / count
+        m2 = records[..., _SQUARES] - records[..., _SUM] * correction
+        mean = records[..., _SHIFT] + correction
     return Moments(count, mean, m2)
 
 
-def _merge_stored_moments(parts):
+def _merge_stored_moments(records):
     """The stored moments of the column records of disjoint chunks of rows,
-    merged at once: with ``delta_k`` the deviation of chunk k's mean from a
-    reference (the first chunk's that has one), the mean is the reference
-    plus the count-weighted mean of the deltas, and ``m2`` the chunks' ``m2``
-    plus their counts times the squared deviations of their means from it.
-    No term cancels, as in pairwise merges, and the cost does not grow with
-    the number of chunks as a chain of :func:`merge_moments` calls does."""
-    if len(parts) == 1:
-        return _stored_moments(parts[0])
-    chunks = [_stored_moments(records) for records in parts]
-    count, mean, m2 = (np.stack(field) for field in zip(*chunks, strict=True))
+    ``records[k]`` chunk k's, merged at once: with ``delta_k`` the deviation
+    of chunk k's mean from a reference (the first chunk's that has one), the
+    mean is the reference plus the count-weighted mean of the deltas, and
+    ``m2`` the chunks' ``m2`` plus their counts times the squared deviations
+    of their means from it. No term cancels, as in pairwise merges, and the
+    cost does not grow with the number of chunks as a chain of
+    :func:`merge_moments` calls does."""
+    if len(records) == 1:
+        return _stored_moments(records[0])
+    count, mean, m2 = _stored_moments(records)
     seen = count > 0
     reference = mean[seen.argmax(axis=0), np.arange(mean.shape[1])]
     total = count.sum(axis=0)
@@ -181,20 +179,20 @@ def moments(X, sample_weight=None, n_threads=None):
     # is wrong); the CSC kernel checks the row order itself.
     csr = X.format == "csr"
     check_sparse_structure(X, indices=False, indptr=csr)
-    parts = None
+    records = None
     if not csr or X.has_canonical_format:
-        parts = _kernel_moments(X, weights, n_threads)
-    if parts is None:  # duplicate entries, maybe: sum them in a copy
+        records = _kernel_moments(X, weights, n_threads)
+    if records is None:  # duplicate entries, maybe: sum them in a copy
         check_sparse_structure(X)
         X = X.copy()
         X.sum_duplicates()
-        parts = _kernel_moments(X, weights, n_threads)
+        records = _kernel_moments(X, weights, n_threads)
     # An infinity makes sums NaN or infinite, even in a row of weight 0.
-    if not all(np.isfinite(r[:, _SUM : _SQUARES + 1]).all() for r in parts):
+    if not np.isfinite(records[..., _SUM : _SQUARES + 1]).all():
         check_no_infinity(X.data)
-    stored = _merge_stored_moments(parts)
-    nan_weight = sum(records[:, _NAN_WEIGHT] for records in parts)
-    n_stored = sum(records[:, _STORED] for records in parts)
+    stored = _merge_stored_moments(records)
+    nan_weight = records[..., _NAN_WEIGHT].sum(axis=0)
+    n_stored = records[..., _STORED].sum(axis=0)
     n_rows = X.shape[0]
     total = float(n_rows) if weights is None else weights.sum()
     # The implicit zeros, as a group of mean 0: exactly none in a column

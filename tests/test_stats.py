@@ -278,7 +278,7 @@ def test_chunk_records_merge_at_once_to_the_exact_moments():
                     values.size,
                 ]
         parts.append(records)
-    count, mean, m2 = _merge_stored_moments(parts)
+    count, mean, m2 = _merge_stored_moments(np.stack(parts))
     for j in (0, 1):
         values = [Fraction(v) for v in columns[j][present[j]]]
         exact_mean = sum(values) / len(values)
