@@ -162,7 +162,8 @@ def moments(X, sample_weight=None, n_threads=None):
     The compiled kernel reads the stored entries once, in float64 whatever
     their dtype, summing each column's deviations from a shift near its
     values (its first value, in a chunk of CSR rows; its running mean, in a
-    CSC column) and checking the structure as it goes. The moments of CSR
+    CSC column, summed in two lanes without weights) and checking the
+    structure as it goes. The moments of CSR
     chunks are merged at once (:func:`_merge_stored_moments`), then the
     implicit zeros (a group of value 0) with :func:`merge_moments`. Without
     the kernels, scikit-learn's compiled ``mean_variance_axis`` does the pass.
