@@ -163,10 +163,10 @@ def moments(X, sample_weight=None, n_threads=None):
     their dtype, summing each column's deviations from a shift near its
     values (its first value, in a chunk of CSR rows; its running mean, in a
     CSC column, summed in two lanes without weights) and checking the
-    structure as it goes. The moments of CSR
-    chunks are merged at once (:func:`_merge_stored_moments`), then the
-    implicit zeros (a group of value 0) with :func:`merge_moments`. Without
-    the kernels, scikit-learn's compiled ``mean_variance_axis`` does the pass.
+    structure as it goes. The moments of CSR chunks are merged at once
+    (:func:`_merge_stored_moments`), then the implicit zeros (a group of
+    value 0) with :func:`merge_moments`. Without the kernels, scikit-learn's
+    compiled ``mean_variance_axis`` does the pass.
     """
     weights = None
     if sample_weight is not None:
