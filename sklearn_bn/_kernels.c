@@ -588,18 +588,22 @@ merge_run(double *count, double *mean, double *m2, double shift, double *sum,
                     const double *weights, double *RESTRICT records)           \
     {                                                                          \
         const uint64_t rows = (uint64_t)n_rows;                                \
+        /* After a column with NaN the next is read entry by entry: with NaN  \
+           in every column, each is then read once, not twice. */             \
+        int fast = !weights;                                                   \
         for (Py_ssize_t j = first; j < last; j++) {                            \
             const Py_ssize_t start = indptr[j], end = indptr[j + 1];          \
             if (start < 0 || end < start || end > nnz)                         \
                 return SPARSE_BAD_INDPTR;                                      \
             double *r = records + j * SPARSE_FIELDS;                           \
-            if (!weights && end > start &&                                     \
+            if (fast && end > start &&                                         \
                 NAME##_fast_column(data, indices, start, end, rows, r) == 0)   \
                 continue;                                                      \
             const int status =                                                 \
                 NAME##_column(data, indices, start, end, rows, weights, r);    \
             if (status != SPARSE_OK)                                           \
                 return status;                                                 \
+            fast = !weights && r[4] == 0.0;                                    \
         }                                                                      \
         return SPARSE_OK;                                                      \
     }
