@@ -471,6 +471,20 @@ merge_run(double *count, double *mean, double *m2, double shift, double *sum,
     *sum = *squares = *weight = 0.0;
 }
 
+/* A CSC column's finished record (see SPARSE_FIELDS): its shift is the
+   mean, NaN without a value, and its sums are 0. */
+static inline void
+csc_record(double *RESTRICT r, double count, double mean, double m2,
+           double nan_weight, Py_ssize_t n_stored)
+{
+    r[0] = count > 0 ? mean : NAN;
+    r[1] = 0.0;
+    r[2] = m2;
+    r[3] = count;
+    r[4] = nan_weight;
+    r[5] = (double)n_stored;
+}
+
 /* Columns [first, last) of a CSC matrix, each into its record, finished:
    the shift is the mean of the column's stored non-NaN entries, the sums 0
    and the squares their centered sum.
@@ -522,12 +536,7 @@ merge_run(double *count, double *mean, double *m2, double shift, double *sum,
             }                                                                  \
         }                                                                      \
         merge_run(&count, &mean, &m2, shift, &sum, &squares, &weight);         \
-        r[0] = count > 0 ? mean : NAN;                                         \
-        r[1] = 0.0;                                                            \
-        r[2] = m2;                                                             \
-        r[3] = count;                                                          \
-        r[4] = nan_weight;                                                     \
-        r[5] = (double)(end - start);                                          \
+        csc_record(r, count, mean, m2, nan_weight, end - start);               \
         return SPARSE_OK;                                                      \
     }                                                                          \
     /* An unweighted column of at least one entry, in two lanes; 0 if its     \
@@ -574,12 +583,7 @@ merge_run(double *count, double *mean, double *m2, double shift, double *sum,
         if ((uint64_t)previous >= rows || mean - mean != 0.0 ||                \
             m2 - m2 != 0.0)                                                    \
             return 1;                                                          \
-        r[0] = mean;                                                           \
-        r[1] = 0.0;                                                            \
-        r[2] = m2;                                                             \
-        r[3] = count;                                                          \
-        r[4] = 0.0;                                                            \
-        r[5] = (double)(end - start);                                          \
+        csc_record(r, count, mean, m2, 0.0, end - start);                      \
         return 0;                                                              \
     }                                                                          \
     static int NAME(const TYPE *data, const INDEX *indices,                    \
