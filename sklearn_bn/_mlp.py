@@ -41,6 +41,7 @@ from ._mlp_layers import (
     update_running_stats,
 )
 from ._mlp_training import NON_FINITE_MESSAGE, fit_lbfgs, fit_stochastic
+from ._rollback import restored_on_error
 
 # The smallest training mini-batch when batch normalization is on: the batch
 # variance of one sample is zero, and its unbiased estimate is undefined.
@@ -48,10 +49,6 @@ from ._mlp_training import NON_FINITE_MESSAGE, fit_lbfgs, fit_stochastic
 _MIN_BATCH_NORM_SAMPLES = 2
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
-
-# Attributes that scikit-learn's callback machinery sets for the time of a fit
-# and removes afterwards: a failed fit that restores the estimator keeps them.
-_CALLBACK_ATTRIBUTES = ("_callback_fit_ctx", "_skl_callbacks_to_teardown")
 
 # The lists that training replaces element by element; each call works on
 # new lists, so that the ones held before the call are left as they were.
@@ -537,22 +534,11 @@ class _BaseBatchNormMLP(CallbackSupportMixin, BaseEstimator):
         A fit that fails (bad input, a batch too small, divergence without
         early stopping) or is interrupted (KeyboardInterrupt) leaves a fitted
         network exactly as it was and an unfitted one unfitted. Training
-        writes into no array or list that existed before the call, so a
-        shallow copy of ``__dict__`` is all it takes.
+        writes into no array or list that existed before the call (see
+        ``_begin_training``).
         """
-        saved = self.__dict__.copy()
-        try:
+        with restored_on_error(self):
             return train(*args, **kwargs)
-        except BaseException:
-            callbacks = {
-                key: self.__dict__[key]
-                for key in _CALLBACK_ATTRIBUTES
-                if key in self.__dict__
-            }
-            self.__dict__.clear()
-            self.__dict__.update(saved)
-            self.__dict__.update(callbacks)
-            raise
 
     def _begin_training(self):
         """Give training new lists to write into (see ``_restoring``)."""

@@ -29,6 +29,7 @@ from ._dask import (
     dask_moments,
     is_dask_collection,
 )
+from ._rollback import restored_on_error
 from ._stats import (
     Moments,
     exponential_average,
@@ -369,28 +370,22 @@ class BatchNormScaler(
         return self._fit(X, sample_weight, reset=not hasattr(self, "n_samples_seen_"))
 
     def _fit(self, X, sample_weight, reset):
-        # One task per call, as StandardScaler's: it has no iterations. The
-        # context is opened before the state is saved, so that a failed call
-        # keeps it for the callbacks' teardown.
+        # One task per call, as StandardScaler's: it has no iterations. A
+        # callback that raises at the task's end undoes the update too.
         callback_ctx = fit_callback_context(self)
         callback_ctx.call_on_fit_task_begin(
             estimator=self, X=X, metadata={"sample_weight": sample_weight}
         )
-        saved = dict(self.__dict__)
-        try:
+        with restored_on_error(self):
             if reset:
                 self._reset()
             self._update(X, sample_weight, reset)
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(saved)
-            raise
-        callback_ctx.call_on_fit_task_end(
-            estimator=self,
-            X=X,
-            metadata={"sample_weight": sample_weight},
-            reconstruction_attributes={},
-        )
+            callback_ctx.call_on_fit_task_end(
+                estimator=self,
+                X=X,
+                metadata={"sample_weight": sample_weight},
+                reconstruction_attributes={},
+            )
         return self
 
     def _update(self, X, sample_weight, reset):

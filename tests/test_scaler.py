@@ -923,3 +923,38 @@ def test_progress_bar_shows_the_scaler_in_a_pipeline(capsys):
     pipe.set_callbacks(ProgressBar()).fit(X, y)
     assert pipe.score(X, y) > 0.9
     assert "BatchNormScaler - fit" in capsys.readouterr().out
+
+
+def _raising_at_task_end(exception):
+    """A recording callback that raises ``exception`` when the fit task ends."""
+    callback_tests = pytest.importorskip("sklearn.callback.tests._utils")
+
+    class RaisingAtTaskEnd(callback_tests.RecordingCallback):
+        def on_fit_task_end(self, estimator, context, **kwargs):
+            raise exception
+
+    return RaisingAtTaskEnd()
+
+
+@pytest.mark.parametrize("exception", [KeyboardInterrupt(), RuntimeError("callback")])
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_callback_raising_at_task_end_leaves_the_state_as_it_was(exception, method):
+    rng = np.random.default_rng(0)
+    X, X_new = rng.normal(size=(60, 3)), rng.normal(loc=5, size=(60, 3))
+    scaler = BatchNormScaler().fit(X)
+    before = {key: getattr(scaler, key) for key in ("n_samples_seen_", "mean_", "var_")}
+    scaler.set_callbacks(_raising_at_task_end(exception))
+    with pytest.raises(type(exception)):
+        getattr(scaler, method)(X_new)
+    assert scaler.n_samples_seen_ == before["n_samples_seen_"] == 60
+    assert_array_equal(scaler.mean_, before["mean_"])
+    assert_array_equal(scaler.var_, before["var_"])
+    assert_array_equal(scaler.transform(X), BatchNormScaler().fit_transform(X))
+
+
+def test_callback_raising_at_task_end_of_a_first_fit_leaves_it_unfitted():
+    scaler = BatchNormScaler().set_callbacks(_raising_at_task_end(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        scaler.partial_fit(np.ones((4, 2)))
+    assert not hasattr(scaler, "mean_")
+    assert not hasattr(scaler, "n_samples_seen_")
