@@ -513,14 +513,23 @@ class _BaseBatchNormMLP(CallbackSupportMixin, BaseEstimator):
                 "samples or batch_norm=False."
             )
 
+    def _check_batch_stats(self, stats):
+        """Refuse a mini-batch whose weights stand for one sample or less."""
+        for batch_stats in stats:
+            if not batch_stats.count > 1:
+                raise ValueError(
+                    "With batch normalization the sample weights of each "
+                    "training mini-batch must stand for more than 1 sample: "
+                    "the running variance is unbiased, n / (n - 1) times the "
+                    "batch's, with n the larger of sum(w) and the effective "
+                    "number of samples sum(w)**2 / sum(w**2); got a mini-batch "
+                    f"with n = {batch_stats.count:.17g}. Give positive weight "
+                    "to at least 2 samples of each mini-batch, or use "
+                    "batch_norm=False."
+                )
+
     def _update_running_stats(self, stats):
         for i, batch_stats in enumerate(stats):
-            if batch_stats.count <= 1:
-                raise ValueError(
-                    "With batch normalization the sample weights of each training "
-                    "mini-batch must sum to more than 1 (they count samples); got "
-                    f"a mini-batch whose sample_weight sums to {batch_stats.count}."
-                )
             self.bn_running_means_[i], self.bn_running_vars_[i] = update_running_stats(
                 self.bn_running_means_[i],
                 self.bn_running_vars_[i],
@@ -560,7 +569,7 @@ class _BaseBatchNormMLP(CallbackSupportMixin, BaseEstimator):
         X_given, y_given = X, y
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         if sample_weight is not None:
-            # Frequency weights: a negative count means nothing to batch norm.
+            # Batch statistics are weighted means: a negative weight is meaningless.
             sample_weight = _check_sample_weight(
                 sample_weight,
                 X,
@@ -645,13 +654,20 @@ class _BaseBatchNormMLP(CallbackSupportMixin, BaseEstimator):
             for the regressor.
 
         sample_weight : array-like of shape (n_samples,), default=None
-            Frequency weights: the loss is their weighted mean, as in
-            scikit-learn's MLPs, and with batch normalization the batch and
-            running statistics are weighted too, so that an integer weight
-            counts as that many copies of the row, and a zero weight as no row
-            (exactly so in one full batch). With batch normalization the
-            weights must be non-negative and each mini-batch's must sum to
-            more than 1.
+            Weights of the samples: the loss is their weighted mean, as in
+            scikit-learn's MLPs, and with batch normalization the batch
+            statistics are weighted means too, so that only the weights'
+            ratios matter (weights that sum to 1 train as any multiple of
+            them), an integer weight counts as that many copies of the row
+            and a zero weight as no row (exactly so in one full batch). The
+            running variance is unbiased, ``n / (n - 1)`` times the batch's,
+            with ``n`` the larger of ``sum(w)`` and the effective number of
+            samples ``sum(w) ** 2 / sum(w ** 2)``: the sum for weights of 1
+            or more (counts), the effective number for weights of at most 1
+            (shares, normalized weights among them), which does not change
+            when they are multiplied by a constant. With batch normalization
+            the weights must be non-negative and that ``n`` must exceed 1 in
+            each mini-batch.
 
         Returns
         -------
@@ -997,7 +1013,7 @@ class BatchNormMLPClassifier(ClassifierMixin, _BaseBatchNormMLP):
             The class labels, or a label-indicator matrix for multilabel data.
 
         sample_weight : array-like of shape (n_samples,), default=None
-            Frequency weights, as in :meth:`fit`.
+            Weights of the samples, as in :meth:`fit`.
 
         classes : array-like of shape (n_classes,), default=None
             All the classes that will ever be seen. Required on the first call;
@@ -1452,7 +1468,7 @@ class BatchNormMLPRegressor(RegressorMixin, _BaseBatchNormMLP):
             The target values.
 
         sample_weight : array-like of shape (n_samples,), default=None
-            Frequency weights, as in :meth:`fit`.
+            Weights of the samples, as in :meth:`fit`.
 
         Returns
         -------

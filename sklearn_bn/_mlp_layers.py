@@ -6,8 +6,10 @@ Functions whose name starts with ``inplace_`` overwrite their first argument;
 the others leave their inputs alone. The optimizers are in
 ``_mlp_optimizers.py`` and the training loop in ``_mlp_training.py``.
 
-``sample_weight`` arguments are frequency weights: a row of weight 2 counts as
-two copies of the row, a row of weight 0 as no row at all. ``None`` is the
+``sample_weight`` arguments weight the batch means: a row of weight 2 counts
+as two copies of the row, a row of weight 0 as no row at all, and only the
+weights' ratios matter. The running variance's ``n / (n - 1)`` is the one
+place where their scale matters (:func:`weighted_count`). ``None`` is the
 unweighted case, computed without the weights.
 """
 
@@ -162,7 +164,8 @@ class BatchNormCache(NamedTuple):
 class BatchStats(NamedTuple):
     """Statistics of one mini-batch: the mean and the biased variance.
 
-    ``count`` is the number of samples, or the sum of their frequency weights.
+    ``count`` is the ``n`` of the unbiased variance's ``n / (n - 1)``: the
+    number of samples, or with sample weights :func:`weighted_count`.
     """
 
     count: float
@@ -186,7 +189,7 @@ def batch_norm_forward(z, gamma, beta, epsilon, sample_weight=None):
     epsilon : float
         Added to the variance inside the square root.
     sample_weight : ndarray of shape (n_samples,) or None
-        Frequency weights: the moments are weighted means over the batch.
+        Weights of the samples: the moments are weighted means over the batch.
 
     Returns
     -------
@@ -221,7 +224,7 @@ def batch_norm_forward(z, gamma, beta, epsilon, sample_weight=None):
     out = x_hat * gamma
     out += beta
     cache = BatchNormCache(x_hat, inv_std, weight_share)
-    return out, cache, BatchStats(count, mean, var)
+    return out, cache, BatchStats(weighted_count(sample_weight, count), mean, var)
 
 
 def batch_norm_backward(grad_out, cache, gamma):
@@ -236,7 +239,7 @@ def batch_norm_backward(grad_out, cache, gamma):
         dbeta  = sum_i grad_out_i
         dz     = gamma * inv_std / n * (n * grad_out - dbeta - x_hat * dgamma)
 
-    With frequency weights ``w`` the ``1 / n`` in front of ``dbeta`` and
+    With sample weights ``w`` the ``1 / n`` in front of ``dbeta`` and
     ``x_hat * dgamma`` becomes each sample's share of the weight, ``w / sum(w)``
     (``grad_out`` then already carries the weights of the loss).
 
@@ -328,12 +331,53 @@ def fold_batch_norm(coef, gamma, beta, running_mean, running_var, epsilon):
     return folded.astype(coef.dtype, copy=False), shift.astype(coef.dtype)
 
 
+def weighted_count(sample_weight, weight_sum):
+    """The number of samples that weights stand for, in ``n / (n - 1)``.
+
+    The larger of the weights' sum and their effective number ``sum(w) ** 2
+    / sum(w ** 2)`` (Kish). Weights of 1 or more are counts, and their sum
+    is the larger: an integer weight is that many copies of the row, as
+    scikit-learn's estimator checks require. Weights of at most 1 are shares,
+    and the effective number is the larger: ``n`` equal weights count as
+    ``n`` samples whatever they sum to, so weights normalized to sum to 1
+    work, and multiplying such weights by a constant changes nothing.
+
+    Parameters
+    ----------
+    sample_weight : ndarray of shape (n_samples,) or None
+        Non-negative weights; None for none.
+    weight_sum : float
+        Their sum (the number of samples when None).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_bn._mlp_layers import weighted_count
+    >>> weights = np.full(20, 1 / 20)
+    >>> weighted_count(weights, weights.sum())
+    20.0
+    >>> weights = np.array([3.0, 0.0, 1.0])
+    >>> weighted_count(weights, weights.sum())
+    4.0
+    """
+    if sample_weight is None:
+        return weight_sum
+    largest = sample_weight.max()
+    if not largest > 0:
+        return 0.0
+    # On the weights divided by their largest, so that none underflows.
+    share = sample_weight / largest
+    effective = share.sum() ** 2 / (share @ share)
+    return float(max(weight_sum, effective))
+
+
 def update_running_stats(running_mean, running_var, stats, momentum):
     """One momentum step of the running mean and variance, as PyTorch takes it.
 
     ``running = (1 - momentum) * running + momentum * batch``, where the
-    batch variance is the unbiased one (divisor ``n - 1``), as
-    :class:`torch.nn.BatchNorm1d` keeps it.
+    batch variance is the unbiased one, as :class:`torch.nn.BatchNorm1d`
+    keeps it: the biased variance times ``n / (n - 1)``, with ``n`` the
+    batch's :func:`weighted_count`.
 
     Examples
     --------

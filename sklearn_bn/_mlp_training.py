@@ -161,6 +161,8 @@ def _run_epoch(est, optimizer, train, batches, sample_idx):
         # Overflow shows as a non-finite loss, handled by the caller.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             loss, grads, stats = est._backprop(X[batch_idx], y[batch_idx], batch_weight)
+        # Before the loss: a mini-batch of zero weight has a NaN loss.
+        est._check_batch_stats(stats)
         if not np.isfinite(loss):
             raise TrainingDiverged
         accumulated_loss += loss * (batch.stop - batch.start)

@@ -45,6 +45,10 @@ from ._validation import (
     float_dtype_for,
 )
 
+# With ddof=1, a sum of sample weights within this relative distance of ddof
+# counts as ddof samples (sqrt of float64's eps): the sum carries rounding error.
+_WEIGHT_SUM_RTOL = 2**-26
+
 # transform centers features whose |mean| exceeds this many standard deviations
 # before scaling them; the others take the cheaper affine form.
 _CENTER_BEYOND = 16
@@ -138,7 +142,9 @@ class BatchNormScaler(
         frequency weights). 0 is the batch variance of the paper's Algorithm 1,
         of scikit-learn and of Keras. 1 is the unbiased estimate that the
         paper's Algorithm 2 uses for inference and PyTorch keeps in
-        ``running_var``; it needs more than one sample per feature and batch.
+        ``running_var``; it needs more than one sample per feature and batch,
+        that is a sum of weights above 1 by more than its rounding error
+        (relative ``2**-26``): weights normalized to sum to 1 are refused.
 
     with_mean : bool, default=True
         If False, do not subtract the mean: ``y = gamma * x / sqrt(var +
@@ -547,13 +553,18 @@ class BatchNormScaler(
         if self.ddof == 0:
             return
         count = to_numpy(count)
-        too_few = (count > 0) & (count <= self.ddof)
+        # A sum of weights carries rounding error: weights of 1/20 each sum to
+        # 1 + 2.2e-16, which is one sample, not 1 + 2.2e-16 of them.
+        too_few = (count > 0) & (count - self.ddof <= _WEIGHT_SUM_RTOL * count)
         if too_few.any():
             raise ValueError(
                 f"ddof={self.ddof} needs more than {self.ddof} sample per "
-                f"feature (a total sample_weight above {self.ddof}), but in "
-                f"{what} features {np.flatnonzero(too_few).tolist()} have "
-                f"{count[too_few].tolist()}. Pass more samples, or use ddof=0."
+                f"feature (a total sample_weight above {self.ddof}, beyond "
+                f"rounding), but in {what} features "
+                f"{np.flatnonzero(too_few).tolist()} have "
+                f"{count[too_few].tolist()}. Pass more samples, or use ddof=0; "
+                "sample weights count samples here, so weights normalized to "
+                "sum to 1 are one sample."
             )
 
     def _check_sparse_allowed(self, beta):

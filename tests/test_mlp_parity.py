@@ -119,7 +119,7 @@ def test_sample_weight_with_early_stopping_scores_with_the_weights():
     _assert_same_network(mine, reference, rtol=1e-9)
 
 
-# sample_weight with batch norm: the laws of frequency weights ---------------------
+# sample_weight with batch norm: the laws of weighted means ----------------------
 
 
 def _one_batch_fit(Estimator, X, y, sample_weight=None, **params):
@@ -131,10 +131,14 @@ def _one_batch_fit(Estimator, X, y, sample_weight=None, **params):
     return _quiet_fit(estimator, X, y, sample_weight=sample_weight)
 
 
-def _assert_same_state(a, b, rtol=1e-9):
+def _assert_same_state(a, b, rtol=1e-9, running_vars=True):
     assert_allclose(a.loss_curve_, b.loss_curve_, rtol=rtol)
-    for x, y in zip(a._state(), b._state(), strict=True):
-        assert_allclose(x, y, rtol=rtol, atol=1e-12)
+    names = ["coefs_", "intercepts_", "bn_gammas_", "bn_betas_", "bn_running_means_"]
+    if running_vars:
+        names.append("bn_running_vars_")
+    for name in names:
+        for x, y in zip(getattr(a, name), getattr(b, name), strict=True):
+            assert_allclose(x, y, rtol=rtol, atol=1e-12)
 
 
 @settings(max_examples=15, deadline=None)
@@ -187,16 +191,15 @@ def test_zero_weights_equal_removed_rows_in_one_full_batch(solver):
         _assert_same_state(weighted, removed)
 
 
-def test_running_statistics_are_frequency_weighted():
+def _one_batch_running_var(weights):
+    """The running variance after one full batch with momentum 1, and z."""
     X, y = make_classification(n_samples=20, n_features=5, random_state=0)
-    weights = np.arange(20) % 3 + 1.0
     mlp = BatchNormMLPClassifier(
         (6,), batch_size=20, max_iter=1, bn_momentum=1.0, random_state=0
     )
     _quiet_fit(mlp, X, y, sample_weight=weights)
     # With momentum 1 the running statistics are those of the one batch,
-    # computed with the initial weights (scikit-learn's Glorot draws): the
-    # weighted mean and the frequency-weighted unbiased variance, numpy's.
+    # computed with the initial weights (scikit-learn's Glorot draws).
     reference = MLPClassifier((6,))
     reference._random_state = np.random.RandomState(0)
     coef, _ = reference._init_coef(5, 6, np.float64)
@@ -204,11 +207,21 @@ def test_running_statistics_are_frequency_weighted():
     assert_allclose(
         mlp.bn_running_means_[0], np.average(z, axis=0, weights=weights), rtol=1e-12
     )
-    assert_allclose(
-        mlp.bn_running_vars_[0],
-        np.cov(z, rowvar=False, fweights=weights.astype(int)).diagonal(),
-        rtol=1e-12,
-    )
+    return mlp.bn_running_vars_[0], z
+
+
+def test_running_variance_with_counts_is_numpys_with_fweights():
+    weights = np.arange(20) % 3 + 1.0
+    running_var, z = _one_batch_running_var(weights)
+    expected = np.cov(z, rowvar=False, fweights=weights.astype(int)).diagonal()
+    assert_allclose(running_var, expected, rtol=1e-12)
+
+
+def test_running_variance_with_shares_is_numpys_with_aweights():
+    weights = (np.arange(20) % 3 + 1.0) / 7
+    running_var, z = _one_batch_running_var(weights)
+    expected = np.cov(z, rowvar=False, aweights=weights).diagonal()
+    assert_allclose(running_var, expected, rtol=1e-12)
 
 
 def test_sample_weight_must_be_non_negative_with_batch_norm():
@@ -225,12 +238,58 @@ def test_sample_weight_must_be_non_negative_with_batch_norm():
     )
 
 
-def test_batch_weights_summing_to_one_or_less_are_an_error_with_batch_norm():
+@pytest.mark.parametrize("Estimator", [BatchNormMLPClassifier, BatchNormMLPRegressor])
+@pytest.mark.parametrize("n_samples", [7, 10, 20, 1000])
+def test_normalized_weights_train_as_no_weights(Estimator, n_samples):
+    # Equal weights summing to 1 (a few ulps either side of it) are n samples,
+    # as no weights are. They were once refused for not summing to more than 1.
+    # (alpha=0: see test_fit_does_not_change_when_the_weights_are_scaled.)
+    X, y = make_classification(n_samples=n_samples, n_features=4, random_state=0)
+    params = dict(
+        hidden_layer_sizes=(5,), max_iter=3, batch_size=min(n_samples, 200),
+        alpha=0.0, random_state=0,
+    )  # fmt: skip
+    weighted = _quiet_fit(
+        Estimator(**params), X, y, sample_weight=np.full(n_samples, 1 / n_samples)
+    )
+    plain = _quiet_fit(Estimator(**params), X, y)
+    _assert_same_state(weighted, plain, rtol=1e-9)
+
+
+@pytest.mark.parametrize("Estimator", [BatchNormMLPClassifier, BatchNormMLPRegressor])
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
+@pytest.mark.parametrize("scale", [1 / 300, 1e-6, 1 / 3, 1e3])
+def test_fit_does_not_change_when_the_weights_are_scaled(Estimator, solver, scale):
+    # alpha=0: scikit-learn divides the L2 penalty by the sum of the weights,
+    # so that with alpha > 0 neither its MLPs nor these are scale-invariant.
+    X, y = make_classification(n_samples=300, n_features=5, random_state=0)
+    weights = np.random.default_rng(0).uniform(0, 3, size=300)
+    params = dict(
+        hidden_layer_sizes=(6, 5), max_iter=4, batch_size=64, alpha=0.0,
+        solver=solver, random_state=0,
+    )  # fmt: skip
+    scaled = _quiet_fit(Estimator(**params), X, y, sample_weight=weights * scale)
+    plain = _quiet_fit(Estimator(**params), X, y, sample_weight=weights / 3)
+    # Weights of at most 1 both times: the running variance's n is the
+    # effective number of samples, the same. Otherwise it is the sum of the
+    # weights, and only the running variance differs, by n / (n - 1).
+    _assert_same_state(scaled, plain, rtol=1e-8, running_vars=scale <= 1 / 3)
+
+
+def test_a_mini_batch_weighing_one_sample_is_an_error_with_batch_norm():
     X, y = make_classification(n_samples=20, random_state=0)
-    mlp = BatchNormMLPClassifier((4,), max_iter=2)
-    with pytest.raises(ValueError, match="must sum to more than 1"):
-        mlp.fit(X, y, sample_weight=np.full(20, 0.01))
-    assert not hasattr(mlp, "coefs_")
+    mlp = BatchNormMLPClassifier((4,), max_iter=2, batch_size=10, shuffle=False)
+    # One positive weight of at most 1 in the first mini-batch, none in the
+    # second.
+    for positive in ([3], [3, 12]):
+        weights = np.zeros(20)
+        weights[positive] = 0.5
+        with pytest.raises(ValueError, match="must stand for more than 1 sample"):
+            mlp.fit(X, y, sample_weight=weights)
+        assert not hasattr(mlp, "coefs_")
+    # Two positive weights in every mini-batch train.
+    weights[[0, 11]] = 1e-3
+    _quiet_fit(mlp, X, y, sample_weight=weights)
 
 
 def test_unit_weights_equal_no_weights():

@@ -958,3 +958,27 @@ def test_callback_raising_at_task_end_of_a_first_fit_leaves_it_unfitted():
         scaler.partial_fit(np.ones((4, 2)))
     assert not hasattr(scaler, "mean_")
     assert not hasattr(scaler, "n_samples_seen_")
+
+
+@pytest.mark.parametrize("n_samples", [7, 10, 20])
+@pytest.mark.parametrize("momentum", [None, 0.1])
+def test_ddof_one_refuses_normalized_weights_whatever_their_rounding(
+    n_samples, momentum
+):
+    # 7 / 7, 10 / 10 and 20 / 20 weights sum to 1 - 1.1e-16, 1 - 1.1e-16 and
+    # 1 + 2.2e-16: one sample each time, so each is refused, where the last
+    # once gave a variance 4.5e15 times too large.
+    X = np.random.default_rng(0).normal(size=(n_samples, 2))
+    scaler = BatchNormScaler(ddof=1, momentum=momentum)
+    with pytest.raises(ValueError, match="ddof=1 needs more than 1 sample"):
+        scaler.fit(X, sample_weight=np.full(n_samples, 1 / n_samples))
+    assert not hasattr(scaler, "var_")
+
+
+def test_ddof_one_with_weights_summing_to_more_than_one_is_numpys_fweights():
+    X = np.random.default_rng(0).normal(size=(6, 2))
+    weights = np.array([1, 2, 1, 3, 1, 1])
+    scaler = BatchNormScaler(ddof=1).fit(X, sample_weight=weights / 2)
+    # Frequencies that sum to 4.5: the divisor is 3.5.
+    expected = np.cov(X, rowvar=False, fweights=weights).diagonal()
+    assert_allclose(scaler.var_, expected * (9 - 1) / 2 / 3.5, rtol=1e-13)
