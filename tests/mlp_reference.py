@@ -43,7 +43,11 @@ def _configs():
                 kind, dict(solver=solver), "fit", "float64", True
             )  # fmt: skip
             configs[f"{kind}-{solver}-early-stopping"] = (
-                kind, dict(solver=solver, early_stopping=True, max_iter=12),
+                kind,
+                dict(
+                    solver=solver, early_stopping=True, max_iter=30,
+                    learning_rate_init=0.05, n_iter_no_change=3,
+                ),
                 "fit", "float64", True,
             )  # fmt: skip
             configs[f"{kind}-{solver}-partial-fit"] = (
