@@ -17,7 +17,7 @@ import numpy as np
 
 from . import _dense
 from ._stats import Moments, merge_moments
-from ._validation import check_weight_sum
+from ._validation import check_not_empty, check_weight_sum
 
 # How many partial results each merge task combines. A wider tree has fewer
 # levels (less latency); a narrower one spreads the merging over more tasks.
@@ -85,6 +85,8 @@ def as_dask_array(X):
     -------
     X_array : dask.array.Array of shape (n_samples, n_features)
         Of X's dtype if it is float64, float32 or float16, of float64 otherwise.
+        X with no features, or a known count of no samples, is refused with
+        scikit-learn's error, as numpy input is.
     names : pandas.DataFrame or dask.array.Array
         An empty pandas DataFrame with X's columns when X is a dask DataFrame,
         X_array otherwise: pass it to scikit-learn's ``_check_feature_names``.
@@ -120,10 +122,9 @@ def as_dask_array(X):
             "X must be a dask array of numpy blocks; got blocks of type "
             f"{type(X._meta).__name__}. Sparse blocks are not supported."
         )
-    if X.shape[0] == 0:
-        raise ValueError(
-            f"Found a dask array X of shape {X.shape}; at least 1 sample is needed."
-        )
+    # As numpy input is: an empty block would reach the kernels. A row count
+    # not known yet (a dask DataFrame's) is checked as X is fitted.
+    check_not_empty(X.shape)
     X = X.astype(_float_dtype(X.dtype))
     return X, X if names is None else names
 
@@ -243,23 +244,34 @@ def _leaf_moments(X, sample_weight):
     return columns, weights
 
 
-def _compute_checked(result, weights, per_chunk=False):
-    """Compute a delayed result, and the sums of the weights in the same pass:
-    their total, or with ``per_chunk`` that of each row chunk (each a batch)."""
+def _compute_checked(result, X, weights, per_chunk=False):
+    """Compute a delayed result, and in the same pass what is checked: the
+    number of rows of X where it is not known (a dask DataFrame's), refused
+    if 0 as numpy input is, and the sums of the weights, their total or with
+    ``per_chunk`` that of each row chunk (each a batch). With ``per_chunk``,
+    the results of the row chunks that hold rows, in order: an empty chunk is
+    no batch."""
     import dask
 
-    if weights is None:
-        return dask.compute(result)[0]
-    sums = weights.map_blocks(
-        _weight_sum, chunks=((1,) * weights.numblocks[0],), dtype=np.float64
-    )
-    result, sums = dask.compute(result, sums)
-    with np.errstate(over="ignore"):
-        if not per_chunk:
-            check_weight_sum(np.sum(sums), "of X")
-        for index, total in enumerate(sums if per_chunk else []):
-            check_weight_sum(total, f"in row chunk {index}")
-    return result
+    rows = list(X.chunks[0])
+    if np.isnan(rows).any():
+        rows = [dask.delayed(len)(block) for block in X.to_delayed()[:, 0]]
+    sums = None
+    if weights is not None:
+        sums = weights.map_blocks(
+            _weight_sum, chunks=((1,) * weights.numblocks[0],), dtype=np.float64
+        )
+    result, rows, sums = dask.compute(result, rows, sums)
+    check_not_empty((sum(rows), X.shape[1]))
+    if not per_chunk:
+        if sums is not None:
+            with np.errstate(over="ignore"):
+                check_weight_sum(np.sum(sums), "of X")
+        return result
+    for index, n_rows in enumerate(rows):
+        if sums is not None and n_rows:
+            check_weight_sum(sums[index], f"in row chunk {index}")
+    return [part for part, n_rows in zip(result, rows, strict=True) if n_rows]
 
 
 def _weight_sum(weights):
@@ -301,7 +313,7 @@ def dask_moments(X, sample_weight=None):
     """
     columns, weights = _leaf_moments(X, sample_weight)
     per_column_chunk = [_tree_reduce(leaves, _merge_all) for leaves in columns]
-    return _compute_checked(_tree_reduce(per_column_chunk, _concatenate), weights)
+    return _compute_checked(_tree_reduce(per_column_chunk, _concatenate), X, weights)
 
 
 def dask_chunk_moments(X, sample_weight=None):
@@ -320,7 +332,7 @@ def dask_chunk_moments(X, sample_weight=None):
     Returns
     -------
     list of Moments
-        One per row chunk of X, in order.
+        One per row chunk of X that holds rows, in order.
 
     Examples
     --------
@@ -335,7 +347,7 @@ def dask_chunk_moments(X, sample_weight=None):
     columns, weights = _leaf_moments(X, sample_weight)
     concatenate = dask.delayed(_concatenate)
     rows = [concatenate(*row) for row in zip(*columns, strict=True)]
-    return list(_compute_checked(rows, weights, per_chunk=True))
+    return _compute_checked(rows, X, weights, per_chunk=True)
 
 
 def _apply_block(block, func):

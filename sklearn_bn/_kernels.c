@@ -664,7 +664,9 @@ SCALE_COLUMNS(scale_columns_f32_i64, float, int64_t, FLT_MAX)
  * reads or writes is acquired here, from a description of what the kernel
  * needs, and nothing runs unless all of them match: a C-contiguous buffer
  * of the right kind of item in native byte order, of the expected number of
- * dimensions and length, writable where the kernel writes. The shapes come
+ * dimensions and length, writable where the kernel writes, and not empty
+ * where the kernel divides by or loops over its rows or columns (a matrix
+ * of no rows or no columns is refused here, never run). The shapes come
  * from the buffers themselves, never from the caller.
  */
 enum kind {
@@ -679,6 +681,8 @@ typedef struct {
     int ndim;     /* 1 or 2 */
     int writable; /* the kernel writes into it */
     int optional; /* None is accepted, and gives an empty view */
+    int nonempty; /* every dimension at least 1: the rows and columns of X,
+                     a factor per column */
 } spec;
 
 /* The item type of a native-order buffer: 'f', 'd', 'i' (int32), 'q'
@@ -735,6 +739,20 @@ acquire(PyObject *obj, Py_buffer *view, const spec *s)
         view->obj = NULL;
         return -1;
     }
+    if (s->nonempty &&
+        (view->shape[0] < 1 || (view->ndim == 2 && view->shape[1] < 1))) {
+        if (view->ndim == 2)
+            PyErr_Format(PyExc_ValueError,
+                         "%s must have at least one row and one column, not "
+                         "shape (%zd, %zd)",
+                         s->name, view->shape[0], view->shape[1]);
+        else
+            PyErr_Format(PyExc_ValueError, "%s must have at least one item",
+                         s->name);
+        PyBuffer_Release(view);
+        view->obj = NULL;
+        return -1;
+    }
     return 0;
 }
 
@@ -787,9 +805,9 @@ static PyObject *
 py_shifted_sums(PyObject *self, PyObject *args)
 {
     static const spec specs[] = {
-        {"X", REAL, 2, 0, 0},           {"shift", FLOAT64, 1, 0, 0},
-        {"weights", FLOAT64, 1, 0, 1},  {"dev_sum", FLOAT64, 1, 1, 0},
-        {"dev_sq", FLOAT64, 1, 1, 0},   {"count", FLOAT64, 1, 1, 1},
+        {"X", REAL, 2, 0, 0, 1},           {"shift", FLOAT64, 1, 0, 0, 0},
+        {"weights", FLOAT64, 1, 0, 1, 0},  {"dev_sum", FLOAT64, 1, 1, 0, 0},
+        {"dev_sq", FLOAT64, 1, 1, 0, 0},   {"count", FLOAT64, 1, 1, 1, 0},
     };
     PyObject *objs[6] = {NULL, NULL, Py_None, NULL, NULL, Py_None};
     Py_buffer v[6];
@@ -855,9 +873,9 @@ static PyObject *
 py_affine_map(PyObject *self, PyObject *args)
 {
     static const spec specs[] = {
-        {"X", REAL, 2, 0, 0},          {"out", REAL, 2, 1, 0},
-        {"factor", FLOAT64, 1, 0, 0},  {"offset", FLOAT64, 1, 0, 0},
-        {"center", FLOAT64, 1, 0, 1},
+        {"X", REAL, 2, 0, 0, 1},          {"out", REAL, 2, 1, 0, 1},
+        {"factor", FLOAT64, 1, 0, 0, 0},  {"offset", FLOAT64, 1, 0, 0, 0},
+        {"center", FLOAT64, 1, 0, 1, 0},
     };
     PyObject *objs[5];
     Py_buffer v[5];
@@ -899,9 +917,9 @@ static PyObject *
 py_scale_entries(PyObject *self, PyObject *args)
 {
     static const spec specs[] = {
-        {"data", REAL, 1, 0, 0},       {"indices", INDEX, 1, 0, 0},
-        {"factor", FLOAT64, 1, 0, 0},  {"out", REAL, 1, 1, 0},
-        {"out_indices", INDEX, 1, 1, 1},
+        {"data", REAL, 1, 0, 0, 0},       {"indices", INDEX, 1, 0, 0, 0},
+        {"factor", FLOAT64, 1, 0, 0, 1},  {"out", REAL, 1, 1, 0, 0},
+        {"out_indices", INDEX, 1, 1, 1, 0},
     };
     PyObject *objs[5] = {NULL, NULL, NULL, NULL, Py_None};
     Py_buffer v[5];
@@ -957,15 +975,20 @@ py_scale_entries(PyObject *self, PyObject *args)
 }
 
 /*
- * The checks the sparse kernels share: data and indices of one length,
- * indptr of the same index type, and [first, last) a range of the major
- * axis that indptr covers. Releases the views and raises on failure.
+ * The checks the sparse kernels share: a matrix of at least one row and one
+ * column (n_minor and the major axis that indptr covers), data and indices
+ * of one length, indptr of the same index type, and [first, last) a range
+ * of the major axis. Releases the views and raises on failure.
  */
 static int
-check_sparse_args(Py_buffer *v, int n_views, Py_ssize_t first, Py_ssize_t last)
+check_sparse_args(Py_buffer *v, int n_views, Py_ssize_t first, Py_ssize_t last,
+                  Py_ssize_t n_minor)
 {
     const char *problem = NULL;
-    if (length(&v[1]) != length(&v[0]))
+    if (n_minor < 1 || length(&v[2]) < 2)
+        problem = "the matrix must have at least one row and one column "
+                  "(n_minor at least 1, indptr of at least 2 items)";
+    else if (length(&v[1]) != length(&v[0]))
         problem = "indices must have as many items as data";
     else if (item_type(&v[1]) != item_type(&v[2]))
         problem = "indices and indptr must have the same dtype";
@@ -983,9 +1006,9 @@ static PyObject *
 py_sparse_moments(PyObject *self, PyObject *args)
 {
     static const spec specs[] = {
-        {"data", REAL, 1, 0, 0},         {"indices", INDEX, 1, 0, 0},
-        {"indptr", INDEX, 1, 0, 0},      {"weights", FLOAT64, 1, 0, 1},
-        {"records", FLOAT64, 2, 1, 0},
+        {"data", REAL, 1, 0, 0, 0},         {"indices", INDEX, 1, 0, 0, 0},
+        {"indptr", INDEX, 1, 0, 0, 0},      {"weights", FLOAT64, 1, 0, 1, 0},
+        {"records", FLOAT64, 2, 1, 0, 1},
     };
     PyObject *objs[5];
     Py_buffer v[5];
@@ -995,7 +1018,7 @@ py_sparse_moments(PyObject *self, PyObject *args)
                           &first, &last, &n_minor, &objs[3], &objs[4], &csc) ||
         acquire_all(objs, v, specs, 5) < 0)
         return NULL;
-    if (check_sparse_args(v, 5, first, last) < 0)
+    if (check_sparse_args(v, 5, first, last, n_minor) < 0)
         return NULL;
     /* The records are those of the columns: the minor axis of a CSR matrix,
        the major axis of a CSC one. The weights are those of the rows. */
@@ -1041,9 +1064,9 @@ static PyObject *
 py_scale_columns(PyObject *self, PyObject *args)
 {
     static const spec specs[] = {
-        {"data", REAL, 1, 0, 0},       {"indices", INDEX, 1, 0, 0},
-        {"indptr", INDEX, 1, 0, 0},    {"factor", FLOAT64, 1, 0, 0},
-        {"out", REAL, 1, 1, 0},        {"out_indices", INDEX, 1, 1, 1},
+        {"data", REAL, 1, 0, 0, 0},       {"indices", INDEX, 1, 0, 0, 0},
+        {"indptr", INDEX, 1, 0, 0, 0},    {"factor", FLOAT64, 1, 0, 0, 1},
+        {"out", REAL, 1, 1, 0, 0},        {"out_indices", INDEX, 1, 1, 1, 0},
     };
     PyObject *objs[6] = {NULL, NULL, NULL, NULL, NULL, Py_None};
     Py_buffer v[6];
@@ -1054,7 +1077,7 @@ py_scale_columns(PyObject *self, PyObject *args)
                           &objs[5]) ||
         acquire_all(objs, v, specs, 6) < 0)
         return NULL;
-    if (check_sparse_args(v, 6, first, last) < 0)
+    if (check_sparse_args(v, 6, first, last, n_rows) < 0)
         return NULL;
     if (check_length(&v[3], "factor", length(&v[2]) - 1) < 0 ||
         check_length(&v[4], "out", length(&v[0])) < 0 ||

@@ -42,6 +42,39 @@ def check_weight_sum(total, what="of X"):
         )
 
 
+def check_not_empty(shape, estimator="BatchNormScaler"):
+    """Refuse X with no samples or no features, in scikit-learn's words.
+
+    scikit-learn's ``validate_data`` says this of a numpy array; a dask
+    collection, checked lazily, and a pandas frame with no columns (whose
+    dtypes scikit-learn fails to combine first) are refused here with the
+    same message.
+
+    Parameters
+    ----------
+    shape : tuple of two numbers
+        The shape of X; a row count of NaN (not known yet) is not checked.
+    estimator : str, default="BatchNormScaler"
+        The estimator named in the message.
+
+    Examples
+    --------
+    >>> from sklearn_bn._validation import check_not_empty
+    >>> check_not_empty((10, 3))
+    >>> check_not_empty((10, 0))
+    Traceback (most recent call last):
+        ...
+    ValueError: Found array with 0 feature(s) (shape=(10, 0)) while a minimum of 1 ...
+    """
+    shape = tuple(shape)
+    for what, size in (("sample", shape[0]), ("feature", shape[1])):
+        if size == 0:
+            raise ValueError(
+                f"Found array with 0 {what}(s) (shape={shape}) while a minimum "
+                f"of 1 is required by {estimator}."
+            )
+
+
 def check_sparse_structure(X, indices=True, indptr=True):
     """Refuse a CSR or CSC matrix whose index arrays are inconsistent.
 
@@ -167,10 +200,16 @@ def float_dtype_for(X, xp, device):
     numpy input keeps float64, float32 or float16, and a polars frame whose
     columns are all Float32 stays float32 (scikit-learn's own conversion would
     make it float64). Another array API namespace keeps float64 and float32,
-    or float32 alone on a device without float64.
+    or float32 alone on a device without float64. A pandas frame with no
+    columns has none: it is refused with scikit-learn's error for no features
+    (:func:`check_not_empty`).
     """
     from ._compat import _is_numpy_namespace
 
+    if _is_pandas_frame(X) and len(X.columns) == 0:
+        # It has no dtype: scikit-learn's validation fails on that before
+        # its check of the number of features.
+        check_not_empty(X.shape)
     if not _is_numpy_namespace(xp):
         from ._array_api import float_dtypes
 
@@ -182,6 +221,11 @@ def float_dtype_for(X, xp, device):
         if dtypes and all(dtype == pl.Float32 for dtype in dtypes):
             return np.float32
     return FLOAT_DTYPES
+
+
+def _is_pandas_frame(X):
+    """Whether X is a pandas DataFrame, without importing pandas."""
+    return type(X).__module__.split(".")[0] == "pandas" and hasattr(X, "columns")
 
 
 def check_affine_param(value, name, n_features):

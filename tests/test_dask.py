@@ -356,6 +356,44 @@ def test_wrong_number_of_features_is_a_value_error(scheduler):
         scaler.transform(da.ones((10, 3), chunks=5))
 
 
+def test_dask_array_with_no_rows_is_refused_as_numpy_input_is():
+    fitted = BatchNormScaler().fit(_data())
+    for method in ["fit", "partial_fit", "transform", "inverse_transform"]:
+        scaler = fitted if "transform" in method else BatchNormScaler()
+        with pytest.raises(ValueError, match=r"Found array with 0 sample\(s\)"):
+            getattr(scaler, method)(da.zeros((0, 4), chunks=5))
+
+
+@pytest.mark.parametrize("momentum", [None, 0.1])
+def test_dask_dataframe_with_no_rows_is_refused_as_numpy_input_is(scheduler, momentum):
+    # Its row count is not known until it is computed: it is counted in the
+    # pass that fits it.
+    dask_frame = dd.from_pandas(_frame().drop(columns="w"), npartitions=3)
+    empty = dask_frame[dask_frame["a"] > 1e9]
+    message = r"Found array with 0 sample\(s\) \(shape=\(0, 4\)\)"
+    with pytest.raises(ValueError, match=message):
+        BatchNormScaler(momentum=momentum).fit(empty)
+    scaler = BatchNormScaler(momentum=momentum).fit(dask_frame)
+    state = pickle.dumps(scaler.__dict__)
+    with pytest.raises(ValueError, match=message):
+        scaler.partial_fit(empty)
+    assert pickle.dumps(scaler.__dict__) == state
+
+
+def test_momentum_passes_over_empty_row_chunks_with_weights(scheduler):
+    # A chunk with no rows is no batch, weighted or not; its weights sum to
+    # zero, which in a chunk with rows is an error.
+    X, weights = _data(), _weights()
+    chunks = ((100, 0, 150, 0, 50),)
+    dX = da.from_array(X, chunks=(chunks[0], 4))
+    dw = da.from_array(weights, chunks=chunks)
+    scaler = BatchNormScaler(momentum=0.1).fit(dX, sample_weight=dw)
+    reference = BatchNormScaler(momentum=0.1)
+    for rows in [slice(0, 100), slice(100, 250), slice(250, 300)]:
+        reference.partial_fit(X[rows], sample_weight=weights[rows])
+    _assert_same_fit(scaler, reference)
+
+
 def test_failed_partial_fit_leaves_the_state_unchanged(scheduler):
     scaler = BatchNormScaler().fit(da.from_array(_data(), chunks=70))
     state = pickle.dumps(scaler.__dict__)

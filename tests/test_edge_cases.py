@@ -7,6 +7,8 @@ crash the interpreter (malformed sparse matrices, buffers of the wrong kind
 handed to the compiled kernels) runs in a subprocess.
 """
 
+import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -55,13 +57,17 @@ def _assert_same_state(before, after):
             assert value == after[name], name
 
 
-def _run_python(code):
-    """Run code in a fresh interpreter; a crash shows as a negative return code."""
+def _run_python(code, env=None):
+    """Run code in a fresh interpreter; a crash shows as a negative return code.
+
+    ``env``: variables to set there, on top of this process's.
+    """
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
         capture_output=True,
         text=True,
         timeout=120,
+        env=None if env is None else {**os.environ, **env},
     )
 
 
@@ -482,6 +488,147 @@ def test_kernels_check_every_buffer_at_the_boundary():
     lines = result.stdout.splitlines()
     assert len(lines) == 15, result.stdout
     assert "int64 X -> X must be a 2-D float32 or float64 array" in lines
+
+
+# No rows or no columns (issue 22, defect 1)
+
+_KERNELS_ON_EMPTY = """
+import numpy as np
+from sklearn_bn import _kernels as k
+
+none, three = np.zeros(0), np.zeros(3)
+i32 = np.int32
+calls = {
+    "shifted_sums, no columns": lambda: k.shifted_sums(
+        np.zeros((4, 0)), none, None, none.copy(), none.copy()
+    ),
+    "shifted_sums, no rows": lambda: k.shifted_sums(
+        np.zeros((0, 3)), three, None, three.copy(), three.copy()
+    ),
+    "shifted_sums skipping NaN, no columns": lambda: k.shifted_sums(
+        np.zeros((4, 0), np.float32), none, None, none.copy(), none.copy(),
+        none.copy(),
+    ),
+    "affine_map, no columns": lambda: k.affine_map(
+        np.zeros((4, 0)), np.zeros((4, 0)), none, none, None, True
+    ),
+    "affine_map, no rows": lambda: k.affine_map(
+        np.zeros((0, 3)), np.zeros((0, 3)), three, three, three, True
+    ),
+    "scale_entries, no columns": lambda: k.scale_entries(
+        three, np.zeros(3, i32), none, three.copy()
+    ),
+    "sparse_moments CSR, no columns": lambda: k.sparse_moments(
+        none, np.zeros(0, i32), np.zeros(4, i32), 0, 3, 0, None,
+        np.zeros((0, 8)), False,
+    ),
+    "sparse_moments CSR, no rows": lambda: k.sparse_moments(
+        none, np.zeros(0, i32), np.zeros(1, i32), 0, 0, 3, None,
+        np.zeros((3, 8)), False,
+    ),
+    "sparse_moments CSC, no columns": lambda: k.sparse_moments(
+        none, np.zeros(0, i32), np.zeros(1, i32), 0, 0, 3, None,
+        np.zeros((0, 8)), True,
+    ),
+    "sparse_moments CSC, no rows": lambda: k.sparse_moments(
+        none, np.zeros(0, i32), np.zeros(4, i32), 0, 3, 0, None,
+        np.zeros((3, 8)), True,
+    ),
+    "scale_columns, no rows": lambda: k.scale_columns(
+        none, np.zeros(0, i32), np.zeros(4, i32), 0, 3, 0, three, none.copy()
+    ),
+    "scale_columns, no columns": lambda: k.scale_columns(
+        none, np.zeros(0, i32), np.zeros(1, i32), 0, 0, 3, none, none.copy()
+    ),
+}
+for name, call in calls.items():
+    try:
+        call()
+    except ValueError as error:
+        print(name, "->", error)
+    else:
+        raise AssertionError(f"{name}: accepted")
+"""
+
+
+@pytest.mark.skipif(not KERNELS_BUILT, reason="built without the compiled kernels")
+def test_kernels_refuse_no_rows_or_no_columns():
+    # shifted_sums divided by the number of columns: SIGFPE.
+    result = _run_python(_KERNELS_ON_EMPTY)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 12, result.stdout
+    for line in lines:
+        assert re.search(r"at least one (row|item)", line), line
+
+
+_NO_FEATURES = """
+import importlib
+import numpy as np
+from scipy import sparse
+from sklearn import config_context
+from sklearn_bn import BatchNormScaler
+
+
+def optional(name):
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+pd, pl = optional("pandas"), optional("polars")
+xp, da, dd = (
+    optional(name) for name in ["array_api_strict", "dask.array", "dask.dataframe"]
+)
+kinds = {
+    "numpy": np.zeros,
+    "csr": sparse.csr_matrix,
+    "csc_array": sparse.csc_array,
+}
+if pd is not None:
+    kinds["pandas"] = lambda shape: pd.DataFrame(np.zeros(shape))
+if pl is not None:  # a polars frame with no columns has no rows either
+    kinds["polars"] = lambda shape: pl.DataFrame(np.zeros(shape))
+if xp is not None:
+    kinds["array API"] = lambda shape: xp.asarray(np.zeros(shape))
+if da is not None:
+    kinds["dask array"] = lambda shape: da.zeros(shape, chunks=5)
+    kinds["dask array, chunks of 2048 rows"] = lambda shape: da.zeros(
+        (4096, shape[1]), chunks=2048
+    )
+if dd is not None and pd is not None:
+    kinds["dask DataFrame"] = lambda shape: dd.from_pandas(
+        pd.DataFrame(np.zeros(shape)), npartitions=2
+    )
+for kind, make in kinds.items():
+    sparse_input = kind in ("csr", "csc_array")
+    with config_context(array_api_dispatch=kind == "array API"):
+        fitted = BatchNormScaler(with_mean=not sparse_input).fit(make((10, 3)))
+        for method in ["fit", "partial_fit", "transform", "inverse_transform"]:
+            scaler = fitted if "transform" in method else BatchNormScaler(
+                with_mean=not sparse_input
+            )
+            try:
+                getattr(scaler, method)(make((10, 0)))
+            except ValueError as error:
+                print(kind, method, "->", error)
+            else:
+                raise AssertionError(f"{kind} {method}: accepted")
+"""
+
+
+def test_no_features_is_refused_for_every_kind_of_input():
+    # A dask collection with no columns reached the kernels: SIGFPE.
+    result = _run_python(_NO_FEATURES, env={"SCIPY_ARRAY_API": "1"})
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) >= 12, result.stdout
+    for line in lines:
+        found = r"Found array with 0 (feature|sample)\(s\) \(shape=\(\w+, 0\)\)"
+        assert re.search(f"{found} while a minimum of 1 is required", line), line
+    kinds = {line.split(" fit ")[0] for line in lines if " fit " in line}
+    assert {"numpy", "csr", "csc_array"} <= kinds
 
 
 def test_restrict_is_spelled_portably():
