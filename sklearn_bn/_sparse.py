@@ -4,6 +4,8 @@ Only the stored entries are read or written; implicit zeros count as values
 of 0 in the moments and stay zeros in the output.
 """
 
+import copy
+
 import numpy as np
 
 from . import _native
@@ -43,15 +45,48 @@ _SHIFT, _SUM, _SQUARES, _WEIGHT, _NAN_WEIGHT, _STORED = range(6)
 _FIELDS = 8
 
 
+_INDEX_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
+
+
+def _readable(X):
+    """X with arrays that the kernels and scikit-learn's compiled code read:
+    each C-contiguous, the indices and indptr of one dtype, native int32 or
+    int64. X itself when its arrays are so, which costs nothing to find out;
+    otherwise a new matrix over copies that are, X's flags kept.
+
+    scipy accepts more: views with strides (as ``csr_matrix((data,
+    buffer[::2], indptr))`` keeps them), int64 indices with an int32 indptr,
+    other integer dtypes or byte orders. Such X is read through this copy,
+    taken once per call at the boundary, so that no later call fails on it.
+    """
+    indices, indptr, data = X.indices, X.indptr, X.data
+    if (
+        indices.dtype == indptr.dtype
+        and indices.dtype in _INDEX_DTYPES
+        and indices.flags.c_contiguous
+        and indptr.flags.c_contiguous
+        and data.flags.c_contiguous
+    ):
+        return X
+    for name, array in (("indices", indices), ("indptr", indptr)):
+        if array.dtype.kind not in "iu":
+            raise TypeError(
+                f"X.{name} must be an array of integers; got one of dtype "
+                f"{array.dtype}. Build X with scipy.sparse's constructors."
+            )
+    both_int32 = all(a.dtype == np.int32 for a in (indices, indptr))
+    index_dtype = np.int32 if both_int32 else np.int64
+    readable = copy.copy(X)
+    # An integer beyond int64 becomes negative: refused as out of range.
+    readable.indices = np.asarray(indices, dtype=index_dtype, order="C")
+    readable.indptr = np.asarray(indptr, dtype=index_dtype, order="C")
+    readable.data = np.asarray(data, order="C")
+    return readable
+
+
 def _kernel_ready(X):
-    """Whether the kernels can read X's arrays as they are."""
-    return (
-        _native.kernel_ready(X.data)
-        and X.indices.dtype == X.indptr.dtype
-        and X.indices.dtype in (np.int32, np.int64)
-        and X.indices.flags.c_contiguous
-        and X.indptr.flags.c_contiguous
-    )
+    """Whether the kernels can read X, once :func:`_readable`."""
+    return _native.kernel_ready(X.data)
 
 
 def _structure_error(X, status):
@@ -168,6 +203,7 @@ def moments(X, sample_weight=None, n_threads=None):
     value 0) with :func:`merge_moments`. Without the kernels, scikit-learn's
     compiled ``mean_variance_axis`` does the pass.
     """
+    X = _readable(X)
     weights = None
     if sample_weight is not None:
         weights = np.ascontiguousarray(sample_weight, np.float64)
@@ -292,12 +328,15 @@ def affine_map(X, out, factor, offset, center=None, n_threads=None):
     """
     if center is not None or np.any(offset != 0):
         raise ValueError("A sparse matrix can only be scaled: it would be dense.")
+    # X's own data is written into at the end, if out is X; the rest reads
+    # a readable X.
+    given, X = X, _readable(X)
     if n_threads is None:
         n_threads = default_threads(X.data, _THREADED_BYTES)
     factor = np.ascontiguousarray(factor, np.float64)
     data = np.empty_like(X.data)
     # A new matrix gets its own indices, copied by the threads that scale.
-    indices = None if out is X else np.empty_like(X.indices)
+    indices = None if out is given else np.empty_like(X.indices)
     if X.format == "csc" and _kernel_ready(X):
         # The kernel checks indptr and the row indices as it reads them.
         check_sparse_structure(X, indices=False, indptr=False)
@@ -330,9 +369,9 @@ def affine_map(X, out, factor, offset, center=None, n_threads=None):
                 raise _structure_error(X, _BAD_INDEX) from None
 
         run_on_blocks(scale, X.data.size, _CHUNK_ENTRIES, n_threads)
-    if out is X:
-        X.data[...] = data
-        return X
+    if out is given:
+        given.data[...] = data
+        return given
     return type(X)((data, indices, X.indptr.copy()), shape=X.shape)
 
 

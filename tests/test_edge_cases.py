@@ -196,6 +196,62 @@ def test_duplicate_sparse_entries_count_as_their_sum(fmt):
     assert_allclose(scaler.transform(X).toarray(), scaler.transform(dense))
 
 
+# Sparse layouts that scipy accepts (issue 22, defects 10 and 11)
+
+
+def _strided(array):
+    """A view of ``array`` with a stride of two items."""
+    buffer = np.zeros(2 * array.size, dtype=array.dtype)
+    buffer[::2] = array
+    return buffer[::2]
+
+
+_LAYOUTS = {
+    "strided indices": lambda X: setattr(X, "indices", _strided(X.indices)),
+    "strided data": lambda X: setattr(X, "data", _strided(X.data)),
+    "strided indptr": lambda X: setattr(X, "indptr", _strided(X.indptr)),
+    "int64 indices, int32 indptr": lambda X: setattr(
+        X, "indices", X.indices.astype(np.int64)
+    ),
+    "int32 indices, int64 indptr": lambda X: setattr(
+        X, "indptr", X.indptr.astype(np.int64)
+    ),
+    "big-endian indices": lambda X: setattr(X, "indices", X.indices.astype(">i4")),
+    "uint16 indptr": lambda X: setattr(X, "indptr", X.indptr.astype(np.uint16)),
+}
+
+
+@pytest.mark.parametrize("layout", list(_LAYOUTS))
+@pytest.mark.parametrize(
+    "container", [sparse.csr_matrix, sparse.csc_matrix, sparse.csr_array]
+)
+def test_sparse_layouts_scipy_accepts_give_the_dense_results(
+    code_path, layout, container
+):
+    # A CSR matrix with strided indices was fitted, then refused by
+    # transform; strided data or mixed index dtypes were refused by fit.
+    dense = np.array([[1.0, 0, 2], [0, 3, 0], [4, 0, np.nan], [0, 5, 6]])
+    X = container(dense)
+    X.indices, X.indptr = X.indices.astype(np.int32), X.indptr.astype(np.int32)
+    _LAYOUTS[layout](X)
+    arrays = [np.array(a, copy=True) for a in (X.data, X.indices, X.indptr)]
+    scaler = BatchNormScaler(with_mean=False).fit(X)
+    reference = BatchNormScaler(with_mean=False).fit(dense)
+    for name in ["mean_", "var_", "n_samples_seen_"]:
+        assert_allclose(getattr(scaler, name), getattr(reference, name), rtol=1e-12)
+    for method in ["transform", "inverse_transform"]:
+        result = getattr(scaler, method)(X)
+        assert_allclose(result.toarray(), getattr(reference, method)(dense))
+    scaler.partial_fit(X)
+    reference.partial_fit(dense)
+    assert_allclose(scaler.var_, reference.var_, rtol=1e-12)
+    for array, before in zip((X.data, X.indices, X.indptr), arrays, strict=True):
+        assert_array_equal(array, before)
+    expected = reference.transform(dense)
+    assert scaler.transform(X, copy=False) is X
+    assert_allclose(X.toarray(), expected)
+
+
 # float32: multipliers beyond its range, centring far from zero (defects 4, 5)
 
 
