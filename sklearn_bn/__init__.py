@@ -1,6 +1,6 @@
 """Batch normalization for scikit-learn."""
 
-from ._mlp import BatchNormMLPClassifier, BatchNormMLPRegressor
+from .neural_network import BatchNormMLPClassifier, BatchNormMLPRegressor
 from ._scaler import BatchNormScaler
 from ._show_versions import show_versions
 from ._torch_bridge import from_torch, to_torch

@@ -21,7 +21,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from ._mlp import BatchNormMLPClassifier
+from .neural_network import BatchNormMLPClassifier
 from ._scaler import BatchNormScaler
 
 DATASETS = {

@@ -17,7 +17,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_bn import BatchNormMLPClassifier, BatchNormMLPRegressor, _mlp_training
+from sklearn_bn import BatchNormMLPClassifier, BatchNormMLPRegressor
+from sklearn_bn.neural_network._training import TrainingMixin
 
 ESTIMATORS = [
     BatchNormMLPClassifier(),
@@ -589,14 +590,14 @@ def test_warm_start_continues_from_the_fitted_parameters():
 def test_early_stopping_keeps_the_best_validation_epoch(monkeypatch):
     X, y = make_classification(n_samples=200, n_informative=5, random_state=0)
     held_out = {}
-    split = _mlp_training._split_validation
+    split = TrainingMixin._split_validation
 
     def spy(*args):
         train, validation = split(*args)
         held_out.update(X=validation.X, y=validation.y)
         return train, validation
 
-    monkeypatch.setattr(_mlp_training, "_split_validation", spy)
+    monkeypatch.setattr(TrainingMixin, "_split_validation", spy)
     estimator = _quiet_fit(
         BatchNormMLPClassifier(
             (16,),

@@ -18,8 +18,9 @@ from sklearn.linear_model import PoissonRegressor
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.utils.fixes import parse_version
 
-from sklearn_bn import BatchNormMLPClassifier, BatchNormMLPRegressor, _mlp_training
+from sklearn_bn import BatchNormMLPClassifier, BatchNormMLPRegressor
 from sklearn_bn._compat import SKLEARN_VERSION
+from sklearn_bn.neural_network._training import TrainingMixin
 
 # scikit-learn's MLPs take sample_weight and loss from 1.7 on; below it there
 # is no reference to compare with (the oldest-versions CI job runs 1.6).
@@ -102,14 +103,14 @@ def test_diverging_fit_with_early_stopping_records_nan_and_keeps_the_best_epoch(
 ):
     # scikit-learn's test_mlp_diverging_loss (its issue #29504), on both networks.
     held_out = {}
-    split = _mlp_training._split_validation
+    split = TrainingMixin._split_validation
 
     def spy(*args):
         train, validation = split(*args)
         held_out.update(X=validation.X, y=validation.y)
         return train, validation
 
-    monkeypatch.setattr(_mlp_training, "_split_validation", spy)
+    monkeypatch.setattr(TrainingMixin, "_split_validation", spy)
     mlp = BatchNormMLPRegressor(
         **DIVERGING, early_stopping=True, batch_norm=batch_norm, batch_size=32
     )
@@ -374,9 +375,14 @@ def test_skops_round_trip_trusts_only_our_classes_and_keeps_training(
     _quiet_fit(mlp, X, y)
     data = sio.dumps(mlp)
     assert sio.get_untrusted_types(data=data) == [
-        "sklearn_bn._mlp.BatchNormMLPClassifier"
+        "sklearn_bn.neural_network._multilayer_perceptron.BatchNormMLPClassifier"
     ]
-    loaded = sio.loads(data, trusted=["sklearn_bn._mlp.BatchNormMLPClassifier"])
+    loaded = sio.loads(
+        data,
+        trusted=[
+            "sklearn_bn.neural_network._multilayer_perceptron.BatchNormMLPClassifier"
+        ],
+    )
     assert_array_equal(loaded.predict_proba(X), mlp.predict_proba(X))
     for estimator in (mlp, loaded):
         estimator.set_params(warm_start=True)
@@ -396,9 +402,14 @@ def test_skops_round_trip_of_the_regressor():
     )
     data = sio.dumps(mlp)
     assert sio.get_untrusted_types(data=data) == [
-        "sklearn_bn._mlp.BatchNormMLPRegressor"
+        "sklearn_bn.neural_network._multilayer_perceptron.BatchNormMLPRegressor"
     ]
-    loaded = sio.loads(data, trusted=["sklearn_bn._mlp.BatchNormMLPRegressor"])
+    loaded = sio.loads(
+        data,
+        trusted=[
+            "sklearn_bn.neural_network._multilayer_perceptron.BatchNormMLPRegressor"
+        ],
+    )
     loaded.partial_fit(X_IRIS, Y_IRIS)
     mlp.partial_fit(X_IRIS, Y_IRIS)
     # Equal up to rounding: a loaded array may sit at another alignment, which

@@ -1,0 +1,639 @@
+"""The network of the batch-norm MLPs: its parameters, state and passes.
+
+``BaseBatchNormMLP`` holds what the classifier and the regressor share: the
+parameters, the fitted arrays, the forward and backward passes, and ``fit``.
+The hidden layers' normalization is a kind from ``_normalization.py``,
+selected by ``batch_norm``: the passes loop over the layers and call it. The
+activations and losses are the tables of ``_base.py``, the training loops
+are ``TrainingMixin``'s (``_training.py``) and the inference layers are
+``_inference.py``'s one view.
+"""
+
+import warnings
+from itertools import pairwise
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, is_classifier
+from sklearn.utils import check_random_state, gen_batches
+from sklearn.utils.extmath import safe_sparse_dot
+
+from .._callbacks import CallbackSupportMixin, fit_callback_context
+from .._compat import Interval, Options, StrOptions, _check_sample_weight, _fit_context
+from .._rollback import restored_on_error
+from ._base import ACTIVATIONS, DERIVATIVES, LOSSES, glorot_uniform
+from ._inference import inference_layers
+from ._normalization import (
+    Settings,
+    all_attributes,
+    fitted_normalization,
+    layer_arrays,
+    normalization_for,
+)
+from ._training import NON_FINITE_MESSAGE, TrainingData, TrainingMixin
+
+STOCHASTIC_SOLVERS = ("sgd", "adam")
+
+# The lists that training replaces element by element; each call works on
+# new lists, so that the ones held before the call are left as they were.
+# The normalization's lists are added to these (``all_attributes``).
+_TRAINED_LISTS = (
+    "coefs_",
+    "intercepts_",
+    "loss_curve_",
+    "validation_scores_",
+    "_best_state",
+)
+
+
+class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
+    """The network, its passes and fit, shared by the classifier and the regressor.
+
+    The hidden layers' normalization is the kind of ``_normalization.py``
+    that ``batch_norm`` selects; the methods here call it and ask nothing
+    else of it. The training loops are ``TrainingMixin``'s.
+    """
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": [
+            "array-like",
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
+        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [
+            StrOptions({"auto"}),
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [
+            Interval(Integral, 1, None, closed="left"),
+            Options(Real, {np.inf}),
+        ],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
+        "batch_norm": ["boolean"],
+        "bn_momentum": [Interval(Real, 0, 1, closed="right")],
+        "bn_epsilon": [Interval(Real, 0, None, closed="neither")],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        batch_norm=True,
+        bn_momentum=0.1,
+        bn_epsilon=1e-5,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.batch_norm = batch_norm
+        self.bn_momentum = bn_momentum
+        self.bn_epsilon = bn_epsilon
+
+    # Network structure -----------------------------------------------------
+
+    def _hidden_layer_sizes(self):
+        sizes = self.hidden_layer_sizes
+        sizes = [sizes] if isinstance(sizes, Integral) else list(sizes)
+        if not all(
+            isinstance(size, Integral) and not isinstance(size, bool) and size >= 1
+            for size in sizes
+        ):
+            raise ValueError(
+                "hidden_layer_sizes must be a positive integer or a sequence of "
+                f"positive integers; got {self.hidden_layer_sizes!r}."
+            )
+        return sizes
+
+    @property
+    def _n_hidden(self):
+        return len(self.coefs_) - 1
+
+    @property
+    def _normalization(self):
+        """The kind of the *fitted* network, whatever batch_norm says now."""
+        return fitted_normalization(self)
+
+    def _normalization_settings(self):
+        return Settings(self.bn_momentum, self.bn_epsilon)
+
+    def _initialize(self, layer_units, dtype, random_state):
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_layers_ = len(layer_units)
+        self.n_outputs_ = layer_units[-1]
+        self.out_activation_ = self._output_activation()
+
+        self.coefs_, self.intercepts_ = [], []
+        for fan_in, fan_out in pairwise(layer_units):
+            # The biases of normalized layers are drawn and dropped, so that a
+            # random_state gives the same weights with and without batch norm.
+            coef, intercept = glorot_uniform(
+                fan_in, fan_out, self.activation, random_state, dtype
+            )
+            self.coefs_.append(coef)
+            self.intercepts_.append(intercept)
+
+        kind = normalization_for(self.batch_norm)
+        if kind.replaces_bias:
+            self.intercepts_ = self.intercepts_[-1:]
+        # Every kind's attributes: None, but the fitted kind's.
+        for name in all_attributes():
+            setattr(self, name, None)
+        layers = [kind.initialize(n, dtype) for n in layer_units[1:-1]]
+        for j, name in enumerate(kind.trained):
+            setattr(self, name, [trained[j] for trained, _ in layers])
+        for j, name in enumerate(kind.statistics):
+            setattr(self, name, [statistics[j] for _, statistics in layers])
+
+        self.loss_curve_ = []
+        self.__dict__.pop("_optimizer_state", None)
+        self._init_stopping()
+
+    def _init_stopping(self):
+        """The bookkeeping of the stopping rule that ``early_stopping`` picks."""
+        self._no_improvement_count = 0
+        if self.early_stopping:
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+            # Kept if no epoch ever scores: the starting state. Training never
+            # writes into these arrays (see _mlp_optimizers), so no copy.
+            self._best_state = list(self._state())
+        else:
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+            self.best_loss_ = np.inf
+
+    def _check_same_network(self, layer_units):
+        """Refuse to continue training a network of another shape."""
+        fitted_units = [self.coefs_[0].shape[0]] + [c.shape[1] for c in self.coefs_]
+        if fitted_units != layer_units:
+            raise ValueError(
+                "warm_start and partial_fit need the network that was fitted: "
+                f"it has layer sizes {fitted_units}, the data and "
+                f"hidden_layer_sizes={self.hidden_layer_sizes!r} give {layer_units}."
+            )
+        if normalization_for(self.batch_norm) is not self._normalization:
+            raise ValueError(
+                "warm_start and partial_fit need the network that was fitted: "
+                f"it was fitted with batch_norm={self._normalization.param}, got "
+                f"batch_norm={self.batch_norm}."
+            )
+        if self._output_activation() != self.out_activation_:
+            raise ValueError(
+                "warm_start and partial_fit need the network that was fitted: "
+                f"its output activation is {self.out_activation_!r}, the "
+                f"parameters now give {self._output_activation()!r}."
+            )
+
+    def _params(self):
+        """The trained parameters, in the order _backprop returns their gradients."""
+        params = self.coefs_ + self.intercepts_
+        for name in self._normalization.trained:
+            params += getattr(self, name)
+        return params
+
+    def _set_params(self, params):
+        """Install ``params``, in the order of ``_params()``, in new lists."""
+        n_coefs, n_intercepts = len(self.coefs_), len(self.intercepts_)
+        self.coefs_ = list(params[:n_coefs])
+        self.intercepts_ = list(params[n_coefs : n_coefs + n_intercepts])
+        self._set_layer_lists(
+            self._normalization.trained, params[n_coefs + n_intercepts :]
+        )
+
+    def _set_layer_lists(self, names, arrays):
+        """Install ``arrays`` as ``names``: one list of ``n_hidden`` each, in order."""
+        n_hidden = self._n_hidden
+        for j, name in enumerate(names):
+            setattr(self, name, list(arrays[j * n_hidden : (j + 1) * n_hidden]))
+
+    def _state(self):
+        """The parameters and the statistics: what prediction uses."""
+        state = self._params()
+        for name in self._normalization.statistics:
+            state += getattr(self, name)
+        return state
+
+    def _set_state(self, state):
+        """Install ``state``, in the order of ``_state()``."""
+        n_params = len(self._params())
+        self._set_params(state[:n_params])
+        self._set_layer_lists(self._normalization.statistics, state[n_params:])
+
+    def _set_statistics(self, statistics):
+        """Install per-layer statistics (tuples in the kind's order)."""
+        for j, name in enumerate(self._normalization.statistics):
+            setattr(self, name, [layer[j] for layer in statistics])
+
+    # Forward and backward passes -------------------------------------------
+
+    def _forward_train(self, X, sample_weight=None):
+        """The forward pass in training mode, normalizing with batch statistics.
+
+        Returns the activations of every layer (the input first, the output
+        last), and the normalization's cache and batch statistics of each
+        hidden layer, weighted by ``sample_weight``.
+        """
+        kind, settings = self._normalization, self._normalization_settings()
+        hidden_activation = ACTIVATIONS[self.activation]
+        activations, caches, stats = [X], [], []
+        for i in range(self._n_hidden):
+            z = safe_sparse_dot(activations[i], self.coefs_[i])
+            if not kind.replaces_bias:
+                z += self.intercepts_[i]
+            z, cache, batch_stats = kind.forward(
+                z, layer_arrays(self, kind.trained, i), settings, sample_weight
+            )
+            caches.append(cache)
+            stats.append(batch_stats)
+            hidden_activation(z)
+            activations.append(z)
+        out = safe_sparse_dot(activations[-1], self.coefs_[-1])
+        out += self.intercepts_[-1]
+        ACTIVATIONS[self.out_activation_](out)
+        activations.append(out)
+        return activations, caches, stats
+
+    def _folded_layers(self, statistics=None):
+        """The weights and biases of the network with its normalization folded in,
+        from the one inference view (:func:`._inference.inference_layers`)."""
+        layers = inference_layers(self, statistics)
+        return (
+            [layer.folded_coef for layer in layers],
+            [layer.folded_intercept for layer in layers],
+        )
+
+    def _inference_layers(self):
+        if self._normalization.affine is None:
+            return self.coefs_, self.intercepts_
+        if getattr(self, "_inference_coefs", None) is None:
+            # An estimator fitted before folding existed, or changed by hand.
+            return self._folded_layers()
+        return self._inference_coefs, self._inference_intercepts
+
+    def _update_inference_layers(self):
+        """Fold the normalization once per fit, for every prediction until the next."""
+        if self._normalization.affine is None:
+            self._inference_coefs = self._inference_intercepts = None
+        else:
+            self._inference_coefs, self._inference_intercepts = self._folded_layers()
+
+    def _forward_predict(self, X):
+        """The forward pass in inference mode, normalizing with running statistics."""
+        coefs, intercepts = self._inference_layers()
+        hidden_activation = ACTIVATIONS[self.activation]
+        activation = X
+        for coef, intercept in zip(coefs[:-1], intercepts[:-1], strict=True):
+            activation = safe_sparse_dot(activation, coef)
+            activation += intercept
+            hidden_activation(activation)
+        out = safe_sparse_dot(activation, coefs[-1])
+        out += intercepts[-1]
+        ACTIVATIONS[self.out_activation_](out)
+        return out
+
+    def _reconstruction_attributes(self, statistics=None):
+        """Copies of the fitted attributes as they are now, for the callbacks.
+
+        A copy of the estimator with these predicts as if training had stopped
+        here (scikit-learn's ``reconstruction_attributes``); ``statistics``
+        replaces the kept ones (see :func:`._inference.inference_layers`).
+        """
+        kind = self._normalization
+        attributes = {
+            "coefs_": [coef.copy() for coef in self.coefs_],
+            "intercepts_": [intercept.copy() for intercept in self.intercepts_],
+            "n_iter_": self.n_iter_,
+        }
+        for name in kind.trained:
+            attributes[name] = [array.copy() for array in getattr(self, name)]
+        for j, name in enumerate(kind.statistics):
+            arrays = (
+                getattr(self, name)
+                if statistics is None
+                else [layer[j] for layer in statistics]
+            )
+            attributes[name] = [array.copy() for array in arrays]
+        if kind.affine is None:
+            attributes.update(_inference_coefs=None, _inference_intercepts=None)
+        else:
+            coefs, intercepts = self._folded_layers(statistics)
+            attributes.update(_inference_coefs=coefs, _inference_intercepts=intercepts)
+        return attributes
+
+    def _backprop(self, X, Y, sample_weight=None):
+        """The training loss on one mini-batch and its exact gradient.
+
+        The loss is the (weighted) mean over samples of the output loss, plus
+        ``alpha / 2 * sum(||W||**2) / n_samples``, where ``n_samples`` is the
+        sum of the weights if any. The gradients come in the order of
+        ``_params()``; the batch statistics are returned for the running
+        averages, which this method does not touch.
+        """
+        activations, caches, stats = self._forward_train(X, sample_weight)
+        weight_sum = X.shape[0] if sample_weight is None else sample_weight.sum()
+        squared_norm = sum(np.vdot(coef, coef) for coef in self.coefs_)
+        loss = LOSSES[self.out_activation_](Y, activations[-1], sample_weight)
+        loss += 0.5 * self.alpha * squared_norm / weight_sum
+
+        kind = self._normalization
+        n_hidden = self._n_hidden
+        coef_grads = [None] * (n_hidden + 1)
+        intercept_grads = [None] * len(self.intercepts_)
+        # One list per trained array of the normalization, one entry per layer.
+        normalization_grads = [[None] * n_hidden for _ in kind.trained]
+        derivative = DERIVATIVES[self.activation]
+
+        # With the canonical link of each output loss, the gradient with
+        # respect to the output pre-activation is out - Y.
+        delta = activations[-1] - Y
+        if sample_weight is not None:
+            delta *= sample_weight[:, np.newaxis]
+        intercept_grads[-1] = delta.sum(axis=0) / weight_sum
+        for i in range(n_hidden, -1, -1):
+            coef_grads[i] = safe_sparse_dot(activations[i].T, delta)
+            coef_grads[i] += self.alpha * self.coefs_[i]
+            coef_grads[i] /= weight_sum
+            if i < n_hidden and not kind.replaces_bias:
+                intercept_grads[i] = delta.sum(axis=0) / weight_sum
+            if i == 0:
+                break
+            delta = delta @ self.coefs_[i].T
+            derivative(activations[i], delta)
+            delta, grads = kind.backward(
+                delta, caches[i - 1], layer_arrays(self, kind.trained, i - 1)
+            )
+            for per_layer, grad in zip(normalization_grads, grads, strict=True):
+                per_layer[i - 1] = grad / weight_sum
+
+        grads = coef_grads + intercept_grads
+        for per_layer in normalization_grads:
+            grads += per_layer
+        return float(loss), grads, stats
+
+    # Training ----------------------------------------------------------------
+
+    def _batch_slices(self, n_samples):
+        """The mini-batches of one epoch.
+
+        With batch normalization a last mini-batch of fewer than
+        ``max(2, batch_size / 2)`` samples is merged into the one before it.
+        """
+        if self.batch_size == "auto":
+            batch_size = min(200, n_samples)
+        else:
+            if self.batch_size > n_samples:
+                warnings.warn(
+                    f"batch_size={self.batch_size} is larger than the number of "
+                    f"training samples, {n_samples}; it is clipped to {n_samples}.",
+                    stacklevel=2,
+                )
+            batch_size = min(self.batch_size, n_samples)
+        slices = list(gen_batches(n_samples, batch_size))
+        min_batch = normalization_for(self.batch_norm).min_batch
+        if min_batch <= 1:
+            return slices
+        self._check_batch_norm_samples(n_samples)
+        if batch_size < min_batch:
+            raise ValueError(
+                "Batch normalization needs at least 2 samples in each training "
+                f"mini-batch; got batch_size={self.batch_size}, mini-batches of 1 "
+                "sample. Use batch_size >= 2 or batch_norm=False."
+            )
+        last = slices[-1]
+        if last.stop - last.start < max(min_batch, batch_size / 2):
+            slices[-2:] = [slice(slices[-2].start, last.stop)]
+        return slices
+
+    def _check_batch_norm_samples(self, n_samples):
+        if n_samples < normalization_for(self.batch_norm).min_batch:
+            raise ValueError(
+                "Batch normalization needs at least 2 samples in each training "
+                f"mini-batch; got n_samples={n_samples} training sample. Use more "
+                "samples or batch_norm=False."
+            )
+
+    def _check_batch_stats(self, stats):
+        """Refuse a mini-batch that cannot update the statistics."""
+        for batch_stats in stats:
+            self._normalization.check(batch_stats)
+
+    def _update_running_stats(self, stats):
+        kind, settings = self._normalization, self._normalization_settings()
+        self._set_statistics(
+            [
+                kind.update(
+                    layer_arrays(self, kind.statistics, i), batch_stats, settings
+                )
+                for i, batch_stats in enumerate(stats)
+            ]
+        )
+
+    def _full_batch_statistics(self, stats):
+        """The statistics of the full batch's ``stats``, per hidden layer."""
+        return [self._normalization.full_batch(batch_stats) for batch_stats in stats]
+
+    def _restoring(self, train, *args, **kwargs):
+        """Run ``train``; if it raises, put every attribute back as it was.
+
+        A fit that fails (bad input, a batch too small, divergence without
+        early stopping) or is interrupted (KeyboardInterrupt) leaves a fitted
+        network exactly as it was and an unfitted one unfitted. Training
+        writes into no array or list that existed before the call (see
+        ``_begin_training``).
+        """
+        with restored_on_error(self):
+            return train(*args, **kwargs)
+
+    def _begin_training(self):
+        """Give training new lists to write into (see ``_restoring``)."""
+        for name in _TRAINED_LISTS + all_attributes():
+            value = getattr(self, name, None)
+            if isinstance(value, list):
+                setattr(self, name, list(value))
+
+    def _fit(self, X, y, sample_weight, incremental):
+        hidden_layer_sizes = self._hidden_layer_sizes()
+        first_pass = not hasattr(self, "coefs_") or (
+            not self.warm_start and not incremental
+        )
+        if incremental and self.early_stopping:
+            raise ValueError(
+                "partial_fit does not support early_stopping=True: there is no "
+                "held-out set across calls. Use fit, or early_stopping=False."
+            )
+        X_given, y_given = X, y
+        X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        if sample_weight is not None:
+            # Batch statistics are weighted means: a negative weight means nothing.
+            sample_weight = _check_sample_weight(
+                sample_weight,
+                X,
+                dtype=X.dtype,
+                ensure_non_negative=normalization_for(self.batch_norm).batch_statistics,
+            )
+        if y.ndim == 1:
+            y = y.reshape(-1, 1)
+        layer_units = [X.shape[1], *hidden_layer_sizes, y.shape[1]]
+        random_state = check_random_state(self.random_state)
+        metadata = {} if sample_weight is None else {"sample_weight": sample_weight}
+        max_subtasks = 1 if incremental else self.max_iter
+        if self.solver == "lbfgs":
+            max_subtasks += 1  # the last iteration begun, never run
+        callback_ctx = fit_callback_context(self, max_subtasks)
+        callback_ctx.call_on_fit_task_begin(
+            estimator=self, X=X_given, y=y_given, metadata=metadata
+        )
+
+        if first_pass:
+            self._initialize(layer_units, X.dtype, random_state)
+        else:
+            self._check_same_network(layer_units)
+            X = X.astype(self.coefs_[0].dtype, copy=False)
+            if sample_weight is not None:
+                sample_weight = sample_weight.astype(X.dtype, copy=False)
+            # early_stopping may have been switched since the last fit.
+            if (self.validation_scores_ is None) == bool(self.early_stopping):
+                self._init_stopping()
+        self._begin_training()
+        if not is_classifier(self):
+            y = y.astype(X.dtype, copy=False)
+
+        data = TrainingData(X, y, sample_weight, X_given, y_given, metadata)
+        if self.solver == "lbfgs":
+            self._check_batch_norm_samples(X.shape[0])
+            self._fit_lbfgs(data, callback_ctx)
+        else:
+            self._fit_stochastic(data, random_state, incremental, callback_ctx)
+
+        if not all(np.isfinite(param).all() for param in self._state()):
+            raise ValueError(NON_FINITE_MESSAGE)
+        self._update_inference_layers()
+        callback_ctx.call_on_fit_task_end(
+            estimator=self,
+            X=X_given,
+            y=y_given,
+            metadata=metadata,
+            reconstruction_attributes={},
+        )
+        return self
+
+    def _score(self, X, y, sample_weight=None):
+        """The validation score for early stopping; NaN if predictions are not."""
+        y_pred = self._predict(X, check_input=False)
+        if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
+            return np.nan
+        return self._score_function(y, y_pred, sample_weight=sample_weight)
+
+    # Public API ------------------------------------------------------------
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the network to data matrix X and target(s) y.
+
+        If the loss becomes non-finite (the training diverged), then without
+        early stopping the fit raises ``ValueError("Solver produced non-finite
+        parameter weights...")`` and leaves the estimator as it was before the
+        call; with ``early_stopping=True`` it stops, records NaN in
+        ``validation_scores_``, warns with a ``ConvergenceWarning`` and keeps
+        the parameters of the epoch with the best validation score (the
+        starting ones if no epoch scored). A ``KeyboardInterrupt`` leaves the
+        estimator exactly as it was before the call.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The target values: class labels for the classifier, real numbers
+            for the regressor.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples: the loss is their weighted mean, as in
+            scikit-learn's MLPs, and with batch normalization the batch
+            statistics are weighted means too, so that only the weights'
+            ratios matter (weights that sum to 1 train as any multiple of
+            them), an integer weight counts as that many copies of the row
+            and a zero weight as no row (exactly so in one full batch). The
+            running variance is unbiased, ``n / (n - 1)`` times the batch's,
+            with ``n`` the larger of ``sum(w)`` and the effective number of
+            samples ``sum(w) ** 2 / sum(w ** 2)``: the sum for weights of 1
+            or more (counts), the effective number for weights of at most 1
+            (shares, normalized weights among them), which does not change
+            when they are multiplied by a constant. With batch normalization
+            the weights must be non-negative and that ``n`` must exceed 1 in
+            each mini-batch.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._restoring(self._fit, X, y, sample_weight, incremental=False)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
