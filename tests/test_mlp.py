@@ -113,7 +113,7 @@ def test_gradient_of_every_parameter_matches_finite_differences(
     estimator, X, Y = _tiny_network(kind, batch_norm, activation)
     _, grads, _ = estimator._backprop(X, Y)
     step = 1e-6
-    for param, grad in zip(estimator._params(), grads, strict=True):
+    for param, grad in zip(estimator._trained(), grads, strict=True):
         numerical = np.empty_like(param)
         for index in np.ndindex(param.shape):
             original = param[index]
@@ -128,7 +128,7 @@ def test_gradient_of_every_parameter_matches_finite_differences(
 
 def test_gradients_cover_every_parameter():
     estimator, X, Y = _tiny_network("multiclass")
-    params = estimator._params()
+    params = estimator._trained()
     n_hidden = len(estimator.hidden_layer_sizes)
     # W of every layer, the output bias, then gamma and beta of each hidden layer.
     assert len(params) == (n_hidden + 1) + 1 + 2 * n_hidden
@@ -325,7 +325,7 @@ def test_one_epoch_of_sgd_equals_torch(kind):
         loss.backward()
         optimizer.step()
 
-    for ours, theirs in zip(estimator._params(), _torch_params(network), strict=True):
+    for ours, theirs in zip(estimator._trained(), _torch_params(network), strict=True):
         assert_allclose(
             ours, _as_estimator_layout(theirs, ours), rtol=1e-10, atol=1e-12
         )

@@ -246,15 +246,16 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
                 f"parameters now give {self._output_activation()!r}."
             )
 
-    def _params(self):
-        """The trained parameters, in the order _backprop returns their gradients."""
+    def _trained(self):
+        """The arrays trained by gradient descent (the network's weights, not
+        ``get_params``), in the order _backprop returns their gradients."""
         params = self.coefs_ + self.intercepts_
         for name in self._normalization.trained:
             params += getattr(self, name)
         return params
 
-    def _set_params(self, params):
-        """Install ``params``, in the order of ``_params()``, in new lists."""
+    def _set_trained(self, params):
+        """Install ``params``, in the order of ``_trained()``, in new lists."""
         n_coefs, n_intercepts = len(self.coefs_), len(self.intercepts_)
         self.coefs_ = list(params[:n_coefs])
         self.intercepts_ = list(params[n_coefs : n_coefs + n_intercepts])
@@ -270,15 +271,15 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
 
     def _state(self):
         """The parameters and the statistics: what prediction uses."""
-        state = self._params()
+        state = self._trained()
         for name in self._normalization.statistics:
             state += getattr(self, name)
         return state
 
     def _set_state(self, state):
         """Install ``state``, in the order of ``_state()``."""
-        n_params = len(self._params())
-        self._set_params(state[:n_params])
+        n_params = len(self._trained())
+        self._set_trained(state[:n_params])
         self._set_layer_lists(self._normalization.statistics, state[n_params:])
 
     def _set_statistics(self, statistics):
@@ -388,7 +389,7 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
         The loss is the (weighted) mean over samples of the output loss, plus
         ``alpha / 2 * sum(||W||**2) / n_samples``, where ``n_samples`` is the
         sum of the weights if any. The gradients come in the order of
-        ``_params()``; the batch statistics are returned for the running
+        ``_trained()``; the batch statistics are returned for the running
         averages, which this method does not touch.
         """
         activations, caches, stats = self._forward_train(X, sample_weight)

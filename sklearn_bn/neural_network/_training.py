@@ -62,7 +62,7 @@ class TrainingMixin:
     def _fit_stochastic(self, data, random_state, incremental, callback_ctx):
         """Train ``self`` with 'sgd' or 'adam' on ``data`` (a ``TrainingData``)."""
         state = getattr(self, "_optimizer_state", None) if incremental else None
-        optimizer = make_optimizer(self.get_params(), self._params(), state)
+        optimizer = make_optimizer(self.get_params(), self._trained(), state)
         self._optimizer_state = optimizer.state
 
         train, validation = self._split_validation(data, random_state)
@@ -193,7 +193,7 @@ class TrainingMixin:
             if not np.isfinite(loss):
                 raise TrainingDiverged
             accumulated_loss += loss * (batch.stop - batch.start)
-            self._set_params(optimizer.update_params(self._params(), grads))
+            self._set_trained(optimizer.update_params(self._trained(), grads))
             self._update_running_stats(stats)
         return accumulated_loss / X.shape[0]
 
@@ -251,14 +251,14 @@ class TrainingMixin:
         those statistics (the biased variance) at the final parameters, so that
         prediction computes the function L-BFGS minimized.
         """
-        params = self._params()
+        params = self._trained()
         shapes = [param.shape for param in params]
         dtype = params[0].dtype
         bounds = np.cumsum([0] + [param.size for param in params])
 
         def unpack(packed):
             packed = packed.astype(dtype, copy=False)
-            self._set_params(
+            self._set_trained(
                 [
                     packed[start:stop].reshape(shape)
                     for start, stop, shape in zip(
