@@ -6,7 +6,7 @@ the estimators talk to a context that does nothing. This module is the one
 place where the estimators open their fit task.
 """
 
-from ._compat import CallbackSupportMixin
+from ._compat import SKLEARN_HAS_CALLBACKS, CallbackSupportMixin
 
 
 class _NoCallbackContext:
@@ -28,7 +28,7 @@ def fit_callback_context(estimator, max_subtasks=0):
     With scikit-learn 1.9 this sets up the callbacks; their teardown is done by
     ``_fit_context`` when the fit method returns or raises.
     """
-    if not hasattr(estimator, "_init_callback_context"):
+    if not SKLEARN_HAS_CALLBACKS:
         return _NoCallbackContext()
     return estimator._init_callback_context(max_subtasks=max_subtasks)
 

@@ -43,12 +43,13 @@ SKLEARN_VERSION = parse_version(parse_version(sklearn.__version__).base_version)
 
 # The callback API (sklearn.callback) is new in scikit-learn 1.9. Before it,
 # CallbackSupportMixin keeps an estimator's signature (set_callbacks exists
-# and says what it needs) and with_callbacks leaves the method as it is;
-# callers guard the calls into the framework with SKLEARN_HAS_CALLBACKS. The
-# import is tried rather than the version compared, so that a scikit-learn
-# without the module (or a test that hides it) gets the stand-in.
+# and says what it needs), and _callbacks.fit_callback_context, the one caller
+# into the framework, reads SKLEARN_HAS_CALLBACKS and gives a context that
+# does nothing. The import is tried rather than the version compared, so that
+# a scikit-learn without the module (or a test that hides it) gets the
+# stand-in.
 try:
-    from sklearn.callback import CallbackSupportMixin, with_callbacks
+    from sklearn.callback import CallbackSupportMixin
 
     SKLEARN_HAS_CALLBACKS = True
 except ImportError:
@@ -62,10 +63,6 @@ except ImportError:
                 "set_callbacks needs scikit-learn >= 1.9 (sklearn.callback); "
                 f"scikit-learn {sklearn.__version__} is installed."
             )
-
-    def with_callbacks(method):  # type: ignore[no-redef]
-        """Stands in for ``sklearn.callback.with_callbacks`` before 1.9."""
-        return method
 
 
 __all__ = [
@@ -88,5 +85,4 @@ __all__ = [
     "_max_precision_float_dtype",
     "get_namespace",
     "get_namespace_and_device",
-    "with_callbacks",
 ]

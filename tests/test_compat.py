@@ -103,15 +103,9 @@ def test_callbacks_are_scikit_learns_where_it_has_them():
     major_minor = tuple(int(part) for part in sklearn.__version__.split(".")[:2])
     assert _compat.SKLEARN_VERSION.release[:2] == major_minor
     if has_callbacks:
-        from sklearn.callback import CallbackSupportMixin, with_callbacks
+        from sklearn.callback import CallbackSupportMixin
 
         assert _compat.CallbackSupportMixin is CallbackSupportMixin
-        assert _compat.with_callbacks is with_callbacks
     else:
-
-        def fit(self):
-            return self
-
-        assert _compat.with_callbacks(fit) is fit
         with pytest.raises(ValueError, match=r"scikit-learn >= 1\.9"):
             _compat.CallbackSupportMixin().set_callbacks(object())
