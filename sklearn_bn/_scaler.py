@@ -365,8 +365,7 @@ class BatchNormScaler(
             Ignored.
 
         sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weights of the samples, treated as frequencies. With
-            a dask X, it may be a dask array or Series chunked like X's rows.
+            Weights of the samples, as in :meth:`fit`.
 
         Returns
         -------
