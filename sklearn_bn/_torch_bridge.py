@@ -7,8 +7,8 @@ loads it.
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from ._mlp import BatchNormMLPClassifier, BatchNormMLPRegressor
 from ._scaler import BatchNormScaler
+from .neural_network import BatchNormMLPClassifier, BatchNormMLPRegressor
 
 _TORCH_ACTIVATIONS = {
     "identity": "Identity",
@@ -28,8 +28,14 @@ def to_torch(estimator, *, dtype=None):
     layers that outputs the last layer's pre-activation (the logits): its
     softmax equals ``predict_proba`` for a multiclass classifier, its sigmoid
     the probability of the positive class (of each label, for multilabel
-    targets), and for a regressor it equals ``predict``. The module can then
-    be fine-tuned with torch's losses and optimizers.
+    targets; the second column of ``predict_proba`` for a classifier fitted on
+    one class). A regressor's module outputs ``predict``: the logits, then
+    ``exp`` with ``loss='poisson'``. The module can then be fine-tuned with
+    torch's losses and optimizers.
+
+    The module computes what the fitted estimator computes, from its fitted
+    state: parameters changed with ``set_params`` since the last fit change
+    it no more than they change ``transform`` or ``predict``.
 
     Parameters
     ----------
@@ -40,6 +46,9 @@ def to_torch(estimator, *, dtype=None):
         The dtype of the module's parameters and buffers: float32 or float64.
         None takes the estimator's own: float64 for the scaler, whose
         statistics are float64, and the dtype of ``coefs_`` for a network.
+        float32 is refused where it cannot hold a constant of the module (a
+        variance below its smallest normal number, a value beyond its
+        largest), which would give infinities and NaN.
 
     Returns
     -------
@@ -56,10 +65,15 @@ def to_torch(estimator, *, dtype=None):
     -----
     For the scaler, ``running_mean`` is ``mean_`` (zeros when
     ``with_mean=False``, which gives ``x * multiplier_ + beta``),
-    ``running_var`` is ``var_``, ``weight`` and ``bias`` are ``gamma`` and
-    ``beta``, and ``eps`` is ``epsilon``. Where ``epsilon=0`` made the scaler
-    divide a constant feature by 1 instead of by its zero standard deviation,
-    ``running_var`` is 1, so that the module does the same. ``momentum`` is
+    ``running_var`` is ``var_``, ``weight`` and ``bias`` are the ``gamma`` and
+    ``beta`` of the fit, and ``eps`` is ``epsilon``: the module multiplies by
+    ``multiplier_`` and adds ``beta`` as ``transform`` does. Should
+    ``set_params`` have changed ``gamma``, ``beta`` or ``epsilon`` since the
+    fit, ``weight`` is ``multiplier_ * sqrt(running_var + eps)`` and ``bias``
+    the fitted ``beta``, the values that give the fitted map. Where
+    ``epsilon=0`` made the scaler divide a constant feature by 1 instead of
+    by its zero standard deviation, ``running_var`` is 1, so that the module
+    does the same. ``momentum`` is
     the scaler's: PyTorch's convention, the weight of the new batch; None
     becomes torch's cumulative average of batch statistics, for which
     ``num_batches_tracked`` is 1, the fitted statistics counting as one
@@ -71,8 +85,15 @@ def to_torch(estimator, *, dtype=None):
     then ``BatchNorm1d`` with ``weight=bn_gammas_[i]``, ``bias=bn_betas_[i]``,
     the running statistics, ``eps=bn_epsilon`` and ``momentum=bn_momentum``,
     then the activation; the output layer is ``Linear`` with
-    ``intercepts_[-1]``. The network keeps the running variance as PyTorch
-    does (unbiased), so training on in torch continues the same statistics.
+    ``intercepts_[-1]``, followed by ``exp`` for a regressor fitted with
+    ``loss='poisson'`` (its ``out_activation_``). The network keeps the
+    running variance as PyTorch does (unbiased), so training on in torch
+    continues the same statistics. ``predict`` uses the batch normalization
+    folded into the weights at fit time, with the ``bn_epsilon`` of the fit,
+    which the estimator does not record: if ``set_params`` changed
+    ``bn_epsilon`` since, a module with that ``eps`` would not compute
+    ``predict``, and ``to_torch`` raises a ValueError until ``bn_epsilon`` is
+    set back or the network is fitted again.
 
     Examples
     --------
@@ -109,6 +130,15 @@ def to_torch(estimator, *, dtype=None):
     ...     proba = torch.softmax(net(torch.from_numpy(X)), dim=1).numpy()
     >>> bool(np.abs(proba - clf.predict_proba(X)).max() < 1e-12)
     True
+
+    A float32 module cannot hold the statistics of data whose spread is below
+    float32's smallest normal number; float64 can:
+
+    >>> tiny = np.array([[1e-40], [2e-40], [3e-40]])
+    >>> to_torch(BatchNormScaler(epsilon=0.0).fit(tiny), dtype=torch.float32)
+    Traceback (most recent call last):
+    ...
+    ValueError: to_torch cannot build a float32 module ... Pass dtype=torch.float64...
     """
     import torch
 
@@ -130,12 +160,31 @@ def from_torch(module, *, n_samples_seen=None):
     """Convert a :class:`torch.nn.BatchNorm1d` into a fitted BatchNormScaler.
 
     The scaler's :meth:`~BatchNormScaler.transform` equals the module in eval
-    mode, which normalizes with the running statistics. The conventions carry
-    over, so that :meth:`~BatchNormScaler.partial_fit` goes on as training the
-    module would update its running statistics: ``momentum`` is the module's
-    (both are the weight of the new batch; torch's None, a cumulative
-    average, becomes exact statistics), ``ddof=1`` because torch keeps the
-    unbiased variance in ``running_var``, and ``epsilon`` is ``eps``.
+    mode, which normalizes with the running statistics. ``momentum`` is the
+    module's, ``ddof=1`` because torch keeps the unbiased variance in
+    ``running_var``, and ``epsilon`` is ``eps``. The module's parameters and
+    buffers may be of any floating dtype (float16 and bfloat16 included);
+    the scaler holds them in float64.
+
+    What :meth:`~BatchNormScaler.partial_fit` then does with a batch of ``n``
+    rows depends on ``momentum``:
+
+    - a float ``momentum`` weighs the new batch as torch does:
+      ``mean_ = (1 - momentum) * mean_ + momentum * batch_mean`` and the same
+      for ``var_`` with the batch's unbiased variance. This is exactly the
+      update of ``running_mean`` and ``running_var`` when the module trains
+      on that batch, so the two go on alike batch after batch.
+    - ``momentum=None`` does not go on as torch would. torch's cumulative
+      average gives each batch the weight ``1 / num_batches_tracked``,
+      whatever its size, and averages the batch variances. The scaler takes
+      ``mean_`` and ``var_`` as the exact mean and unbiased variance of
+      ``n_samples_seen_`` samples and pools the batch with them: ``mean_``
+      becomes ``(n_samples_seen_ * mean_ + n * batch_mean) /
+      (n_samples_seen_ + n)``, and ``var_`` the unbiased variance of all those
+      samples, the spread between the two means included. With the default
+      ``n_samples_seen``, the number of batches, a batch of 32 rows outweighs
+      the module's statistics; pass the number of samples the module saw to
+      give them their weight.
 
     Parameters
     ----------
@@ -146,9 +195,10 @@ def from_torch(module, *, n_samples_seen=None):
     n_samples_seen : int, float or None, default=None
         The number of samples behind the running statistics, which torch does
         not record. None takes ``num_batches_tracked``, the number of
-        batches. It becomes ``n_samples_seen_``, which weighs the module's
-        statistics against a new batch in ``partial_fit`` when ``momentum``
-        is None; with a float ``momentum`` it is only a count.
+        batches, not of samples. It becomes ``n_samples_seen_``, which weighs
+        the module's statistics against a new batch in ``partial_fit`` when
+        ``momentum`` is None (see above); with a float ``momentum`` it is only
+        a count.
 
     Returns
     -------
@@ -183,6 +233,21 @@ def from_torch(module, *, n_samples_seen=None):
     ...     expected = layer(torch.from_numpy(X)).numpy()
     >>> bool(np.abs(scaler.transform(X) - expected).max() < 1e-12)
     True
+
+    With ``momentum=None``, ``partial_fit`` pools a batch with the module's
+    statistics as with those of ``n_samples_seen_`` samples; here 64, the
+    rows the module saw:
+
+    >>> layer = torch.nn.BatchNorm1d(3, momentum=None, dtype=torch.float64)
+    >>> for _ in range(2):
+    ...     _ = layer(torch.randn(32, 3, dtype=torch.float64) * 5 + 2)
+    >>> scaler = from_torch(layer.eval(), n_samples_seen=64)
+    >>> batch = np.random.default_rng(1).normal(size=(32, 3))
+    >>> before = scaler.mean_.copy()
+    >>> scaler = scaler.partial_fit(batch)
+    >>> pooled = (64 * before + 32 * batch.mean(axis=0)) / 96
+    >>> bool(np.abs(scaler.mean_ - pooled).max() < 1e-12), scaler.n_samples_seen_
+    (True, 96)
     """
     import torch
 
@@ -246,7 +311,9 @@ def _torch_dtype(torch, dtype, default):
 
 
 def _numpy64(tensor):
-    return tensor.detach().cpu().numpy().astype(np.float64)
+    # numpy has no bfloat16: torch widens every floating dtype, exactly. The
+    # copy keeps the scaler's statistics apart from the module's buffers.
+    return np.array(tensor.detach().cpu().double().numpy(), dtype=np.float64)
 
 
 def _as_float64(array):
@@ -262,35 +329,140 @@ def _set(torch, parameter, values):
         parameter.copy_(torch.tensor(np.array(values, dtype=np.float64)))
 
 
+def fitted_scaler_map(scaler):
+    """The map that ``transform`` computes, from the fitted state, in float64.
+
+    Returns ``(center, multiplier, beta)``: ``transform`` computes ``(x -
+    center) * multiplier + beta``, or ``x * multiplier + beta`` where
+    ``center`` is None (``with_mean=False``). ``multiplier`` is
+    ``multiplier_`` and ``beta`` the ``beta`` of the last fit, so that
+    ``set_params`` after the fit changes the exports no more than it changes
+    ``transform``. The ONNX graph and the torch module both read this.
+    """
+    multiplier = _as_float64(scaler.multiplier_)
+    beta = np.broadcast_to(_as_float64(scaler._beta), multiplier.shape)
+    center = _as_float64(scaler.mean_) if scaler.with_mean else None
+    return center, multiplier, beta
+
+
+def float32_overflows(values):
+    """Where float32 cannot hold finite ``values``: they round to infinity."""
+    values = np.asarray(values, dtype=np.float64)
+    with np.errstate(over="ignore"):
+        return np.isfinite(values) & np.isinf(values.astype(np.float32))
+
+
+def _check_float32_holds(dtype, torch, estimator, constants):
+    """Refuse a float32 module that would round a constant to zero or infinity.
+
+    ``constants`` maps a description to float64 values; one that ends with
+    ``+ eps`` is a variance under a square root, which must also stay above
+    float32's smallest normal number.
+    """
+    if dtype != torch.float32:
+        return
+    tiny = np.finfo(np.float32).tiny
+    for what, values in constants.items():
+        values = np.asarray(values, dtype=np.float64)
+        lost = float32_overflows(values)
+        if what.endswith("+ eps"):
+            lost |= (values > 0) & (values < tiny)
+        if lost.any():
+            index = np.flatnonzero(lost.ravel())[0]
+            raise ValueError(
+                f"to_torch cannot build a float32 module for this "
+                f"{type(estimator).__name__}: float32 cannot hold its {what}, "
+                f"{values.ravel()[index]:.3g} (entry {index}), which it would "
+                "round to zero or infinity, giving NaN or infinities. Pass "
+                "dtype=torch.float64, which holds it."
+            )
+
+
+def _current(param, n_features):
+    """A scaler parameter as a float64 array of n_features, NaN if it has not."""
+    try:
+        return np.broadcast_to(np.asarray(param, dtype=np.float64), (n_features,))
+    except (TypeError, ValueError):
+        return np.full(n_features, np.nan)
+
+
 def _scaler_to_torch(torch, scaler, dtype):
-    mean, var, multiplier = (
-        _as_float64(attr) for attr in (scaler.mean_, scaler.var_, scaler.multiplier_)
-    )
-    n_features = mean.shape[0]
-    gamma, beta = (
-        np.broadcast_to(np.asarray(param, dtype=np.float64), (n_features,))
-        for param in (scaler.gamma, scaler.beta)
-    )
-    # With epsilon=0 the scaler divides a constant feature by 1 (then
-    # multiplier_ is gamma), where the module would divide by zero.
-    divided_by_one = (scaler.epsilon == 0) & (multiplier == gamma)
+    center, multiplier, beta = fitted_scaler_map(scaler)
+    var = _as_float64(scaler.var_)
+    eps = float(scaler.epsilon)
+    gamma = _current(scaler.gamma, multiplier.shape[0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # With epsilon=0 the scaler divides a constant feature by 1 (then
+        # multiplier_ is gamma), where the module would divide by zero.
+        by_one = (np.sqrt(var + eps) == 0) | ((eps == 0) & (multiplier == gamma))
+        running_var = np.where(by_one, 1.0, var)
+        divisor = np.sqrt(running_var + eps)
+        # gamma itself, unless set_params changed gamma or epsilon since the
+        # fit: then the gamma of the fit, which gives multiplier_ again.
+        weight = np.where(gamma / divisor == multiplier, gamma, multiplier * divisor)
+    constants = {"gamma": weight, "beta": beta, "multiplier_": multiplier}
+    if center is not None:
+        constants["mean_"] = center
+    constants["var_ + eps"] = running_var + eps
+    _check_float32_holds(dtype, torch, scaler, constants)
     module = torch.nn.BatchNorm1d(
-        n_features,
-        eps=float(scaler.epsilon),
-        momentum=scaler.momentum,
-        dtype=dtype,
+        multiplier.shape[0], eps=eps, momentum=scaler.momentum, dtype=dtype
     )
-    _set(torch, module.weight, gamma)
+    _set(torch, module.weight, weight)
     _set(torch, module.bias, beta)
-    _set(torch, module.running_mean, mean if scaler.with_mean else 0.0)
-    _set(torch, module.running_var, np.where(divided_by_one, 1.0, var))
+    _set(torch, module.running_mean, 0.0 if center is None else center)
+    _set(torch, module.running_var, running_var)
     module.num_batches_tracked.fill_(1)
     return module.eval()
+
+
+def _check_batch_norm_as_fitted(mlp):
+    """Refuse to build BatchNorm1d layers that would not compute ``predict``.
+
+    ``predict`` multiplies by the layers folded at fit time, with the
+    ``bn_epsilon`` of the fit, which the estimator does not record; the
+    module's ``eps`` is ``bn_epsilon`` now. The weights that the module's
+    layers fold into must be predict's, to the rounding of their dtype.
+    """
+    folded_coefs, _ = mlp._inference_layers()
+    for i, (coef, gamma, var) in enumerate(
+        zip(mlp.coefs_[:-1], mlp.bn_gammas_, mlp.bn_running_vars_, strict=True)
+    ):
+        scale = _as_float64(gamma) / np.sqrt(_as_float64(var) + mlp.bn_epsilon)
+        rtol = 4 * np.finfo(coef.dtype).eps
+        if not np.allclose(_as_float64(coef) * scale, folded_coefs[i], rtol, 0):
+            raise ValueError(
+                f"to_torch builds BatchNorm1d layers with eps=bn_epsilon="
+                f"{mlp.bn_epsilon!r}, but {type(mlp).__name__}.predict uses the "
+                "layers folded when the network was fitted, which that "
+                f"bn_epsilon does not give (hidden layer {i}): bn_epsilon, or a "
+                "fitted attribute, changed since the fit. Set bn_epsilon back "
+                "to its value at fit time, or fit the network again."
+            )
+
+
+def _network_constants(mlp):
+    """The values a network's module holds, by name, for the float32 check."""
+    names = ["coefs_", "intercepts_"]
+    if mlp.bn_gammas_ is not None:
+        names += ["bn_gammas_", "bn_betas_", "bn_running_means_"]
+    constants = {
+        f"{name}[{i}]": _as_float64(values)
+        for name in names
+        for i, values in enumerate(getattr(mlp, name))
+    }
+    for i, var in enumerate(mlp.bn_running_vars_ or []):
+        constants[f"bn_running_vars_[{i}] + eps"] = _as_float64(var) + mlp.bn_epsilon
+    return constants
 
 
 def _network_to_torch(torch, mlp, dtype):
     nn = torch.nn
     batch_norm = mlp.bn_gammas_ is not None
+    if batch_norm:
+        _check_batch_norm_as_fitted(mlp)
+    _check_float32_holds(dtype, torch, mlp, _network_constants(mlp))
+
     layers = []
     for i, coef in enumerate(mlp.coefs_):
         linear = nn.Linear(
@@ -315,4 +487,34 @@ def _network_to_torch(torch, mlp, dtype):
         else:
             _set(torch, linear.bias, mlp.intercepts_[i])
         layers.append(getattr(nn, _TORCH_ACTIVATIONS[mlp.activation])())
+    if mlp.out_activation_ in _TORCH_OUTPUTS:
+        layers.append(_TORCH_OUTPUTS[mlp.out_activation_]()())
     return nn.Sequential(*layers).eval()
+
+
+def _exp_class():
+    """The torch module class ``Exp``, made on first use: torch is optional."""
+    if "Exp" not in globals():
+        import torch
+
+        class Exp(torch.nn.Module):
+            """``exp`` of the input: the output layer of a Poisson regressor."""
+
+            def forward(self, input):
+                return input.exp()
+
+        # Under this module's name, so that pickle finds it again.
+        Exp.__module__, Exp.__qualname__ = __name__, "Exp"
+        globals()["Exp"] = Exp
+    return globals()["Exp"]
+
+
+def __getattr__(name):
+    if name == "Exp":
+        return _exp_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# The layer after a network's output layer, by out_activation_, so that a
+# regressor's module outputs predict; a classifier's outputs its logits.
+_TORCH_OUTPUTS = {"exp": _exp_class}

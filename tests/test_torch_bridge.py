@@ -3,11 +3,13 @@
 float64 within 1e-10 and float32 within 2e-5 of the scikit-learn outputs
 (absolute where the output is at most 1 in size, relative beyond).
 With ``SKLEARN_BN_EXPORT_ERRORS=path`` set, the largest error of each kind is
-appended to that file as JSON lines.
+appended to that file as JSON lines, with the test case that gave it.
 """
 
+import functools
 import json
 import os
+import pickle
 import warnings
 
 import numpy as np
@@ -43,9 +45,16 @@ def _report_errors():
     path = os.environ.get("SKLEARN_BN_EXPORT_ERRORS")
     if path:
         with open(path, "a") as file:
-            for (what, dtype), error in sorted(LARGEST_ERROR.items()):
-                record = {"export": what, "dtype": dtype, "error": error}
+            for (what, dtype), (error, case) in sorted(LARGEST_ERROR.items()):
+                record = {"export": what, "dtype": dtype, "error": error, "case": case}
                 print(json.dumps(record), file=file)
+
+
+def _case_id(value):
+    """A readable test id: ``gamma=2.0,beta=5.0`` for parameters."""
+    if isinstance(value, dict):
+        return ",".join(f"{key}={param}" for key, param in value.items())
+    return str(value)
 
 
 def assert_close(actual, desired, dtype, what):
@@ -60,7 +69,9 @@ def assert_close(actual, desired, dtype, what):
     errors = np.abs(actual - desired) / np.maximum(1.0, np.abs(desired))
     error = float(np.nanmax(errors, initial=0.0))
     key = (what, np.dtype(dtype).name)
-    LARGEST_ERROR[key] = max(error, LARGEST_ERROR.get(key, 0.0))
+    if error >= LARGEST_ERROR.get(key, (0.0, None))[0]:
+        case = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0]
+        LARGEST_ERROR[key] = (error, case)
     assert error <= TOLERANCE[dtype], f"{what}: error {error:.3g} in {dtype.__name__}"
 
 
@@ -176,7 +187,62 @@ def test_scaler_module_equals_transform_law(
     assert_allclose(forward(to_torch(scaler), X) / size, expected / size, atol=1e-13)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "params",
+    [{"gamma": 2.0, "beta": 5.0}, {"epsilon": 10.0}, {"gamma": [3.0] * 6}],
+    ids=_case_id,
+)
+@pytest.mark.parametrize("config", ["default", "epsilon=0, a constant feature"])
+def test_scaler_module_reads_the_fitted_state(config, params, dtype):
+    # set_params without a new fit leaves transform as it was; the module too.
+    X, _ = make_data()
+    scaler = SCALERS[config](X)
+    expected = scaler.transform(X.astype(dtype))
+    scaler.set_params(**params)
+    module = to_torch(scaler, dtype=TORCH_DTYPE[dtype])
+    assert module.eps == scaler.epsilon
+    output = forward(module, X.astype(dtype))
+    assert_close(output, expected, dtype, "to_torch(scaler)")
+
+
+def test_scaler_module_weight_is_gamma_when_unchanged():
+    X, _ = make_data()
+    gamma = [0.5, 2.0, 3.0, 1.0, -1.0, 0.0]
+    scaler = BatchNormScaler(gamma=gamma, beta=1.0).fit(X)
+    module = to_torch(scaler)
+    assert_array_equal(module.weight.detach().numpy(), gamma)
+    assert_array_equal(module.bias.detach().numpy(), 1.0)
+
+
+def test_float32_module_that_cannot_hold_a_constant_is_an_error():
+    # Data whose spread is below float32's smallest normal number: the
+    # variance rounds to zero in float32, and with epsilon=0 the module would
+    # divide by it.
+    X = np.array([[1e-40, 1.0], [2e-40, 2.0], [3e-40, 4.0]], np.float32)
+    scaler = BatchNormScaler(epsilon=0.0).fit(X)
+    with pytest.raises(ValueError, match=r"to_torch .* float32 .*dtype=torch\.float64"):
+        to_torch(scaler, dtype=torch.float32)
+    # float64 holds it; its float32 output is transform's.
+    output = forward(to_torch(scaler), X.astype(np.float64)).astype(np.float32)
+    assert_close(output, scaler.transform(X), np.float32, "to_torch(scaler)")
+
+
+def test_float32_network_module_that_cannot_hold_a_weight_is_an_error():
+    clf, _ = _classifier("relu", 3, np.float64, batch_norm=False)
+    clf.coefs_[-1] = clf.coefs_[-1] * 1e39
+    with pytest.raises(ValueError, match=r"coefs_\[2\], .*dtype=torch\.float64"):
+        to_torch(clf, dtype=torch.float32)
+    to_torch(clf, dtype=torch.float64)
+
+
 # to_torch: the networks ----------------------------------------------------------
+
+# Every target a classifier converts, and every loss of the regressor.
+CLASSIFIER_TARGETS = ["binary", "multiclass", "one class"]
+REGRESSOR_LOSSES = sorted(
+    BatchNormMLPRegressor._parameter_constraints["loss"][0].options
+)
 
 
 def _classifier(activation, n_classes, dtype, **params):
@@ -188,22 +254,55 @@ def _classifier(activation, n_classes, dtype, **params):
     return fit_quietly(clf, X, y), X
 
 
+@functools.cache
+def _fitted_classifier(target, activation, batch_norm, dtype):
+    """A small classifier fitted in dtype; cached, so tests must not change it."""
+    X, y = make_data(n_classes=3 if target == "multiclass" else 2)
+    X = StandardScaler().fit_transform(X).astype(dtype)
+    if target == "one class":
+        y = np.full_like(y, 7)
+    clf = BatchNormMLPClassifier(
+        (8, 6),
+        activation=activation,
+        batch_norm=batch_norm,
+        max_iter=15,
+        random_state=0,
+    )
+    return fit_quietly(clf, X, y), X
+
+
+def _regression(loss, n_outputs, dtype=np.float64):
+    """Standardized X and a target for loss: non-negative for 'poisson'."""
+    X, _ = make_data()
+    X = StandardScaler().fit_transform(X).astype(dtype)
+    y = X[:, :n_outputs] * 2 + np.sin(X[:, 1:2])
+    if loss == "poisson":
+        y = np.exp(0.5 * y)
+    return X, y.ravel() if n_outputs == 1 else y
+
+
+def _proba_from_logits(logits):
+    """predict_proba from the module's output: softmax, or one sigmoid column."""
+    logits = torch.from_numpy(logits)
+    if logits.shape[1] > 1:
+        return torch.softmax(logits, dim=1).numpy()
+    positive = torch.sigmoid(logits).numpy()
+    return np.hstack([1 - positive, positive])
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("batch_norm", [True, False])
 @pytest.mark.parametrize("activation", ACTIVATIONS)
-def test_classifier_logits_give_predict_proba(activation, n_classes, dtype):
-    clf, X = _classifier(activation, n_classes, dtype)
+@pytest.mark.parametrize("target", CLASSIFIER_TARGETS)
+def test_classifier_logits_give_predict_proba(target, activation, batch_norm, dtype):
+    clf, X = _fitted_classifier(target, activation, batch_norm, dtype)
     net = to_torch(clf)
     assert isinstance(net, torch.nn.Sequential) and not net.training
-    logits = torch.from_numpy(forward(net, X))
-    if n_classes == 2:
-        assert logits.shape == (X.shape[0], 1)
-        positive = torch.sigmoid(logits).numpy().ravel()
-        proba = np.column_stack([1 - positive, positive])
-    else:
-        proba = torch.softmax(logits, dim=1).numpy()
+    logits = forward(net, X)
+    n_columns = 3 if target == "multiclass" else 1
+    assert logits.shape == (X.shape[0], n_columns)
     what = "to_torch(classifier), predict_proba"
-    assert_close(proba, clf.predict_proba(X), dtype, what)
+    assert_close(_proba_from_logits(logits), clf.predict_proba(X), dtype, what)
 
 
 def test_network_layers_in_order():
@@ -251,20 +350,98 @@ def test_multilabel_classifier_sigmoid_gives_predict_proba():
     )
 
 
+@functools.cache
+def _fitted_regressor(loss, activation, batch_norm, n_outputs, dtype):
+    """A small regressor fitted in dtype; cached, so tests must not change it."""
+    X, y = _regression(loss, n_outputs, dtype)
+    reg = BatchNormMLPRegressor(
+        (8, 6),
+        activation=activation,
+        loss=loss,
+        batch_norm=batch_norm,
+        max_iter=15,
+        random_state=0,
+    )
+    return fit_quietly(reg, X, y), X
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n_outputs", [1, 2])
+@pytest.mark.parametrize("batch_norm", [True, False])
 @pytest.mark.parametrize("activation", ACTIVATIONS)
-def test_regressor_output_equals_predict(activation, n_outputs, dtype):
-    X, _ = make_data()
-    X = StandardScaler().fit_transform(X).astype(dtype)
-    y = X[:, :n_outputs] * 2 + np.sin(X[:, 1:2])
-    reg = BatchNormMLPRegressor(
-        (8, 6), activation=activation, max_iter=15, random_state=0
-    )
-    fit_quietly(reg, X, y.ravel() if n_outputs == 1 else y)
+@pytest.mark.parametrize("loss", REGRESSOR_LOSSES)
+def test_regressor_output_equals_predict(
+    loss, activation, batch_norm, n_outputs, dtype
+):
+    reg, X = _fitted_regressor(loss, activation, batch_norm, n_outputs, dtype)
     output = forward(to_torch(reg), X)
     expected = reg.predict(X).reshape(-1, n_outputs)
     assert_close(output, expected, dtype, "to_torch(regressor), predict")
+
+
+def test_poisson_regressor_module_ends_with_exp_and_pickles():
+    reg, X = _fitted_regressor("poisson", "relu", True, 1, np.float64)
+    net = to_torch(reg)
+    assert type(net[-1]).__name__ == "Exp"
+    # The Exp layer is made when torch is there, and found again by pickle.
+    loaded = pickle.loads(pickle.dumps(net))
+    assert_array_equal(forward(loaded, X), forward(net, X))
+    # torch's Poisson loss on the module's output (the mean) fine-tunes it.
+    y = torch.from_numpy(reg.predict(X).reshape(-1, 1))
+    loss = torch.nn.PoissonNLLLoss(log_input=False)(net.train()(torch.from_numpy(X)), y)
+    loss.backward()
+    assert net[0].weight.grad is not None
+
+
+# Changed after the fit: predict goes on with the fitted state, except the
+# hidden activation, which it reads at each call as scikit-learn's MLPs do.
+NETWORK_CHANGES = {
+    "regressor": [
+        {"loss": "squared_error"},
+        {"batch_norm": False},
+        {"activation": "tanh"},
+    ],
+    "classifier": [{"batch_norm": False}, {"activation": "tanh"}],
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "kind, params",
+    [(kind, params) for kind, changes in NETWORK_CHANGES.items() for params in changes],
+    ids=_case_id,
+)
+def test_network_module_computes_predict_after_set_params(kind, params, dtype):
+    if kind == "regressor":
+        X, y = _regression("poisson", 1, dtype)
+        model = BatchNormMLPRegressor((8, 6), loss="poisson", random_state=0)
+    else:
+        X, y = make_data()
+        X = StandardScaler().fit_transform(X).astype(dtype)
+        model = BatchNormMLPClassifier((8, 6), random_state=0)
+    fit_quietly(model.set_params(max_iter=15), X, y)
+    model.set_params(**params)
+    output = forward(to_torch(model), X)
+    if kind == "regressor":
+        expected, what = model.predict(X).reshape(-1, 1), "to_torch(regressor), predict"
+    else:
+        output, expected = _proba_from_logits(output), model.predict_proba(X)
+        what = "to_torch(classifier), predict_proba"
+    assert_close(output, expected, dtype, what)
+
+
+def test_network_with_bn_epsilon_changed_since_fit_is_an_error():
+    # predict keeps the batch normalization of the fit, with its bn_epsilon,
+    # which a module built with the new eps would not compute.
+    clf, X = _classifier("relu", 3, np.float64)
+    clf.set_params(bn_epsilon=10.0)
+    with pytest.raises(ValueError, match="bn_epsilon=10.0.*changed since the fit"):
+        to_torch(clf)
+    clf.set_params(bn_epsilon=1e-5)
+    proba = _proba_from_logits(forward(to_torch(clf), X))
+    assert_close(
+        proba, clf.predict_proba(X), np.float64, "to_torch(classifier), predict_proba"
+    )
 
 
 def test_float64_network_as_float32_module():
@@ -339,6 +516,50 @@ def test_from_torch_partial_fit_continues_as_torch_training():
         scaler.partial_fit(batch)
     assert_allclose(scaler.mean_, module.running_mean.numpy(), rtol=1e-13)
     assert_allclose(scaler.var_, module.running_var.numpy(), rtol=1e-13)
+
+
+@pytest.mark.parametrize("momentum", [None, 0.1])
+@pytest.mark.parametrize("torch_dtype", [torch.float16, torch.bfloat16])
+def test_from_torch_any_floating_dtype(torch_dtype, momentum):
+    # numpy has no bfloat16; the statistics are widened to float64 exactly.
+    torch.manual_seed(0)
+    module = torch.nn.BatchNorm1d(3, momentum=momentum, dtype=torch_dtype)
+    with torch.no_grad():
+        module.weight.copy_(torch.tensor([0.5, 2.0, -1.0]))
+        module.bias.copy_(torch.tensor([1.0, -1.0, 0.0]))
+    for _ in range(3):
+        module(torch.randn(32, 3, dtype=torch_dtype) * 4 + 2)
+    scaler = from_torch(module.eval())
+    assert scaler.mean_.dtype == np.float64
+    assert_array_equal(scaler.mean_, module.running_mean.double().numpy())
+    assert_array_equal(scaler.var_, module.running_var.double().numpy())
+    assert_array_equal(scaler.gamma, [0.5, 2.0, -1.0])
+    # The module's own parameters, in float64, compute what the scaler does.
+    X = np.random.default_rng(1).normal(2, 4, size=(20, 3))
+    expected = forward(module.to(torch.float64), X)
+    what = "from_torch(BatchNorm1d)"
+    assert_close(scaler.transform(X), expected, np.float64, what)
+
+
+def test_from_torch_partial_fit_with_momentum_none_pools_exactly():
+    # The documented update: the module's statistics count as n_samples_seen_
+    # samples (the number of batches by default), pooled exactly with the
+    # batch; torch's cumulative average weighs batches equally instead.
+    module = _trained_batch_norm(np.float64, momentum=None, n_batches=2)
+    scaler = from_torch(module)
+    n, mean, var = scaler.n_samples_seen_, scaler.mean_.copy(), scaler.var_.copy()
+    assert n == 2
+    batch = np.random.default_rng(0).normal(3, 4, size=(32, 4))
+    scaler.partial_fit(batch)
+    m, batch_mean, batch_var = 32, batch.mean(axis=0), batch.var(axis=0, ddof=1)
+    pooled_mean = (n * mean + m * batch_mean) / (n + m)
+    between = n * m / (n + m) * (mean - batch_mean) ** 2
+    pooled_var = ((n - 1) * var + (m - 1) * batch_var + between) / (n + m - 1)
+    assert scaler.n_samples_seen_ == n + m
+    assert_allclose(scaler.mean_, pooled_mean, rtol=1e-13)
+    assert_allclose(scaler.var_, pooled_var, rtol=1e-13)
+    module.train()(torch.from_numpy(batch))
+    assert not np.allclose(scaler.mean_, module.running_mean.numpy(), rtol=1e-3)
 
 
 def test_from_torch_n_samples_seen():
