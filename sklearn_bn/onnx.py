@@ -7,12 +7,19 @@ and :class:`~sklearn_bn.BatchNormMLPRegressor`. After that,
 a ``ColumnTransformer`` with scikit-learn's own estimators. It needs the
 ``onnx`` extra: ``pip install "sklearn-bn[onnx]"``.
 
-The graphs compute in the dtype of the input, float32 or float64. Every
-constant is folded in float64 from the fitted attributes first (the scaler's
-``multiplier_``, each hidden layer's ``gamma / sqrt(running_var +
-bn_epsilon)`` and its shift) and then cast to that dtype, and the graphs use
-only ``Sub``, ``Mul``, ``Add``, ``MatMul`` and the activations. Two ONNX
-operators that look like the natural choice are avoided on purpose:
+The graphs compute what ``transform``, ``predict`` and ``predict_proba``
+compute, from the fitted state: parameters changed with ``set_params`` since
+the fit change the graph no more than they change those methods. They
+compute in the dtype of the input, float32 or float64. Every constant is
+taken in float64 from the fitted attributes first (the scaler's ``mean_``,
+``multiplier_`` and the ``beta`` of the fit, a network's layers with each
+batch normalization folded into the weights, as ``predict`` folds it) and
+then cast to that dtype. Where float32 cannot hold a constant (a
+``multiplier_`` above 3.4e38, for data whose spread is below float32's
+smallest normal number), a float32 graph computes that step in float64:
+``Cast`` to double, the step, ``Cast`` back. The graphs use only ``Sub``,
+``Mul``, ``Add``, ``MatMul``, those ``Cast`` nodes and the activations. Two
+ONNX operators that look like the natural choice are avoided on purpose:
 ``ai.onnx.ml.Scaler`` computes in float32 whatever its input, and
 ``BatchNormalization`` stores ``epsilon`` as a float32, a relative error of
 about 1.4e-8 in float64.
@@ -20,12 +27,17 @@ about 1.4e-8 in float64.
 The scaler maps each feature to ``(x - mean_) * multiplier_ + beta`` (``x *
 multiplier_ + beta`` when ``with_mean=False``), the centered form that keeps
 full precision wherever the mean lies far from zero; NaN stays NaN, as in
-``transform``. A network becomes ``MatMul``, then ``Mul`` and ``Add`` for the
-batch normalization with running statistics (``Add`` of the bias without
-it), then the activation, layer after layer. A classifier has skl2onnx's two
-outputs, the labels and the probabilities, and takes skl2onnx's options
-``zipmap`` (True, False or ``"columns"``) and ``nocl`` (labels as class
-indices); a regressor has one output of shape ``(n_samples, n_outputs)``.
+``transform``. A network becomes ``MatMul`` by the folded weights and
+``Add`` of the folded shift (of the bias without batch normalization), then
+the activation, layer after layer, and the output activation of ``predict``:
+``exp`` for a regressor fitted with ``loss='poisson'``. A classifier has
+skl2onnx's two outputs, the labels and the probabilities, and takes
+skl2onnx's options ``zipmap`` (True, False or ``"columns"``) and ``nocl``
+(labels as class indices); a regressor has one output of shape
+``(n_samples, n_outputs)``. A classifier fitted on one class gives, as
+``predict_proba`` does, two probability columns (the class and its
+complement) and always that class as its label; ZipMap cannot name two
+columns with one class, so it takes ``zipmap=False``.
 
 Examples
 --------
@@ -77,9 +89,9 @@ from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_
 from skl2onnx.common.utils_classifier import get_label_classes
 from sklearn.utils.validation import check_is_fitted
 
-from ._mlp import BatchNormMLPClassifier, BatchNormMLPRegressor
 from ._scaler import BatchNormScaler
-from ._torch_bridge import _as_float64
+from ._torch_bridge import fitted_scaler_map, float32_overflows
+from .neural_network import BatchNormMLPClassifier, BatchNormMLPRegressor
 
 __all__: list = []
 
@@ -95,6 +107,11 @@ _ONNX_ACTIVATIONS = {
     "relu": "Relu",
 }
 
+# A regressor's output activation (out_activation_), as predict applies it.
+_ONNX_OUTPUTS = {"identity": "Identity", "exp": "Exp"}
+
+_NUMPY_DTYPES = {TensorProto.FLOAT: np.float32, TensorProto.DOUBLE: np.float64}
+
 
 # Parsing and shapes --------------------------------------------------------
 
@@ -106,6 +123,7 @@ def _checked_parser(parse):
         check_is_fitted(model, msg=_NOT_FITTED)
         if isinstance(model, BatchNormMLPClassifier):
             _check_single_label(model)
+            _check_one_class_zipmap(scope, model)
             _check_zipmap_dtype(scope, model, inputs)
         return parse(scope, model, inputs, custom_parsers=custom_parsers)
 
@@ -118,6 +136,18 @@ def _check_single_label(model):
             "ONNX export of BatchNormMLPClassifier supports binary and "
             "multiclass targets; this classifier was fitted on a "
             f"multilabel-indicator target with {model.n_outputs_} labels."
+        )
+
+
+def _check_one_class_zipmap(scope, model):
+    zipmap = scope.get_options(model, dict(zipmap=True))["zipmap"]
+    if len(model.classes_) == 1 and zipmap is not False:
+        raise ValueError(
+            "This BatchNormMLPClassifier was fitted on a single class, "
+            f"{model.classes_.tolist()[0]!r}: its predict_proba, and the graph, "
+            "give two probability columns (that class and its complement), "
+            f"which ZipMap cannot name with one class; got zipmap={zipmap!r}. "
+            "Pass options={'zipmap': False} for a probability tensor."
         )
 
 
@@ -180,22 +210,43 @@ def _regressor_shape(operator):
     )
 
 
+def _n_proba_columns(mlp):
+    """The number of columns of predict_proba.
+
+    Two for one sigmoid output, even for a classifier fitted on one class;
+    else one per class.
+    """
+    return 2 if mlp.out_activation_ == "logistic" else mlp.n_outputs_
+
+
 def _classifier_shape(operator):
     input_type = _check_n_features(operator)
     calculate_linear_classifier_output_shapes(operator)
     n_samples = operator.inputs[0].get_first_dimension()
-    n_classes = len(operator.raw_operator.classes_)
-    operator.outputs[1].type = type(input_type)([n_samples, n_classes])
+    n_columns = _n_proba_columns(operator.raw_operator)
+    operator.outputs[1].type = type(input_type)([n_samples, n_columns])
 
 
 # Graph building --------------------------------------------------------------
 
 
 def _proto_dtype(operator):
-    """The ONNX and numpy dtypes the graph computes in: the input's."""
+    """The ONNX and numpy dtypes of the input, which the outputs have too."""
     if isinstance(operator.inputs[0].type, DoubleTensorType):
         return TensorProto.DOUBLE, np.float64
     return TensorProto.FLOAT, np.float32
+
+
+def _compute_dtype(operator, constants):
+    """The ONNX and numpy dtypes a step computes in.
+
+    The input's, or float64 where float32 cannot hold one of the step's
+    float64 ``constants``: the step then starts and ends with a ``Cast``.
+    """
+    proto_type, dtype = _proto_dtype(operator)
+    if dtype == np.float32 and any(float32_overflows(c).any() for c in constants):
+        return TensorProto.DOUBLE, np.float64
+    return proto_type, dtype
 
 
 def _constant(scope, container, name, values, proto_type, dtype):
@@ -219,24 +270,41 @@ def _node(scope, container, op_type, inputs, name, output=None, **attrs):
     return output
 
 
-def _scaler_constants(scaler):
-    """``(center, multiplier, beta)`` of a fitted scaler, in float64.
+def _cast(scope, container, name, from_type, to_type, output=None):
+    """``name`` in ``to_type``, through a Cast node where the types differ."""
+    if from_type == to_type:
+        return name
+    return _node(scope, container, "Cast", [name], "cast", output, to=to_type)
 
-    ``transform`` computes ``(x - center) * multiplier + beta``; ``center``
-    is None when ``with_mean=False``.
+
+def _output_node(scope, container, op_type, inputs, compute_type, output, **attrs):
+    """The last node of a step, writing ``output`` in the input's dtype.
+
+    ``output`` is an output variable of the operator; ``compute_type`` the
+    ONNX type the step computed in, cast back to the output's where it
+    differs.
     """
-    multiplier = _as_float64(scaler.multiplier_)
-    n_features = multiplier.shape[0]
-    beta = np.broadcast_to(np.asarray(scaler.beta, dtype=np.float64), (n_features,))
-    center = _as_float64(scaler.mean_) if scaler.with_mean else None
-    return center, multiplier, beta
+    proto_type = (
+        TensorProto.DOUBLE
+        if isinstance(output.type, DoubleTensorType)
+        else TensorProto.FLOAT
+    )
+    if compute_type == proto_type:
+        return _node(
+            scope, container, op_type, inputs, "out", output.full_name, **attrs
+        )
+    result = _node(scope, container, op_type, inputs, "out", **attrs)
+    return _cast(scope, container, result, compute_type, proto_type, output.full_name)
 
 
 def _convert_scaler(scope, operator, container):
-    scaler = operator.raw_operator
-    proto_type, dtype = _proto_dtype(operator)
-    center, multiplier, beta = _scaler_constants(scaler)
-    X = operator.inputs[0].full_name
+    # The fitted map, as transform computes it: set_params since the fit
+    # changes neither.
+    center, multiplier, beta = fitted_scaler_map(operator.raw_operator)
+    constants = [c for c in (center, multiplier, beta) if c is not None]
+    input_type, _ = _proto_dtype(operator)
+    proto_type, dtype = _compute_dtype(operator, constants)
+    X = _cast(scope, container, operator.inputs[0].full_name, input_type, proto_type)
     if center is not None:
         center_name = _constant(scope, container, "bn_mean", center, proto_type, dtype)
         X = _node(scope, container, "Sub", [X, center_name], "bn_centered")
@@ -252,90 +320,88 @@ def _convert_scaler(scope, operator, container):
     factor = _constant(scope, container, "bn_multiplier", multiplier, proto_type, dtype)
     scaled = _node(scope, container, "Mul", [X, factor], "bn_scaled")
     shift = _constant(scope, container, "bn_beta", beta, proto_type, dtype)
-    output = operator.outputs[0].full_name
-    _node(scope, container, "Add", [scaled, shift], "bn_out", output)
+    _output_node(
+        scope, container, "Add", [scaled, shift], proto_type, operator.outputs[0]
+    )
 
 
 def _network_layers(mlp):
-    """The layers of a fitted BN-MLP as float64 arrays, input to output.
+    """The layers that predict multiplies by, as float64 arrays, input first.
 
-    Each layer is ``(coef, scale, shift)``: the layer computes ``(a @ coef) *
-    scale + shift`` before its activation, where ``scale`` is None for a
-    layer without batch normalization (``shift`` is then its bias). The
-    batch normalization uses the running statistics, folded in float64 as
-    ``scale = gamma / sqrt(running_var + bn_epsilon)`` and ``shift = beta -
-    running_mean * scale``.
+    Each layer is ``(coef, intercept)``: ``a @ coef + intercept``, then the
+    activation. predict folds each hidden layer's batch normalization, with
+    the running statistics and the ``bn_epsilon`` of the fit, into its
+    weights once per fit; the graph reads those folded layers, so that
+    ``set_params`` since the fit changes it no more than it changes predict.
     """
-    n_hidden = len(mlp.coefs_) - 1
-    layers = []
-    for i in range(n_hidden):
-        coef = np.asarray(mlp.coefs_[i], dtype=np.float64)
-        if mlp.bn_gammas_ is None:
-            layers.append((coef, None, np.asarray(mlp.intercepts_[i], np.float64)))
-            continue
-        gamma, beta, mean, var = (
-            np.asarray(attr[i], dtype=np.float64)
-            for attr in (
-                mlp.bn_gammas_,
-                mlp.bn_betas_,
-                mlp.bn_running_means_,
-                mlp.bn_running_vars_,
-            )
-        )
-        scale = gamma / np.sqrt(var + mlp.bn_epsilon)
-        layers.append((coef, scale, beta - mean * scale))
-    out_coef = np.asarray(mlp.coefs_[-1], dtype=np.float64)
-    layers.append((out_coef, None, np.asarray(mlp.intercepts_[-1], np.float64)))
-    return layers
+    coefs, intercepts = mlp._inference_layers()
+    return [
+        (np.asarray(coef, np.float64), np.asarray(intercept, np.float64))
+        for coef, intercept in zip(coefs, intercepts, strict=True)
+    ]
 
 
 def _mlp_logits(scope, operator, container):
-    """The network up to the output layer's pre-activation; returns its name."""
+    """The network up to the output layer's pre-activation.
+
+    Returns its name and the ONNX type it is computed in: the input's, or
+    float64 where float32 cannot hold a weight.
+    """
     mlp = operator.raw_operator
-    proto_type, dtype = _proto_dtype(operator)
-    activation = operator.inputs[0].full_name
     layers = _network_layers(mlp)
-    for i, (coef, scale, shift) in enumerate(layers):
+    input_type, _ = _proto_dtype(operator)
+    proto_type, dtype = _compute_dtype(operator, [a for layer in layers for a in layer])
+    activation = _cast(
+        scope, container, operator.inputs[0].full_name, input_type, proto_type
+    )
+    for i, (coef, intercept) in enumerate(layers):
         coef_name = _constant(scope, container, "coef", coef, proto_type, dtype)
         z = _node(scope, container, "MatMul", [activation, coef_name], "z")
-        if scale is not None:
-            factor = _constant(scope, container, "bn_scale", scale, proto_type, dtype)
-            z = _node(scope, container, "Mul", [z, factor], "z_scaled")
-        shift_name = _constant(scope, container, "shift", shift, proto_type, dtype)
-        z = _node(scope, container, "Add", [z, shift_name], "z_shifted")
+        shift = _constant(scope, container, "intercept", intercept, proto_type, dtype)
+        z = _node(scope, container, "Add", [z, shift], "z_shifted")
         if i < len(layers) - 1:
             op_type = _ONNX_ACTIVATIONS[mlp.activation]
             z = _node(scope, container, op_type, [z], "hidden")
         activation = z
-    return activation
+    return activation, proto_type
 
 
 def _convert_regressor(scope, operator, container):
-    logits = _mlp_logits(scope, operator, container)
-    _node(scope, container, "Identity", [logits], "y", operator.outputs[0].full_name)
+    logits, proto_type = _mlp_logits(scope, operator, container)
+    op_type = _ONNX_OUTPUTS[operator.raw_operator.out_activation_]
+    _output_node(scope, container, op_type, [logits], proto_type, operator.outputs[0])
 
 
 def _convert_classifier(scope, operator, container):
     mlp = operator.raw_operator
-    proto_type, dtype = _proto_dtype(operator)
-    logits = _mlp_logits(scope, operator, container)
-    proba = operator.outputs[1].full_name
+    logits, proto_type = _mlp_logits(scope, operator, container)
+    proba = operator.outputs[1]
     if mlp.out_activation_ == "softmax":
-        _node(scope, container, "Softmax", [logits], "proba", proba, axis=1)
+        _output_node(scope, container, "Softmax", [logits], proto_type, proba, axis=1)
     else:
         positive = _node(scope, container, "Sigmoid", [logits], "positive")
-        one = _constant(scope, container, "one", 1.0, proto_type, dtype)
+        one = _constant(
+            scope, container, "one", 1.0, proto_type, _NUMPY_DTYPES[proto_type]
+        )
         negative = _node(scope, container, "Sub", [one, positive], "negative")
-        _node(scope, container, "Concat", [negative, positive], "proba", proba, axis=1)
+        _output_node(
+            scope, container, "Concat", [negative, positive], proto_type, proba, axis=1
+        )
     # ArgMax keeps the first maximum, as numpy's argmax in predict; for two
     # classes, 1 - p < p exactly when p > 0.5, predict's threshold.
-    index = _node(scope, container, "ArgMax", [proba], "index", axis=1, keepdims=0)
+    index = _node(
+        scope, container, "ArgMax", [proba.full_name], "index", axis=1, keepdims=0
+    )
     _labels_from_index(scope, operator, container, index)
 
 
 def _labels_from_index(scope, operator, container, index):
     """The label output: the class at each index (the index itself with nocl)."""
     classes = np.asarray(get_label_classes(scope, operator.raw_operator))
+    if len(classes) == 1:
+        # Fitted on one class, the classifier predicts it whichever of its
+        # two probability columns is larger.
+        classes = np.repeat(classes, 2)
     label = operator.outputs[0].full_name
     if isinstance(operator.outputs[0].type, StringTensorType):
         values, proto_type = np.array([str(c).encode() for c in classes]), "string"

@@ -4,9 +4,12 @@ Every graph runs in onnxruntime, in float32 and in float64, and is compared
 with scikit-learn's own ``transform``, ``predict_proba`` and ``predict``:
 within 2e-5 in float32 and 1e-11 in float64 (absolute where the output is at
 most 1 in size, relative beyond). With ``SKLEARN_BN_EXPORT_ERRORS=path`` set,
-the largest error of each kind is appended to that file as JSON lines.
+the largest error of each kind is appended to that file as JSON lines, with
+the test case that gave it.
 """
 
+import copy
+import functools
 import json
 import os
 import subprocess
@@ -40,11 +43,16 @@ def _report_errors():
     path = os.environ.get("SKLEARN_BN_EXPORT_ERRORS")
     if path:
         with open(path, "a") as file:
-            for (what, dtype), error in sorted(LARGEST_ERROR.items()):
-                print(
-                    json.dumps({"export": what, "dtype": dtype, "error": error}),
-                    file=file,
-                )
+            for (what, dtype), (error, case) in sorted(LARGEST_ERROR.items()):
+                record = {"export": what, "dtype": dtype, "error": error, "case": case}
+                print(json.dumps(record), file=file)
+
+
+def _case_id(value):
+    """A readable test id: ``gamma=2.0,beta=5.0`` for parameters."""
+    if isinstance(value, dict):
+        return ",".join(f"{key}={param}" for key, param in value.items())
+    return str(value)
 
 
 def assert_close(actual, desired, dtype, what):
@@ -59,7 +67,9 @@ def assert_close(actual, desired, dtype, what):
     errors = np.abs(actual - desired) / np.maximum(1.0, np.abs(desired))
     error = float(np.nanmax(errors, initial=0.0))
     key = (what, np.dtype(dtype).name)
-    LARGEST_ERROR[key] = max(error, LARGEST_ERROR.get(key, 0.0))
+    if error >= LARGEST_ERROR.get(key, (0.0, None))[0]:
+        case = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0]
+        LARGEST_ERROR[key] = (error, case)
     assert error <= TOLERANCE[dtype], f"{what}: error {error:.3g} in {dtype.__name__}"
 
 
@@ -181,7 +191,94 @@ def test_scaler_graph_uses_only_arithmetic_in_the_input_dtype(dtype, proto):
     assert {init.data_type for init in onx.graph.initializer} == {proto}
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "params",
+    [{"gamma": 2.0, "beta": 5.0}, {"epsilon": 10.0}, {"gamma": [3.0] * 6}],
+    ids=_case_id,
+)
+def test_scaler_graph_reads_the_fitted_state(params, dtype):
+    # set_params without a new fit leaves transform as it was (to rounding:
+    # epsilon also picks which of two equal forms it computes); the graph too.
+    X, _ = make_data()
+    scaler = BatchNormScaler(gamma=0.5, beta=-1.0).fit(X)
+    expected = scaler.transform(X.astype(dtype))
+    scaler.set_params(**params)
+    assert_allclose(scaler.transform(X.astype(dtype)), expected, rtol=1e-6)
+    (output,) = run(scaler, X.astype(dtype))
+    assert_close(output, expected, dtype, "BatchNormScaler.transform")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_scaler_beyond_float32_is_computed_in_float64(dtype):
+    # float32 data whose spread is below float32's smallest normal number:
+    # with epsilon=0, multiplier_ is about 1e40, more than float32 holds.
+    X = np.array([[1e-40, 1.0], [2e-40, 2.0], [3e-40, 4.0], [5e-40, 3.0]], dtype)
+    scaler = BatchNormScaler(epsilon=0.0).fit(X)
+    assert scaler.multiplier_[0] > np.finfo(np.float32).max
+    (output,) = run(scaler, X)
+    assert output.dtype == dtype
+    assert_close(output, scaler.transform(X), dtype, "BatchNormScaler.transform")
+    onx = to_onnx(scaler, X[:1])
+    casts = [node.op_type for node in onx.graph.node].count("Cast")
+    assert casts == (2 if dtype == np.float32 else 0)
+
+
 # BatchNormMLPClassifier and BatchNormMLPRegressor ------------------------------
+
+# Every target a classifier converts, and every loss of the regressor.
+CLASSIFIER_TARGETS = ["binary", "multiclass", "one class"]
+REGRESSOR_LOSSES = sorted(
+    BatchNormMLPRegressor._parameter_constraints["loss"][0].options
+)
+
+
+def _classes(target, seed=0):
+    """Standardized X and labels for a classifier target."""
+    X, y = make_data(n_classes=3 if target == "multiclass" else 2, seed=seed)
+    X = StandardScaler().fit_transform(X)
+    if target == "one class":
+        y = np.full_like(y, 7)
+    return X, y
+
+
+def _regression(loss, n_outputs):
+    """Standardized X and a target for loss: non-negative for 'poisson'."""
+    X, _ = make_data()
+    X = StandardScaler().fit_transform(X)
+    y = X[:, :n_outputs] * 2 + np.sin(X[:, 1:2])
+    if loss == "poisson":
+        y = np.exp(0.5 * y)
+    return X, y.ravel() if n_outputs == 1 else y
+
+
+@functools.cache
+def _fitted_classifier(target, activation, batch_norm):
+    """A small classifier fitted in float64; cached, so tests must not change it."""
+    X, y = _classes(target)
+    clf = BatchNormMLPClassifier(
+        (8, 6),
+        activation=activation,
+        batch_norm=batch_norm,
+        max_iter=15,
+        random_state=0,
+    )
+    return fit_quietly(clf, X, y), X
+
+
+@functools.cache
+def _fitted_regressor(loss, activation, batch_norm, n_outputs):
+    """A small regressor fitted in float64; cached, so tests must not change it."""
+    X, y = _regression(loss, n_outputs)
+    reg = BatchNormMLPRegressor(
+        (8, 6),
+        activation=activation,
+        loss=loss,
+        batch_norm=batch_norm,
+        max_iter=15,
+        random_state=0,
+    )
+    return fit_quietly(reg, X, y), X
 
 
 def _fit_classifier(activation, n_classes, dtype, labels=None, **params):
@@ -205,10 +302,13 @@ def _assert_labels_match(labels, clf, X, proba):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("batch_norm", [True, False])
 @pytest.mark.parametrize("activation", ACTIVATIONS)
-def test_classifier_matches_predict_proba_and_predict(activation, n_classes, dtype):
-    clf, X = _fit_classifier(activation, n_classes, np.float64)
+@pytest.mark.parametrize("target", CLASSIFIER_TARGETS)
+def test_classifier_matches_predict_proba_and_predict(
+    target, activation, batch_norm, dtype
+):
+    clf, X = _fitted_classifier(target, activation, batch_norm)
     X = X.astype(dtype)
     labels, proba = run(clf, X, zipmap=False)
     assert proba.dtype == dtype and labels.dtype == np.int64
@@ -217,14 +317,36 @@ def test_classifier_matches_predict_proba_and_predict(activation, n_classes, dty
     _assert_labels_match(labels, clf, X, expected)
 
 
+def test_one_class_classifier_predicts_its_class_whatever_the_probabilities():
+    # Fitted on one class, predict_proba has two columns (the class and its
+    # complement) and predict gives the class even where the second is larger.
+    clf, X = _fitted_classifier("one class", "relu", True)
+    X = X.astype(np.float32)
+    labels, proba = run(clf, X, zipmap=False)
+    assert proba.shape == (X.shape[0], 2) and (proba[:, 1] > 0.5).any()
+    assert_array_equal(labels, 7)
+    indices, _ = run(clf, X, zipmap=False, nocl=True)
+    assert_array_equal(indices, 0)
+
+
+@pytest.mark.parametrize("zipmap", [True, "columns"])
+def test_one_class_classifier_with_zipmap_is_an_error(zipmap):
+    clf, X = _fitted_classifier("one class", "relu", True)
+    with pytest.raises(
+        ValueError, match="fitted on a single class, 7.*'zipmap': False"
+    ):
+        to_onnx(clf, X[:1].astype(np.float32), options={"zipmap": zipmap})
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_classifier_trained_in_float32(dtype):
     clf, X = _fit_classifier("relu", 3, np.float32)
     X = X.astype(dtype)
     labels, proba = run(clf, X, zipmap=False)
     expected = clf.predict_proba(X)
-    # The network's parameters are float32; predict_proba of float64 X folds
-    # them in float32 where the graph folds them in float64.
+    # The network's parameters are float32, the batch normalization folded
+    # into them as predict folds it; predict_proba of float64 X computes in
+    # float32 (float32 weights times float64 X gives float64, in numpy).
     assert_allclose(proba, expected, rtol=0, atol=TOLERANCE[np.float32])
     _assert_labels_match(labels, clf, X, expected)
 
@@ -248,7 +370,7 @@ def test_network_graph_has_no_float32_only_operator():
         node.op_type
         for node in to_onnx(clf, X[:1], options={"zipmap": False}).graph.node
     }
-    assert {"MatMul", "Mul", "Add", "Relu", "Softmax"} <= ops
+    assert {"MatMul", "Add", "Relu", "Softmax"} <= ops
     assert not ops & {"BatchNormalization", "Scaler", "Cast"}
 
 
@@ -289,19 +411,74 @@ def test_classifier_nocl_gives_class_indices(dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n_outputs", [1, 2])
+@pytest.mark.parametrize("batch_norm", [True, False])
 @pytest.mark.parametrize("activation", ACTIVATIONS)
-def test_regressor_matches_predict(activation, n_outputs, dtype):
-    X, _ = make_data()
-    X = StandardScaler().fit_transform(X)
-    y = X[:, :n_outputs] * 2 + np.sin(X[:, 1:2])
-    reg = BatchNormMLPRegressor(
-        (8, 6), activation=activation, max_iter=15, random_state=0
-    )
-    fit_quietly(reg, X, y.ravel() if n_outputs == 1 else y)
+@pytest.mark.parametrize("loss", REGRESSOR_LOSSES)
+def test_regressor_matches_predict(loss, activation, batch_norm, n_outputs, dtype):
+    reg, X = _fitted_regressor(loss, activation, batch_norm, n_outputs)
     X = X.astype(dtype)
     (output,) = run(reg, X)
-    assert output.shape == (X.shape[0], n_outputs)
+    assert output.shape == (X.shape[0], n_outputs) and output.dtype == dtype
     expected = reg.predict(X).reshape(-1, n_outputs)
+    assert_close(output, expected, dtype, "BatchNormMLPRegressor.predict")
+
+
+def test_poisson_regressor_graph_ends_with_exp():
+    reg, X = _fitted_regressor("poisson", "relu", True, 1)
+    assert to_onnx(reg, X[:1]).graph.node[-1].op_type == "Exp"
+    (output,) = run(reg, X)
+    assert (output > 0).all()
+
+
+# Changed after the fit: predict goes on with the fitted state, except the
+# hidden activation, which it reads at each call as scikit-learn's MLPs do.
+NETWORK_CHANGES = {
+    "regressor": [
+        {"loss": "squared_error"},
+        {"bn_epsilon": 10.0},
+        {"batch_norm": False},
+        {"activation": "tanh"},
+    ],
+    "classifier": [{"bn_epsilon": 10.0}, {"batch_norm": False}, {"activation": "tanh"}],
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "kind, params",
+    [(kind, params) for kind, changes in NETWORK_CHANGES.items() for params in changes],
+    ids=_case_id,
+)
+def test_network_graph_computes_predict_after_set_params(kind, params, dtype):
+    if kind == "regressor":
+        X, y = _regression("poisson", 1)
+        model = BatchNormMLPRegressor((8, 6), loss="poisson", random_state=0)
+        method, what = "predict", "BatchNormMLPRegressor.predict"
+    else:
+        X, y = _classes("multiclass")
+        model = BatchNormMLPClassifier((8, 6), random_state=0)
+        method, what = "predict_proba", "BatchNormMLPClassifier.predict_proba"
+    fit_quietly(model.set_params(max_iter=15), X, y)
+    model.set_params(**params)
+    X = X.astype(dtype)
+    output = run(model, X, zipmap=False) if kind == "classifier" else run(model, X)
+    expected = getattr(model, method)(X)
+    assert_close(output[-1], expected.reshape(output[-1].shape), dtype, what)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_network_beyond_float32_is_computed_in_float64(dtype):
+    # Weights scaled by 1e39 in the first layer and 1e-39 in the next leave
+    # predict as it was (identity activation), but float32 cannot hold them.
+    reg, X = _fitted_regressor("squared_error", "identity", False, 1)
+    reg = copy.deepcopy(reg)
+    reg.coefs_[0] = reg.coefs_[0] * 1e39
+    reg.intercepts_[0] = reg.intercepts_[0] * 1e39
+    reg.coefs_[1] = reg.coefs_[1] * 1e-39
+    X = X.astype(dtype)
+    (output,) = run(reg, X)
+    assert output.dtype == dtype
+    expected = reg.predict(X).reshape(-1, 1)
     assert_close(output, expected, dtype, "BatchNormMLPRegressor.predict")
 
 
