@@ -1,9 +1,9 @@
 """Batch normalization for scikit-learn."""
 
-from .neural_network import BatchNormMLPClassifier, BatchNormMLPRegressor
 from ._scaler import BatchNormScaler
 from ._show_versions import show_versions
-from ._torch_bridge import from_torch, to_torch
+from .export import from_torch, to_torch
+from .neural_network import BatchNormMLPClassifier, BatchNormMLPRegressor
 
 __version__ = "0.1.0"
 

@@ -471,10 +471,20 @@ class BatchNormScaler(
         gamma, beta = (
             xp.asarray(param, dtype=acc_dtype, device=device) for param in (gamma, beta)
         )
+        self._install(mean, var, count, gamma, beta, _as_count(count, weighted))
+
+    def _install(self, mean, var, count, gamma, beta, n_samples_seen):
+        """Set the fitted state from per-feature statistics, gamma and beta.
+
+        ``count`` is the per-feature count behind them (for the
+        near-constant rule of ``epsilon=0``), ``n_samples_seen`` the value of
+        ``n_samples_seen_``. ``from_torch`` sets a module's statistics
+        through here too.
+        """
         multiplier = self._multiplier(gamma, mean, var, count)
         self.mean_ = mean
         self.var_ = var
-        self.n_samples_seen_ = _as_count(count, weighted)
+        self.n_samples_seen_ = n_samples_seen
         self.multiplier_ = multiplier
         self.offset_ = beta - mean * multiplier if self.with_mean else beta
         # beta as fitted: transform adds it after centering, which keeps the
@@ -483,6 +493,27 @@ class BatchNormScaler(
         # The divisor of var_, to pool it exactly if ddof changes before the
         # next partial_fit.
         self._var_ddof = self.ddof
+
+    def _inference_map(self):
+        """The map that ``transform`` computes, from the fitted state, in float64.
+
+        Returns ``(center, multiplier, beta)``: ``transform`` computes ``(x -
+        center) * multiplier + beta``, or ``x * multiplier + beta`` where
+        ``center`` is None (``with_mean=False``). ``multiplier`` is
+        ``multiplier_`` and ``beta`` the ``beta`` of the last fit, so that
+        ``set_params`` after the fit changes the exports no more than it
+        changes ``transform``. The ONNX graph and the torch module both read
+        this.
+        """
+        multiplier = np.asarray(to_numpy(self.multiplier_), dtype=np.float64)
+        beta = np.asarray(to_numpy(self._beta), dtype=np.float64)
+        beta = np.broadcast_to(beta, multiplier.shape)
+        center = (
+            np.asarray(to_numpy(self.mean_), dtype=np.float64)
+            if self.with_mean
+            else None
+        )
+        return center, multiplier, beta
 
     def _counts(self):
         """n_samples_seen_ as a float array of shape (n_features,)."""

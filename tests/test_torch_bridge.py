@@ -430,15 +430,15 @@ def test_network_module_computes_predict_after_set_params(kind, params, dtype):
     assert_close(output, expected, dtype, what)
 
 
-def test_network_with_bn_epsilon_changed_since_fit_is_an_error():
-    # predict keeps the batch normalization of the fit, with its bn_epsilon,
-    # which a module built with the new eps would not compute.
+@pytest.mark.parametrize("param", ["bn_epsilon", "bn_momentum"])
+def test_network_module_has_the_bn_settings_of_the_fit(param):
+    # predict keeps the batch normalization of the fit, with its bn_epsilon;
+    # the module is built with the settings of the fit, not those of now.
     clf, X = _classifier("relu", 3, np.float64)
-    clf.set_params(bn_epsilon=10.0)
-    with pytest.raises(ValueError, match="bn_epsilon=10.0.*changed since the fit"):
-        to_torch(clf)
-    clf.set_params(bn_epsilon=1e-5)
-    proba = _proba_from_logits(forward(to_torch(clf), X))
+    clf.set_params(**{param: 0.5})
+    net = to_torch(clf)
+    assert (net[1].eps, net[1].momentum) == (1e-5, 0.1)
+    proba = _proba_from_logits(forward(net, X))
     assert_close(
         proba, clf.predict_proba(X), np.float64, "to_torch(classifier), predict_proba"
     )

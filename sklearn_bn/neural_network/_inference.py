@@ -29,10 +29,12 @@ class InferenceLayer(NamedTuple):
         The kind of normalization after the product (``"none"`` for the
         output layer), a key of ``NORMALIZATIONS``.
     trained, statistics : dict
-        The normalization's arrays of this layer by attribute name
-        (``{"bn_gammas_": gamma, ...}``); empty without normalization.
-    epsilon : float
-        The normalization's epsilon.
+        The normalization's arrays of this layer by the names of its roles
+        (``Normalization.roles``: ``{"gamma": ..., "beta": ...}`` and
+        ``{"running_mean": ..., "running_var": ...}`` for batch norm); empty
+        without normalization.
+    momentum, epsilon : float
+        The normalization's settings at fit time.
     folded_coef, folded_intercept : ndarray
         The layer with its normalization folded in: ``a @ folded_coef +
         folded_intercept`` equals the layer's normalized output.
@@ -45,6 +47,7 @@ class InferenceLayer(NamedTuple):
     normalization: str
     trained: dict
     statistics: dict
+    momentum: float
     epsilon: float
     folded_coef: np.ndarray
     folded_intercept: np.ndarray
@@ -98,7 +101,10 @@ def inference_layers(estimator, statistics=None):
     [('batch_norm', 'relu'), ('none', 'softmax')]
     """
     kind = fitted_normalization(estimator)
-    settings = Settings(estimator.bn_momentum, estimator.bn_epsilon)
+    settings = Settings(
+        *getattr(estimator, "_fit_settings", None)
+        or (estimator.bn_momentum, estimator.bn_epsilon)
+    )
     coefs, intercepts = estimator.coefs_, estimator.intercepts_
     n_hidden = len(coefs) - 1
     layers = []
@@ -119,8 +125,9 @@ def inference_layers(estimator, statistics=None):
                 coef=coefs[i],
                 intercept=intercept,
                 normalization=kind.name,
-                trained=dict(zip(kind.trained, trained, strict=True)),
-                statistics=dict(zip(kind.statistics, stats, strict=True)),
+                trained=kind.by_role(kind.trained, trained),
+                statistics=kind.by_role(kind.statistics, stats),
+                momentum=settings.momentum,
                 epsilon=settings.epsilon,
                 folded_coef=folded_coef,
                 folded_intercept=folded_intercept,
@@ -134,6 +141,7 @@ def inference_layers(estimator, statistics=None):
             normalization="none",
             trained={},
             statistics={},
+            momentum=settings.momentum,
             epsilon=settings.epsilon,
             folded_coef=coefs[-1],
             folded_intercept=intercepts[-1],

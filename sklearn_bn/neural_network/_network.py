@@ -174,6 +174,7 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
         return fitted_normalization(self)
 
     def _normalization_settings(self):
+        """The normalization's hyperparameters now, which training uses."""
         return Settings(self.bn_momentum, self.bn_epsilon)
 
     def _initialize(self, layer_units, dtype, random_state):
@@ -558,6 +559,9 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
             if (self.validation_scores_ is None) == bool(self.early_stopping):
                 self._init_stopping()
         self._begin_training()
+        # The settings the network is trained with: inference reads them, not
+        # the parameters, which set_params may change after the fit.
+        self._fit_settings = tuple(self._normalization_settings())
         if not is_classifier(self):
             y = y.astype(X.dtype, copy=False)
 

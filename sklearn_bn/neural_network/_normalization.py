@@ -78,6 +78,10 @@ class Normalization(NamedTuple):
         ``affine(trained, statistics, settings) -> (scale, shift)``, float64:
         the inference form, ``z * scale + shift``, which folds into the
         layer's weights; None for a kind that leaves ``z`` as it is.
+    roles : dict
+        The role of each fitted attribute (``"gamma"``, ``"running_var"``...),
+        the names under which the inference view gives a layer's arrays to
+        the exporters.
     """
 
     name: str
@@ -94,11 +98,18 @@ class Normalization(NamedTuple):
     update: Callable
     full_batch: Callable
     affine: Callable | None
+    roles: dict
 
     @property
     def attributes(self):
         """All its fitted attributes: the trained ones, then the statistics."""
         return self.trained + self.statistics
+
+    def by_role(self, names, arrays):
+        """``arrays`` of one layer, named by ``names``, keyed by their roles."""
+        return {
+            self.roles[name]: array for name, array in zip(names, arrays, strict=True)
+        }
 
 
 # No normalization: the layer keeps its bias, and nothing is computed.
@@ -143,6 +154,7 @@ NO_NORMALIZATION = Normalization(
     update=_no_update,
     full_batch=_no_full_batch,
     affine=None,
+    roles={},
 )
 
 
@@ -441,6 +453,12 @@ BATCH_NORM = Normalization(
     update=_bn_update,
     full_batch=_bn_full_batch,
     affine=_bn_affine,
+    roles={
+        "bn_gammas_": "gamma",
+        "bn_betas_": "beta",
+        "bn_running_means_": "running_mean",
+        "bn_running_vars_": "running_var",
+    },
 )
 
 #: The kinds of normalization, by name.

@@ -7,8 +7,10 @@ loads it.
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from ._scaler import BatchNormScaler
-from .neural_network import BatchNormMLPClassifier, BatchNormMLPRegressor
+from .._scaler import BatchNormScaler
+from ..neural_network import BatchNormMLPClassifier, BatchNormMLPRegressor
+from ..neural_network._inference import inference_layers
+from ._common import as_float64, float32_overflows
 
 _TORCH_ACTIVATIONS = {
     "identity": "Identity",
@@ -80,20 +82,16 @@ def to_torch(estimator, *, dtype=None):
     batch. Training the module updates ``running_var`` with the unbiased
     batch variance, as ``BatchNormScaler(ddof=1)`` does.
 
-    For a network, hidden layer ``i`` is ``Linear`` with weight
-    ``coefs_[i].T`` (and bias ``intercepts_[i]`` with ``batch_norm=False``),
-    then ``BatchNorm1d`` with ``weight=bn_gammas_[i]``, ``bias=bn_betas_[i]``,
-    the running statistics, ``eps=bn_epsilon`` and ``momentum=bn_momentum``,
-    then the activation; the output layer is ``Linear`` with
-    ``intercepts_[-1]``, followed by ``exp`` for a regressor fitted with
-    ``loss='poisson'`` (its ``out_activation_``). The network keeps the
-    running variance as PyTorch does (unbiased), so training on in torch
-    continues the same statistics. ``predict`` uses the batch normalization
-    folded into the weights at fit time, with the ``bn_epsilon`` of the fit,
-    which the estimator does not record: if ``set_params`` changed
-    ``bn_epsilon`` since, a module with that ``eps`` would not compute
-    ``predict``, and ``to_torch`` raises a ValueError until ``bn_epsilon`` is
-    set back or the network is fitted again.
+    For a network, the module is the network's inference layers (the view
+    that ``predict`` and the ONNX graph read folded), unfolded: hidden layer
+    ``i`` is ``Linear`` with weight ``coefs_[i].T`` (and bias
+    ``intercepts_[i]`` with ``batch_norm=False``), then ``BatchNorm1d`` with
+    ``weight=bn_gammas_[i]``, ``bias=bn_betas_[i]``, the running statistics
+    and the ``bn_epsilon`` and ``bn_momentum`` of the fit, then the
+    activation; the output layer is ``Linear`` with ``intercepts_[-1]``,
+    followed by ``exp`` for a regressor fitted with ``loss='poisson'`` (its
+    ``out_activation_``). The network keeps the running variance as PyTorch
+    does (unbiased), so training on in torch continues the same statistics.
 
     Examples
     --------
@@ -283,12 +281,11 @@ def from_torch(module, *, n_samples_seen=None):
         ddof=1,
     )
     # Two rows give the scaler its whole fitted state through the public API;
-    # the statistics are then set to the module's, exactly.
+    # the statistics are then set to the module's, exactly, by the scaler's
+    # own code.
     scaler.fit(np.stack([np.zeros(n_features), np.ones(n_features)]))
-    scaler.mean_, scaler.var_ = mean, var
-    scaler.multiplier_ = gamma / np.sqrt(var + scaler.epsilon)
-    scaler.offset_ = beta - mean * scaler.multiplier_
-    scaler.n_samples_seen_ = n_samples_seen
+    count = np.full(n_features, float(n_samples_seen))
+    scaler._install(mean, var, count, gamma, beta, n_samples_seen)
     return scaler
 
 
@@ -316,40 +313,10 @@ def _numpy64(tensor):
     return np.array(tensor.detach().cpu().double().numpy(), dtype=np.float64)
 
 
-def _as_float64(array):
-    """A numpy float64 copy of a fitted attribute, from any array namespace."""
-    if not isinstance(array, np.ndarray) and hasattr(array, "cpu"):
-        array = array.cpu()  # a torch tensor fitted with array API dispatch
-    return np.asarray(array, dtype=np.float64)
-
-
 def _set(torch, parameter, values):
     """Copy numpy values into a parameter or buffer, keeping its dtype."""
     with torch.no_grad():
         parameter.copy_(torch.tensor(np.array(values, dtype=np.float64)))
-
-
-def fitted_scaler_map(scaler):
-    """The map that ``transform`` computes, from the fitted state, in float64.
-
-    Returns ``(center, multiplier, beta)``: ``transform`` computes ``(x -
-    center) * multiplier + beta``, or ``x * multiplier + beta`` where
-    ``center`` is None (``with_mean=False``). ``multiplier`` is
-    ``multiplier_`` and ``beta`` the ``beta`` of the last fit, so that
-    ``set_params`` after the fit changes the exports no more than it changes
-    ``transform``. The ONNX graph and the torch module both read this.
-    """
-    multiplier = _as_float64(scaler.multiplier_)
-    beta = np.broadcast_to(_as_float64(scaler._beta), multiplier.shape)
-    center = _as_float64(scaler.mean_) if scaler.with_mean else None
-    return center, multiplier, beta
-
-
-def float32_overflows(values):
-    """Where float32 cannot hold finite ``values``: they round to infinity."""
-    values = np.asarray(values, dtype=np.float64)
-    with np.errstate(over="ignore"):
-        return np.isfinite(values) & np.isinf(values.astype(np.float32))
 
 
 def _check_float32_holds(dtype, torch, estimator, constants):
@@ -387,8 +354,8 @@ def _current(param, n_features):
 
 
 def _scaler_to_torch(torch, scaler, dtype):
-    center, multiplier, beta = fitted_scaler_map(scaler)
-    var = _as_float64(scaler.var_)
+    center, multiplier, beta = scaler._inference_map()
+    var = as_float64(scaler.var_)
     eps = float(scaler.epsilon)
     gamma = _current(scaler.gamma, multiplier.shape[0])
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -416,80 +383,70 @@ def _scaler_to_torch(torch, scaler, dtype):
     return module.eval()
 
 
-def _check_batch_norm_as_fitted(mlp):
-    """Refuse to build BatchNorm1d layers that would not compute ``predict``.
-
-    ``predict`` multiplies by the layers folded at fit time, with the
-    ``bn_epsilon`` of the fit, which the estimator does not record; the
-    module's ``eps`` is ``bn_epsilon`` now. The weights that the module's
-    layers fold into must be predict's, to the rounding of their dtype.
-    """
-    folded_coefs, _ = mlp._inference_layers()
-    for i, (coef, gamma, var) in enumerate(
-        zip(mlp.coefs_[:-1], mlp.bn_gammas_, mlp.bn_running_vars_, strict=True)
-    ):
-        scale = _as_float64(gamma) / np.sqrt(_as_float64(var) + mlp.bn_epsilon)
-        rtol = 4 * np.finfo(coef.dtype).eps
-        if not np.allclose(_as_float64(coef) * scale, folded_coefs[i], rtol, 0):
-            raise ValueError(
-                f"to_torch builds BatchNorm1d layers with eps=bn_epsilon="
-                f"{mlp.bn_epsilon!r}, but {type(mlp).__name__}.predict uses the "
-                "layers folded when the network was fitted, which that "
-                f"bn_epsilon does not give (hidden layer {i}): bn_epsilon, or a "
-                "fitted attribute, changed since the fit. Set bn_epsilon back "
-                "to its value at fit time, or fit the network again."
-            )
+def _batch_norm1d(torch, layer, dtype):
+    """A batch-norm layer of the inference view as ``torch.nn.BatchNorm1d``."""
+    trained, statistics = layer.trained, layer.statistics
+    module = torch.nn.BatchNorm1d(
+        layer.coef.shape[1], eps=layer.epsilon, momentum=layer.momentum, dtype=dtype
+    )
+    _set(torch, module.weight, trained["gamma"])
+    _set(torch, module.bias, trained["beta"])
+    _set(torch, module.running_mean, statistics["running_mean"])
+    _set(torch, module.running_var, statistics["running_var"])
+    return module
 
 
-def _network_constants(mlp):
-    """The values a network's module holds, by name, for the float32 check."""
-    names = ["coefs_", "intercepts_"]
-    if mlp.bn_gammas_ is not None:
-        names += ["bn_gammas_", "bn_betas_", "bn_running_means_"]
-    constants = {
-        f"{name}[{i}]": _as_float64(values)
-        for name in names
-        for i, values in enumerate(getattr(mlp, name))
+def _batch_norm_constants(layer):
+    """What a BatchNorm1d holds, by name, for the float32 check."""
+    return {
+        "gamma": layer.trained["gamma"],
+        "beta": layer.trained["beta"],
+        "running_mean": layer.statistics["running_mean"],
+        "running_var + eps": as_float64(layer.statistics["running_var"])
+        + layer.epsilon,
     }
-    for i, var in enumerate(mlp.bn_running_vars_ or []):
-        constants[f"bn_running_vars_[{i}] + eps"] = _as_float64(var) + mlp.bn_epsilon
+
+
+# Each kind of normalization of the inference view, as a torch module (built
+# unfolded, so that it can be fine-tuned) and the constants it holds.
+_TORCH_NORMALIZATIONS = {"batch_norm": (_batch_norm1d, _batch_norm_constants)}
+
+
+def _network_constants(layers):
+    """The values a network's module holds, by name, for the float32 check."""
+    constants = {}
+    for i, layer in enumerate(layers):
+        constants[f"coefs_[{i}]"] = as_float64(layer.coef)
+        if layer.intercept is not None:
+            constants[f"bias of layer {i}"] = as_float64(layer.intercept)
+        if layer.normalization in _TORCH_NORMALIZATIONS:
+            _, normalization_constants = _TORCH_NORMALIZATIONS[layer.normalization]
+            for what, values in normalization_constants(layer).items():
+                constants[f"normalization {what} of layer {i}"] = as_float64(values)
     return constants
 
 
 def _network_to_torch(torch, mlp, dtype):
+    """The inference view's layers, unfolded, as a ``torch.nn.Sequential``."""
     nn = torch.nn
-    batch_norm = mlp.bn_gammas_ is not None
-    if batch_norm:
-        _check_batch_norm_as_fitted(mlp)
-    _check_float32_holds(dtype, torch, mlp, _network_constants(mlp))
-
-    layers = []
-    for i, coef in enumerate(mlp.coefs_):
-        linear = nn.Linear(
-            *coef.shape,
-            bias=not batch_norm or i == len(mlp.coefs_) - 1,
-            dtype=dtype,
-        )
-        _set(torch, linear.weight, np.asarray(coef).T)
-        layers.append(linear)
-        if i == len(mlp.coefs_) - 1:
-            _set(torch, linear.bias, mlp.intercepts_[-1])
-            break
-        if batch_norm:
-            norm = nn.BatchNorm1d(
-                coef.shape[1], eps=mlp.bn_epsilon, momentum=mlp.bn_momentum, dtype=dtype
-            )
-            _set(torch, norm.weight, mlp.bn_gammas_[i])
-            _set(torch, norm.bias, mlp.bn_betas_[i])
-            _set(torch, norm.running_mean, mlp.bn_running_means_[i])
-            _set(torch, norm.running_var, mlp.bn_running_vars_[i])
-            layers.append(norm)
-        else:
-            _set(torch, linear.bias, mlp.intercepts_[i])
-        layers.append(getattr(nn, _TORCH_ACTIVATIONS[mlp.activation])())
-    if mlp.out_activation_ in _TORCH_OUTPUTS:
-        layers.append(_TORCH_OUTPUTS[mlp.out_activation_]()())
-    return nn.Sequential(*layers).eval()
+    layers = inference_layers(mlp)
+    _check_float32_holds(dtype, torch, mlp, _network_constants(layers))
+    modules = []
+    for i, layer in enumerate(layers):
+        has_bias = layer.intercept is not None
+        linear = nn.Linear(*layer.coef.shape, bias=has_bias, dtype=dtype)
+        _set(torch, linear.weight, np.asarray(layer.coef).T)
+        if has_bias:
+            _set(torch, linear.bias, layer.intercept)
+        modules.append(linear)
+        if layer.normalization in _TORCH_NORMALIZATIONS:
+            build, _ = _TORCH_NORMALIZATIONS[layer.normalization]
+            modules.append(build(torch, layer, dtype))
+        if i < len(layers) - 1:
+            modules.append(getattr(nn, _TORCH_ACTIVATIONS[layer.activation])())
+        elif layer.activation in _TORCH_OUTPUTS:
+            modules.append(_TORCH_OUTPUTS[layer.activation]()())
+    return nn.Sequential(*modules).eval()
 
 
 def _exp_class():
