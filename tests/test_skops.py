@@ -190,3 +190,29 @@ def test_network_loads_trusting_only_the_public_classes(config):
     loaded = sio.loads(data, trusted=SKOPS_TRUSTED_TYPES)
     _assert_same_outputs(loaded, network, X)
     _assert_keeps_working(loaded, copy.deepcopy(network), X, y)
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [BatchNormScaler(), BatchNormMLPClassifier((4,), max_iter=3, random_state=0)],
+    ids=["scaler", "network"],
+)
+def test_callbacks_are_saved_and_refused_until_dropped(estimator):
+    # What the README says: a callback set with set_callbacks is saved with
+    # the estimator, its type is not trusted, and set_callbacks() drops it.
+    pytest.importorskip("sklearn.callback")
+    from sklearn.callback import ProgressBar
+
+    X, y = make_data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        estimator = estimator.set_callbacks(ProgressBar()).fit(X, y)
+    data = sio.dumps(estimator)
+    assert any("ProgressBar" in name for name in sio.get_untrusted_types(data=data))
+    with pytest.raises(sio.exceptions.UntrustedTypesFoundException):
+        sio.loads(data, trusted=SKOPS_TRUSTED_TYPES)
+    loaded = sio.loads(
+        sio.dumps(estimator.set_callbacks()), trusted=SKOPS_TRUSTED_TYPES
+    )
+    method = "transform" if hasattr(estimator, "transform") else "predict_proba"
+    assert_array_equal(getattr(loaded, method)(X), getattr(estimator, method)(X))
