@@ -30,6 +30,22 @@ _BLOCK_VALUES = 1 << 15
 _CHUNK_BYTES = 1 << 25
 
 
+def _clear_rows_of_no_weight(dev, weights, keep_infinity=False):
+    """Zero the deviations of the rows of weight 0, in place.
+
+    They are no samples, and add nothing; but a deviation beyond 1e154 would
+    add ``0 * inf``, NaN, to the sum of squares, and the moments would seem
+    to overflow (the kernels multiply the weight first, and add 0). An
+    infinity is kept where asked: it is refused wherever it is. Costs a look
+    at the weights, and a write only where some are 0.
+    """
+    idle = weights == 0
+    if not idle.any():
+        return
+    rows = dev[idle]
+    dev[idle] = np.where(np.isinf(rows), rows, 0.0) if keep_infinity else 0.0
+
+
 def _two_pass_moments(block, weights):
     """Corrected two-pass moments of one block of rows, in float64."""
     check_no_infinity(block)
@@ -55,6 +71,8 @@ def _two_pass_moments(block, weights):
         dev = block - mean
         if has_nan:
             dev[mask] = 0.0
+        if weights is not None:
+            _clear_rows_of_no_weight(dev, weights)
         # The corrected two-pass algorithm: the deviations' own sum removes the
         # rounding error of the first pass's mean (large when |mean| >> spread).
         dev_sum = dev.sum(axis=0) if weights is None else weights @ dev
@@ -128,6 +146,8 @@ class _ShiftedSums:
                 return False
             dev = block - self.shift
             ones = np.ones(len(block)) if weights is None else weights
+            if weights is not None:
+                _clear_rows_of_no_weight(dev, weights, keep_infinity=True)
             with np.errstate(invalid="ignore", over="ignore"):
                 sums = ones @ dev, ones @ np.square(dev, out=dev)
             count = ones.sum()

@@ -454,7 +454,9 @@ CSR_MOMENTS(csr_moments_f32_i64, float, int64_t)
 
 /* Merge the shifted sums of a run into a column's count, mean and centered
    sum of squares (Chan, Golub and LeVeque), and reset the run. A run whose
-   sums are NaN (an infinity) makes the mean NaN, for the caller to find. */
+   sums are NaN (an infinity) makes the mean NaN, for the caller to find.
+   The first run has no spread between means: delta * delta would overflow
+   for a mean beyond 1e154, and times a count of 0 make m2 NaN. */
 static inline void
 merge_run(double *count, double *mean, double *m2, double shift, double *sum,
           double *squares, double *weight)
@@ -464,7 +466,9 @@ merge_run(double *count, double *mean, double *m2, double shift, double *sum,
         const double total = *count + *weight;
         const double delta = run_mean - *mean;
         const double share = *weight / total;
-        *m2 += *squares - *sum * (*sum / *weight) + delta * delta * *count * share;
+        *m2 += *squares - *sum * (*sum / *weight);
+        if (*count > 0)
+            *m2 += delta * delta * *count * share;
         *mean += delta * share;
         *count = total;
     }

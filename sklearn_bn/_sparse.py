@@ -240,8 +240,12 @@ def moments(X, sample_weight=None, n_threads=None):
     empty = np.zeros_like(zeros)
     result = merge_moments(Moments(zeros, empty, empty), stored)
     unseen = result.count == 0
+    # A column without NaN counts every row: the total weight itself, not
+    # its zeros and stored entries summed apart, which may round another way
+    # in each column (n_samples_seen_ would be an array).
+    count = np.where(nan_weight == 0, total, result.count)
     return Moments(
-        result.count,
+        count,
         np.where(unseen, np.nan, result.mean),
         np.where(unseen, np.nan, result.m2),
     )
@@ -253,12 +257,14 @@ def _moments_without_kernel(X, weights):
     from sklearn.utils.sparsefuncs import mean_variance_axis
 
     check_sparse_structure(X)
-    if not X.has_canonical_format:
-        X = X.copy()
-        X.sum_duplicates()
-
-    if X.dtype != np.float64:
+    # float64 first: scipy has no float16 matrices, and sums no duplicates
+    # of one. The converted matrix is a copy, which may be changed.
+    converted = X.dtype != np.float64
+    if converted:
         X = X.astype(np.float64)
+    if not X.has_canonical_format:
+        X = X if converted else X.copy()
+        X.sum_duplicates()
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         mean, var, count = mean_variance_axis(
             X, axis=0, weights=weights, return_sum_weights=True

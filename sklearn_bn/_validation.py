@@ -119,7 +119,7 @@ def check_sparse_structure(X, indices=True, indptr=True):
             f"indptr runs from {indptr[0]} to {indptr[-1]} over "
             f"{indices.size} indices and {X.data.size} values"
         )
-    elif check_indptr and (np.diff(indptr) < 0).any():
+    elif check_indptr and (indptr[1:] < indptr[:-1]).any():  # unsigned too
         problem = "indptr decreases"
     elif (
         check_indices
@@ -202,7 +202,9 @@ def float_dtype_for(X, xp, device):
     make it float64). Another array API namespace keeps float64 and float32,
     or float32 alone on a device without float64. A pandas frame with no
     columns has none: it is refused with scikit-learn's error for no features
-    (:func:`check_not_empty`).
+    (:func:`check_not_empty`). A CSR or CSC matrix of another dtype, which
+    validation converts, must have a sound indptr
+    (:func:`check_sparse_structure`).
     """
     from ._compat import _is_numpy_namespace
 
@@ -210,6 +212,11 @@ def float_dtype_for(X, xp, device):
         # It has no dtype: scikit-learn's validation fails on that before
         # its check of the number of features.
         check_not_empty(X.shape)
+    if sparse.issparse(X) and X.format in ("csr", "csc"):
+        if X.dtype not in FLOAT_DTYPES:
+            # Validation converts X with scipy's astype, which sorts and
+            # sums its entries in compiled code that trusts indptr.
+            check_sparse_structure(X, indices=False)
     if not _is_numpy_namespace(xp):
         from ._array_api import float_dtypes
 

@@ -252,6 +252,85 @@ def test_sparse_layouts_scipy_accepts_give_the_dense_results(
     assert_allclose(X.toarray(), expected)
 
 
+# Found by fuzzing the boundaries (issue 22, tests/test_fuzz_boundaries.py)
+
+_MALFORMED_TO_CONVERT = """
+import numpy as np
+from scipy import sparse
+from sklearn_bn import BatchNormScaler
+
+fitted = BatchNormScaler(with_mean=False).fit(np.eye(3) + 1)
+for data_dtype in [np.int64, np.bool_, ">f8"]:
+    for indptr_dtype in [np.int32, np.uint32]:
+        X = sparse.csr_matrix((3, 3))
+        X.data = np.ones(3, dtype=data_dtype)
+        X.indices = np.array([0, 1, 2], dtype=np.int32)
+        X.indptr = np.array([0, 3, 1, 3], dtype=indptr_dtype)
+        for method in ["fit", "partial_fit", "transform", "inverse_transform"]:
+            scaler = BatchNormScaler(with_mean=False) if "fit" in method else fitted
+            try:
+                getattr(scaler, method)(X)
+            except ValueError as error:
+                assert "malformed" in str(error), (method, error)
+            else:
+                raise AssertionError(f"{method} accepted a malformed matrix")
+print("refused")
+"""
+
+
+def test_malformed_sparse_input_is_refused_before_its_conversion():
+    # Validation converts X to float64 with scipy's astype, which sorts its
+    # entries by indptr in compiled code: a RuntimeError, or a crash. An
+    # unsigned indptr that decreases was not seen to decrease.
+    result = _run_python(_MALFORMED_TO_CONVERT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "refused"
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_float16_sparse_duplicates_count_as_their_sum(code_path, fmt):
+    # scipy has no float16 matrices: it refused to sum their duplicates.
+    X = getattr(sparse, f"{fmt}_matrix")((2, 2))
+    X.data = np.array([1.0, 2.0, 4.0], dtype=np.float16)
+    X.indices = np.array([0, 0, 1], dtype=np.int32)
+    X.indptr = np.array([0, 2, 3], dtype=np.int32)
+    dense = np.array([[3.0, 0.0], [0.0, 4.0]] if fmt == "csr" else [[3, 0], [0, 4.0]])
+    scaler = BatchNormScaler(with_mean=False).fit(X)
+    reference = BatchNormScaler(with_mean=False).fit(dense)
+    assert_allclose(scaler.mean_, reference.mean_, rtol=1e-12)
+    assert_allclose(scaler.var_, reference.var_, rtol=1e-12)
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_rows_of_weight_zero_are_no_samples_however_large(code_path, order):
+    # Without the kernels, or for an array they do not take (Fortran order),
+    # 0 * (1e300 - mean)**2 made the variance NaN, and fit said it overflows.
+    X = np.array([[1e300, -1e300], [1.0, 2.0], [3.0, 4.0], [5.0, 7.0]], order=order)
+    weights = np.array([0.0, 1.0, 2.0, 1.0])
+    scaler = BatchNormScaler().fit(X, sample_weight=weights)
+    reference = BatchNormScaler().fit(X[1:], sample_weight=weights[1:])
+    assert_allclose(scaler.mean_, reference.mean_, rtol=1e-14)
+    assert_allclose(scaler.var_, reference.var_, rtol=1e-14)
+    X[0, 1] = np.inf  # an infinity is refused wherever it is
+    with pytest.raises(ValueError, match="infinity"):
+        BatchNormScaler().fit(X, sample_weight=weights)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_weighted_sparse_fit_counts_every_column_alike(code_path, fmt):
+    # Each column's count summed its zeros and its stored entries apart, and
+    # could round differently: n_samples_seen_ was an array of near-equal
+    # counts where the dense fit has one number.
+    dense = np.zeros((5, 3))
+    dense[[0, 3], 2] = 1.0
+    weights = np.array([1.0, 1.0, 2.5, 0.001, 1.0])
+    X = getattr(sparse, f"{fmt}_matrix")(dense)
+    scaler = BatchNormScaler(with_mean=False).fit(X, sample_weight=weights)
+    reference = BatchNormScaler(with_mean=False).fit(dense, sample_weight=weights)
+    assert np.ndim(scaler.n_samples_seen_) == 0
+    assert scaler.n_samples_seen_ == pytest.approx(reference.n_samples_seen_)
+
+
 # float32: multipliers beyond its range, centring far from zero (defects 4, 5)
 
 

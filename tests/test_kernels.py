@@ -385,6 +385,23 @@ def test_long_csc_columns_have_the_exact_moments_rounded(dtype):
 
 
 @requires_kernels
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_sparse_columns_of_huge_equal_values_have_no_variance(fmt, weighted):
+    # The CSC kernel merged a column's first run into nothing with
+    # 0 * delta**2, NaN for a mean beyond 1e154 (found by fuzzing). Without
+    # the kernels, scikit-learn's mean_variance_axis has the same trouble.
+    dense = np.array([[1e300, 1.0], [1e300, 2.0], [1e300, 4.0]])
+    weights = np.array([1.0, 2.0, 0.5]) if weighted else None
+    X = getattr(sparse, f"{fmt}_matrix")(dense)
+    scaler = BatchNormScaler(with_mean=False).fit(X, sample_weight=weights)
+    reference = BatchNormScaler(with_mean=False).fit(dense, sample_weight=weights)
+    assert_array_equal(scaler.mean_[0], 1e300)
+    assert_array_equal(scaler.var_[0], 0.0)
+    assert_allclose(scaler.var_, reference.var_, rtol=1e-12)
+
+
+@requires_kernels
 @pytest.mark.parametrize("position", [100, 101])
 def test_csc_duplicates_at_either_lane_count_as_their_sum(position):
     # Column 1 stores a row twice, at an even or an odd entry: one lane of
