@@ -1,4 +1,5 @@
-"""Builds the C kernels, sklearn_bn/_kernels.c; everything else is in pyproject.toml.
+"""Builds the C kernels, sklearn_bn/preprocessing/_kernels.c; the rest is in
+pyproject.toml.
 
 The kernels are one limited-API (abi3) module: a wheel built on CPython 3.11
 serves every CPython from 3.11 up on its platform.
@@ -43,12 +44,13 @@ class build_ext_or_fall_back(build_ext):
         except (CCompilerError, BaseError, OSError) as error:
             if _kernels_required():
                 raise BaseError(
-                    "sklearn_bn._kernels did not compile, and this build requires "
-                    "it (SKLEARN_BN_REQUIRE_KERNELS or CIBUILDWHEEL is set): "
+                    "sklearn_bn.preprocessing._kernels did not compile, and this "
+                    "build requires it (SKLEARN_BN_REQUIRE_KERNELS or CIBUILDWHEEL "
+                    "is set): "
                     f"{error}"
                 ) from error
             sys.stderr.write(
-                "\n*** WARNING: sklearn_bn._kernels did not compile "
+                "\n*** WARNING: sklearn_bn.preprocessing._kernels did not compile "
                 f"({error}).\n*** sklearn-bn will run its numpy code paths, "
                 "which are slower; sklearn_bn.show_versions() shows this.\n\n"
             )
@@ -76,8 +78,8 @@ class bdist_wheel_tagged(bdist_wheel):
 setup(
     ext_modules=[
         Extension(
-            "sklearn_bn._kernels",
-            sources=["sklearn_bn/_kernels.c"],
+            "sklearn_bn.preprocessing._kernels",
+            sources=["sklearn_bn/preprocessing/_kernels.c"],
             define_macros=[("Py_LIMITED_API", "0x030B0000")] if LIMITED_API else [],
             py_limited_api=LIMITED_API,
             # MSVC knows C99's restrict only in C11 mode (not built by CI).

@@ -37,7 +37,8 @@ from scipy import sparse
 from sklearn.preprocessing import StandardScaler
 
 import sklearn_bn
-from sklearn_bn import BatchNormScaler, _native
+from sklearn_bn import BatchNormScaler
+from sklearn_bn.preprocessing import _native
 
 SHAPES = [(500_000, 100), (50_000, 1_000), (4_000_000, 10)]
 QUICK_SHAPES = [(50_000, 100), (5_000, 1_000), (400_000, 10)]

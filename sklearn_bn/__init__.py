@@ -1,9 +1,9 @@
 """Batch normalization for scikit-learn."""
 
-from ._scaler import BatchNormScaler
-from ._show_versions import show_versions
 from .export import from_torch, to_torch
 from .neural_network import BatchNormMLPClassifier, BatchNormMLPRegressor
+from .preprocessing._scaler import BatchNormScaler
+from .utils._show_versions import show_versions
 
 __version__ = "0.1.0"
 

@@ -33,7 +33,7 @@ def main(argv=None):
 
     from threadpoolctl import threadpool_limits
 
-    from ._convergence import (
+    from ._main_job import (
         compare,
         format_sweep_table,
         format_table,

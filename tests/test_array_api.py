@@ -6,7 +6,7 @@ from numpy.testing import assert_allclose
 from sklearn import config_context
 
 from sklearn_bn import BatchNormScaler
-from sklearn_bn._compat import _convert_to_numpy, get_namespace_and_device
+from sklearn_bn.utils._compat import _convert_to_numpy, get_namespace_and_device
 
 
 def _dispatch_unavailable():

@@ -65,7 +65,7 @@ def test_without_a_compiler_a_source_install_falls_back_to_numpy(tmp_path):
         "import sys\n"
         "sys.meta_path = [f for f in sys.meta_path if 'editable' not in repr(f)]\n"
         "import sklearn_bn, numpy as np\n"
-        "from sklearn_bn._show_versions import _kernels_info\n"
+        "from sklearn_bn.utils._show_versions import _kernels_info\n"
         f"assert sklearn_bn.__file__.startswith({str(target)!r})\n"
         "X = np.arange(12.0).reshape(4, 3)\n"
         "Y = sklearn_bn.BatchNormScaler(epsilon=0).fit_transform(X)\n"
@@ -87,4 +87,7 @@ def test_a_release_build_fails_loudly_without_the_kernels(tmp_path, variable):
     result, wheels = _build_wheel(tmp_path, **{variable: "1"})
     assert result.returncode != 0
     assert wheels == []
-    assert "sklearn_bn._kernels did not compile" in result.stdout + result.stderr
+    assert (
+        "sklearn_bn.preprocessing._kernels did not compile"
+        in result.stdout + result.stderr
+    )

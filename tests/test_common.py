@@ -4,7 +4,7 @@ settings (the MLPs' checks open tests/test_mlp.py)."""
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_bn import BatchNormScaler
-from sklearn_bn._compat import SKLEARN_VERSION
+from sklearn_bn.utils._compat import SKLEARN_VERSION
 
 ESTIMATORS = [
     BatchNormScaler(),

@@ -1,4 +1,4 @@
-"""Private scikit-learn names come from sklearn_bn._compat alone."""
+"""Private scikit-learn names come from sklearn_bn.utils._compat alone."""
 
 import ast
 import importlib.util
@@ -8,7 +8,7 @@ import pytest
 import sklearn
 
 import sklearn_bn
-from sklearn_bn import _compat
+from sklearn_bn.utils import _compat
 
 PACKAGE = Path(sklearn_bn.__file__).parent
 TESTS = Path(__file__).parent

@@ -23,7 +23,8 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scipy import sparse
 from sklearn.preprocessing import StandardScaler
 
-from sklearn_bn import BatchNormScaler, _native
+from sklearn_bn import BatchNormScaler
+from sklearn_bn.preprocessing import _native
 
 KERNELS_BUILT = _native.kernels is not None
 
@@ -573,7 +574,7 @@ def test_array_api_path_is_as_quiet_as_numpy():
 
 _KERNEL_BOUNDARY = """
 import numpy as np
-from sklearn_bn import _kernels as k
+from sklearn_bn.preprocessing import _kernels as k
 
 X = np.ones((4, 3))
 z = np.zeros(3)
@@ -629,7 +630,7 @@ def test_kernels_check_every_buffer_at_the_boundary():
 
 _KERNELS_ON_EMPTY = """
 import numpy as np
-from sklearn_bn import _kernels as k
+from sklearn_bn.preprocessing import _kernels as k
 
 none, three = np.zeros(0), np.zeros(3)
 i32 = np.int32
@@ -771,9 +772,14 @@ def test_restrict_is_spelled_portably():
     import pathlib
     import re
 
-    path = pathlib.Path(__file__).parents[1] / "sklearn_bn" / "_kernels.c"
+    path = (
+        pathlib.Path(__file__).parents[1]
+        / "sklearn_bn"
+        / "preprocessing"
+        / "_kernels.c"
+    )
     if not path.exists():  # the installed wheel's tests run without the source
-        pytest.skip("needs the source tree's sklearn_bn/_kernels.c")
+        pytest.skip("needs the source tree's sklearn_bn/preprocessing/_kernels.c")
     source = path.read_text()
     code = re.sub(r"/\*.*?\*/", "", source, flags=re.DOTALL)
     uses = re.findall(r"\brestrict\b", code)

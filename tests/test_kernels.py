@@ -9,7 +9,8 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy import sparse
 
-from sklearn_bn import BatchNormScaler, _dense, _native, _sparse
+from sklearn_bn import BatchNormScaler
+from sklearn_bn.preprocessing import _dense, _native, _sparse
 
 KERNELS_BUILT = _native.kernels is not None
 
@@ -18,7 +19,9 @@ def test_kernels_are_built_in_ci():
     # Without a C compiler the build falls back to numpy silently; CI has one,
     # so a missing kernel there is a broken build, not a skipped test.
     if os.environ.get("CI") and not KERNELS_BUILT:
-        pytest.fail("sklearn_bn._kernels was not built: check the C build output")
+        pytest.fail(
+            "sklearn_bn.preprocessing._kernels was not built: check the C build output"
+        )
 
 
 requires_kernels = pytest.mark.skipif(

@@ -14,7 +14,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from sklearn_bn._convergence import (
+from sklearn_bn._main_job import (
     DATASETS,
     SWEEP_NETWORK,
     compare,

@@ -19,8 +19,8 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.utils.fixes import parse_version
 
 from sklearn_bn import BatchNormMLPClassifier, BatchNormMLPRegressor
-from sklearn_bn._compat import SKLEARN_VERSION
 from sklearn_bn.neural_network._training import TrainingMixin
+from sklearn_bn.utils._compat import SKLEARN_VERSION
 
 # scikit-learn's MLPs take sample_weight and loss from 1.7 on; below it there
 # is no reference to compare with (the oldest-versions CI job runs 1.6).

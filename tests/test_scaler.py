@@ -18,7 +18,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_bn import BatchNormScaler
-from sklearn_bn._compat import InvalidParameterError
+from sklearn_bn.utils._compat import InvalidParameterError
 
 
 def _data(n_samples=40, n_features=3, seed=0, dtype=np.float64):
@@ -872,7 +872,7 @@ def test_threads_for_large_inputs_respect_threadpoolctl_limits():
 
     from threadpoolctl import threadpool_limits
 
-    from sklearn_bn._threads import n_threads as _n_threads
+    from sklearn_bn.preprocessing._threads import n_threads as _n_threads
 
     large, small = np.empty((5_000_000, 1)), np.empty((100, 1))
     assert _n_threads(small) == 1

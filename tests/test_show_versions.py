@@ -35,7 +35,7 @@ def test_show_versions_gives_the_installed_versions(capsys):
 
 def test_show_versions_says_whether_the_kernels_were_built(capsys):
     kernels = _report(capsys)["C kernels"]
-    spec = importlib.util.find_spec("sklearn_bn._kernels")
+    spec = importlib.util.find_spec("sklearn_bn.preprocessing._kernels")
     assert kernels["built"] == str(spec is not None)
     if spec is not None:
         assert kernels["file"] == spec.origin

@@ -16,7 +16,7 @@ with a comment naming the difference at the place it is made. The differences:
   for a constant feature when ``epsilon=0``): ``1 / multiplier_`` here.
 - No ``scale`` function, and so no ``axis``: ``scale(X, axis=1)`` normalizes
   each sample, which is the transform of ``X.T``, transposed back.
-- A tighter near-constant rule (``is_constant`` in ``sklearn_bn/_stats.py``,
+- A tighter near-constant rule (``is_constant`` in ``sklearn_bn/utils/_stats.py``,
   "constant feature" in the README's conventions): a feature is constant when
   ``var <= n * eps * var + (8 * eps * mean) ** 2`` rather than scikit-learn's
   ``n * eps * var + (n * eps * mean) ** 2``.
@@ -389,7 +389,7 @@ def test_sk_standard_scaler_near_constant_features(
     # if var < bound = N.eps.var + N².eps².mean², the feature is considered
     # constant and the scale_ attribute is set to 1.
     # Adapted (the tighter near-constant rule, ``is_constant`` in
-    # sklearn_bn/_stats.py): BatchNormScaler's bound is
+    # sklearn_bn/utils/_stats.py): BatchNormScaler's bound is
     # N.eps.var + (8.eps.mean)², which does not grow with N², so fewer features
     # count as constant.
     bounds = n_samples * eps * scales**2 + (8 * eps * average) ** 2

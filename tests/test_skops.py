@@ -97,7 +97,9 @@ def _scalers():
 def test_scaler_loads_trusting_only_the_public_classes(config):
     scaler, X = _scalers()[config]
     data = sio.dumps(scaler)
-    assert sio.get_untrusted_types(data=data) == ["sklearn_bn._scaler.BatchNormScaler"]
+    assert sio.get_untrusted_types(data=data) == [
+        "sklearn_bn.preprocessing._scaler.BatchNormScaler"
+    ]
     loaded = sio.loads(data, trusted=SKOPS_TRUSTED_TYPES)
     assert type(loaded) is BatchNormScaler
     assert_array_equal(loaded.transform(X), scaler.transform(X))

@@ -8,10 +8,11 @@ from hypothesis.extra.numpy import arrays
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy import sparse
 
-from sklearn_bn import _dense
-from sklearn_bn._dense import moments as dense_moments
-from sklearn_bn._sparse import moments as sparse_moments
-from sklearn_bn._stats import (
+from sklearn_bn.preprocessing import _dense
+from sklearn_bn.preprocessing._dense import moments as dense_moments
+from sklearn_bn.preprocessing._sparse import moments as sparse_moments
+from sklearn_bn.preprocessing._threads import run_on_blocks
+from sklearn_bn.utils._stats import (
     Moments,
     empty_moments,
     exponential_average,
@@ -19,7 +20,6 @@ from sklearn_bn._stats import (
     merge_moments,
     moments_variance,
 )
-from sklearn_bn._threads import run_on_blocks
 
 
 def _assert_moments_close(actual, desired, rtol=1e-12):
@@ -257,7 +257,7 @@ def test_chunk_records_merge_at_once_to_the_exact_moments():
     # from zero, column 1 only in some chunks, column 2 in none.
     from fractions import Fraction
 
-    from sklearn_bn._sparse import _FIELDS, _merge_stored_moments
+    from sklearn_bn.preprocessing._sparse import _FIELDS, _merge_stored_moments
 
     rng = np.random.default_rng(0)
     columns = [1e6 + rng.normal(size=600), rng.normal(size=600) * 5 - 3, None]

@@ -23,9 +23,9 @@ from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_
 from skl2onnx.common.utils_classifier import get_label_classes
 from sklearn.utils.validation import check_is_fitted
 
-from .._scaler import BatchNormScaler
 from ..neural_network import BatchNormMLPClassifier, BatchNormMLPRegressor
 from ..neural_network._inference import inference_layers
+from ..preprocessing._scaler import BatchNormScaler
 from ._common import as_float64, float32_overflows
 
 __all__: list = []

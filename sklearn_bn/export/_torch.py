@@ -7,9 +7,9 @@ loads it.
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from .._scaler import BatchNormScaler
 from ..neural_network import BatchNormMLPClassifier, BatchNormMLPRegressor
 from ..neural_network._inference import inference_layers
+from ..preprocessing._scaler import BatchNormScaler
 from ._common import as_float64, float32_overflows
 
 _TORCH_ACTIVATIONS = {

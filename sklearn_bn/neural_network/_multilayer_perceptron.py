@@ -14,7 +14,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._compat import StrOptions, _check_partial_fit_first_call, _fit_context
+from ..utils._compat import StrOptions, _check_partial_fit_first_call, _fit_context
 from ._docstrings import CLASSIFIER_PASSAGES, REGRESSOR_PASSAGES, network_docstring
 from ._network import STOCHASTIC_SOLVERS, BaseBatchNormMLP
 

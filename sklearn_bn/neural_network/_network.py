@@ -18,9 +18,15 @@ from sklearn.base import BaseEstimator, is_classifier
 from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils.extmath import safe_sparse_dot
 
-from .._callbacks import CallbackSupportMixin, fit_callback_context
-from .._compat import Interval, Options, StrOptions, _check_sample_weight, _fit_context
-from .._rollback import restored_on_error
+from ..utils._callbacks import CallbackSupportMixin, fit_callback_context
+from ..utils._compat import (
+    Interval,
+    Options,
+    StrOptions,
+    _check_sample_weight,
+    _fit_context,
+)
+from ..utils._rollback import restored_on_error
 from ._base import ACTIVATIONS, DERIVATIVES, LOSSES, glorot_uniform
 from ._inference import inference_layers
 from ._normalization import (

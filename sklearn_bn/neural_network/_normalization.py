@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._stats import exponential_average
+from ..utils._stats import exponential_average
 
 
 class Settings(NamedTuple):

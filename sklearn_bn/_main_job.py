@@ -21,8 +21,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from ._scaler import BatchNormScaler
 from .neural_network import BatchNormMLPClassifier
+from .preprocessing._scaler import BatchNormScaler
 
 DATASETS = {
     "breast_cancer": load_breast_cancer,

@@ -46,7 +46,7 @@ def _deps_info():
 
 def _kernels_info():
     """Whether the C kernels were built, and the file they were loaded from."""
-    spec = importlib.util.find_spec("sklearn_bn._kernels")
+    spec = importlib.util.find_spec("sklearn_bn.preprocessing._kernels")
     if spec is None or spec.origin is None:
         return {"built": False, "file": None, "limited API (abi3)": None}
     filename = os.path.basename(spec.origin)
@@ -61,7 +61,7 @@ def _threads_info():
     """The threads BatchNormScaler uses on a large input, and the pools it obeys."""
     from threadpoolctl import threadpool_info
 
-    from ._threads import n_threads as _n_threads
+    from ..preprocessing._threads import n_threads as _n_threads
 
     large_input = types.SimpleNamespace(nbytes=sys.maxsize)
     pools = threadpool_info()

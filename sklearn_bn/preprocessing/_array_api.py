@@ -7,13 +7,13 @@ device has it.
 
 import numpy as np
 
-from ._compat import (
+from ..utils._compat import (
     _convert_to_numpy,
     _is_numpy_namespace,
     _max_precision_float_dtype,
     get_namespace_and_device,
 )
-from ._stats import Moments, namespace_of
+from ..utils._stats import Moments, namespace_of
 from ._validation import raise_overflow
 
 

@@ -4,7 +4,7 @@
 was built without a C compiler: then the numpy code does the same work, more
 slowly. It is the one switch for the kernels: code that uses them reads
 ``_native.kernels`` at call time, so a test or a benchmark runs the numpy code
-with ``monkeypatch.setattr(sklearn_bn._native, "kernels", None)``.
+with ``monkeypatch.setattr(sklearn_bn.preprocessing._native, "kernels", None)``.
 """
 
 import numpy as np
@@ -22,7 +22,7 @@ def kernel_ready(*arrays):
     Examples
     --------
     >>> import numpy as np
-    >>> from sklearn_bn import _native
+    >>> from sklearn_bn.preprocessing import _native
     >>> _native.kernel_ready(np.ones((2, 2))) == (_native.kernels is not None)
     True
     >>> _native.kernel_ready(np.ones((2, 2), dtype=int))

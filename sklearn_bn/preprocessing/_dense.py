@@ -4,15 +4,15 @@ X is read once, on several threads for a large X (``_threads``): by the
 compiled kernels where the package has them (``_native``), a chunk of rows per
 call, which they sum in cache-sized blocks of their own; otherwise by numpy
 code, in blocks of rows small enough to stay in the CPU cache. The moments of
-blocks, runs and chunks are merged with :func:`~sklearn_bn._stats.merge_moments`.
+blocks, runs and chunks are merged with :func:`~sklearn_bn.utils._stats.merge_moments`.
 """
 
 import functools
 
 import numpy as np
 
+from ..utils._stats import Moments, empty_moments, merge_moments
 from . import _native
-from ._stats import Moments, empty_moments, merge_moments
 from ._threads import n_threads as default_threads
 from ._threads import run_on_blocks
 from ._validation import check_no_infinity, raise_overflow

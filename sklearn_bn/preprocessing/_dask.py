@@ -1,8 +1,8 @@
 """Dask collections: statistics computed on the workers, transforms kept lazy.
 
 A row chunk of a dask array is summarised on the worker that holds it by the
-same :func:`~sklearn_bn._dense.moments` that the numpy path uses, and the
-summaries are combined with the same :func:`~sklearn_bn._stats.merge_moments`
+same :func:`~sklearn_bn.preprocessing._dense.moments` that the numpy path uses, and the
+summaries are combined with the same :func:`~sklearn_bn.utils._stats.merge_moments`
 in a tree. Fitting is therefore one pass over the data, the result equals the
 numpy path up to rounding, and only per-feature summaries (three float64
 vectors) ever travel to the client.
@@ -15,8 +15,8 @@ import functools
 
 import numpy as np
 
+from ..utils._stats import Moments, merge_moments
 from . import _dense
-from ._stats import Moments, merge_moments
 from ._validation import check_not_empty, check_weight_sum
 
 # How many partial results each merge task combines. A wider tree has fewer
@@ -45,7 +45,7 @@ def is_dask_collection(X):
     Examples
     --------
     >>> import numpy as np
-    >>> from sklearn_bn._dask import is_dask_collection
+    >>> from sklearn_bn.preprocessing._dask import is_dask_collection
     >>> is_dask_collection(np.ones((2, 2)))
     False
     """
@@ -94,7 +94,7 @@ def as_dask_array(X):
     Examples
     --------
     >>> import dask.array as da
-    >>> from sklearn_bn._dask import as_dask_array
+    >>> from sklearn_bn.preprocessing._dask import as_dask_array
     >>> X, names = as_dask_array(da.ones((4, 2), dtype=int, chunks=2))
     >>> X.dtype, X.chunks
     (dtype('float64'), ((2, 2), (2,)))
@@ -284,8 +284,8 @@ def dask_moments(X, sample_weight=None):
     """Moments of a dask array's columns, computed on the workers in one pass.
 
     Each block is summarised where it lives with
-    :func:`~sklearn_bn._dense.moments`; the summaries of the row chunks
-    are merged with :func:`~sklearn_bn._stats.merge_moments` in a tree, and
+    :func:`~sklearn_bn.preprocessing._dense.moments`; the summaries of the row chunks
+    are merged with :func:`~sklearn_bn.utils._stats.merge_moments` in a tree, and
     those of the column chunks are joined. X is never gathered: only the
     summaries, three vectors of length n_features each, travel.
 
@@ -306,7 +306,7 @@ def dask_moments(X, sample_weight=None):
     Examples
     --------
     >>> import dask.array as da
-    >>> from sklearn_bn._dask import dask_moments
+    >>> from sklearn_bn.preprocessing._dask import dask_moments
     >>> X = da.arange(8.0, chunks=2).reshape(4, 2)
     >>> dask_moments(X, sample_weight=None).mean
     array([3., 4.])
@@ -337,7 +337,7 @@ def dask_chunk_moments(X, sample_weight=None):
     Examples
     --------
     >>> import dask.array as da
-    >>> from sklearn_bn._dask import dask_chunk_moments
+    >>> from sklearn_bn.preprocessing._dask import dask_chunk_moments
     >>> X = da.from_array([[0.0], [2.0], [10.0], [12.0]], chunks=2)
     >>> [batch.mean for batch in dask_chunk_moments(X)]
     [array([1.]), array([11.])]
@@ -392,7 +392,7 @@ def dask_apply_rows(X, func):
     --------
     >>> import dask.array as da
     >>> import numpy as np
-    >>> from sklearn_bn._dask import dask_apply_rows
+    >>> from sklearn_bn.preprocessing._dask import dask_apply_rows
     >>> X = da.ones((4, 2), chunks=2)
     >>> Y = dask_apply_rows(X, lambda block, out: np.multiply(block, 2, out=out))
     >>> Y.chunks, float(Y.sum().compute())

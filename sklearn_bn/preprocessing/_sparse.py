@@ -8,8 +8,8 @@ import copy
 
 import numpy as np
 
+from ..utils._stats import Moments, merge_moments
 from . import _native
-from ._stats import Moments, merge_moments
 from ._threads import n_threads as default_threads
 from ._threads import run_on_blocks
 from ._validation import (

@@ -20,7 +20,7 @@ def check_weight_sum(total, what="of X"):
 
     Examples
     --------
-    >>> from sklearn_bn._validation import check_weight_sum
+    >>> from sklearn_bn.preprocessing._validation import check_weight_sum
     >>> check_weight_sum(3.0)
     >>> check_weight_sum(0.0)
     Traceback (most recent call last):
@@ -59,7 +59,7 @@ def check_not_empty(shape, estimator="BatchNormScaler"):
 
     Examples
     --------
-    >>> from sklearn_bn._validation import check_not_empty
+    >>> from sklearn_bn.preprocessing._validation import check_not_empty
     >>> check_not_empty((10, 3))
     >>> check_not_empty((10, 0))
     Traceback (most recent call last):
@@ -98,7 +98,7 @@ def check_sparse_structure(X, indices=True, indptr=True):
     --------
     >>> import numpy as np
     >>> from scipy import sparse
-    >>> from sklearn_bn._validation import check_sparse_structure
+    >>> from sklearn_bn.preprocessing._validation import check_sparse_structure
     >>> X = sparse.csr_matrix((np.ones(2), np.array([0, 5]), np.array([0, 1, 2])),
     ...                       shape=(2, 2))
     >>> check_sparse_structure(X)
@@ -154,7 +154,7 @@ def raise_overflow(features, dtype):
     Examples
     --------
     >>> import numpy as np
-    >>> from sklearn_bn._validation import raise_overflow
+    >>> from sklearn_bn.preprocessing._validation import raise_overflow
     >>> raise_overflow([2], np.float32)
     Traceback (most recent call last):
         ...
@@ -206,7 +206,7 @@ def float_dtype_for(X, xp, device):
     validation converts, must have a sound indptr
     (:func:`check_sparse_structure`).
     """
-    from ._compat import _is_numpy_namespace
+    from ..utils._compat import _is_numpy_namespace
 
     if _is_pandas_frame(X) and len(X.columns) == 0:
         # It has no dtype: scikit-learn's validation fails on that before

@@ -24,7 +24,7 @@ def restored_on_error(estimator):
     Examples
     --------
     >>> from sklearn_bn import BatchNormScaler
-    >>> from sklearn_bn._rollback import restored_on_error
+    >>> from sklearn_bn.utils._rollback import restored_on_error
     >>> scaler = BatchNormScaler().fit([[0.0], [2.0]])
     >>> try:
     ...     with restored_on_error(scaler):

@@ -8,10 +8,8 @@ from scipy import sparse
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _array_api, _dense, _sparse
-from ._array_api import to_numpy
-from ._callbacks import CallbackSupportMixin, fit_callback_context
-from ._compat import (
+from ..utils._callbacks import CallbackSupportMixin, fit_callback_context
+from ..utils._compat import (
     Interval,
     Options,
     _check_feature_names,
@@ -22,21 +20,23 @@ from ._compat import (
     _is_numpy_namespace,
     get_namespace_and_device,
 )
-from ._dask import (
-    as_dask_array,
-    dask_apply_rows,
-    dask_chunk_moments,
-    dask_moments,
-    is_dask_collection,
-)
-from ._rollback import restored_on_error
-from ._stats import (
+from ..utils._rollback import restored_on_error
+from ..utils._stats import (
     Moments,
     exponential_average,
     is_constant,
     merge_moments,
     moments_variance,
     namespace_of,
+)
+from . import _array_api, _dense, _sparse
+from ._array_api import to_numpy
+from ._dask import (
+    as_dask_array,
+    dask_apply_rows,
+    dask_chunk_moments,
+    dask_moments,
+    is_dask_collection,
 )
 from ._validation import (
     check_affine_param,
