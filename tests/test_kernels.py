@@ -168,7 +168,7 @@ def _count_calls(monkeypatch, name):
 def test_blocks_with_nan_are_summed_by_the_kernel(monkeypatch, dtype, weighted):
     # 40 blocks, each with NaN, the first row too: the kernel that skips NaN
     # sums them all, and no block falls back to the two-pass numpy path.
-    monkeypatch.setattr(_dense, "_BLOCK_VALUES", 500 // _dense._KERNEL_BLOCK_FACTOR)
+    monkeypatch.setattr(_dense, "BLOCK_VALUES", 500 // _dense._KERNEL_BLOCK_FACTOR)
     X = _data(dtype, n_features=5)[:4000]
     X[np.random.default_rng(3).random(X.shape) < 0.02] = np.nan
     X[0, [1, 3]] = np.nan
@@ -189,7 +189,7 @@ def test_nan_in_the_first_rows_keeps_precision_far_from_zero(monkeypatch, code_p
     # row, column 1 in the whole first block: a shift of 0 there would leave
     # 4 digits of the variance. (Merging moments whose means are rounded at
     # 1e6 costs about 1e-11.)
-    monkeypatch.setattr(_dense, "_BLOCK_VALUES", 3 * 256 // _dense._KERNEL_BLOCK_FACTOR)
+    monkeypatch.setattr(_dense, "BLOCK_VALUES", 3 * 256 // _dense._KERNEL_BLOCK_FACTOR)
     # 10 chunks of 2000 rows, for the threads to share and merge.
     monkeypatch.setattr(_dense, "_CHUNK_BYTES", 8 * 3 * 2000)
     rng = np.random.default_rng(4)
@@ -205,9 +205,7 @@ def test_nan_in_the_first_rows_keeps_precision_far_from_zero(monkeypatch, code_p
 
 
 def test_a_column_of_nan_only_has_no_moments(monkeypatch):
-    monkeypatch.setattr(
-        _dense, "_BLOCK_VALUES", 7 * 1000 // _dense._KERNEL_BLOCK_FACTOR
-    )
+    monkeypatch.setattr(_dense, "BLOCK_VALUES", 7 * 1000 // _dense._KERNEL_BLOCK_FACTOR)
     X = _data(np.float64)
     X[:, 2] = np.nan
     careful = _count_calls(monkeypatch, "_two_pass_moments")
@@ -228,7 +226,7 @@ def test_a_column_of_nan_only_has_no_moments(monkeypatch):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_fit_finds_an_infinity_after_blocks_with_nan(monkeypatch, dtype):
-    monkeypatch.setattr(_dense, "_BLOCK_VALUES", 700 // _dense._KERNEL_BLOCK_FACTOR)
+    monkeypatch.setattr(_dense, "BLOCK_VALUES", 700 // _dense._KERNEL_BLOCK_FACTOR)
     X = _data(dtype)
     X[-1, 4] = np.inf
     with pytest.raises(ValueError, match="Input X contains infinity"):

@@ -40,7 +40,7 @@ def test_dense_moments_span_many_blocks(monkeypatch):
 
     X = np.random.default_rng(1).normal(size=(1000, 3)) + 5
     whole = dense_moments(X)
-    monkeypatch.setattr(_dense, "_BLOCK_VALUES", 7)
+    monkeypatch.setattr(_dense, "BLOCK_VALUES", 7)
     _assert_moments_close(dense_moments(X), whole)
 
 
@@ -132,7 +132,7 @@ def test_dense_moments_stay_accurate_on_drifting_rows(monkeypatch):
         1.0,
         -1.0,
     ]
-    monkeypatch.setattr(_dense, "_BLOCK_VALUES", 64)
+    monkeypatch.setattr(_dense, "BLOCK_VALUES", 64)
     moments = dense_moments(X)
     assert_allclose(moments.mean, X.mean(axis=0), rtol=1e-13)
     assert_allclose(moments.m2 / 20_000, X.var(axis=0), rtol=1e-11)

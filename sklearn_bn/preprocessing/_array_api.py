@@ -89,14 +89,6 @@ def to_numpy(array):
     return np.asarray(_convert_to_numpy(array, namespace_of(array)))
 
 
-def float_dtypes(xp, device):
-    """The floating dtypes X may keep, best first: no float64 on devices
-    that lack it."""
-    if _max_precision_float_dtype(xp, device) == xp.float64:
-        return (xp.float64, xp.float32)
-    return (xp.float32,)
-
-
 def check_same_namespace(X, estimator, method):
     """Refuse X from another array namespace or device than the one of fit."""
     X_xp, _, X_device = get_namespace_and_device(X)

@@ -13,13 +13,9 @@ import numpy as np
 
 from ..utils._stats import Moments, empty_moments, merge_moments
 from . import _native
+from ._threads import BLOCK_VALUES, run_on_blocks
 from ._threads import n_threads as default_threads
-from ._threads import run_on_blocks
 from ._validation import check_no_infinity, raise_overflow
-
-# Rows are processed in blocks of about this many float64 values (256 KiB):
-# the temporaries stay in the CPU cache and small whatever the size of X.
-_BLOCK_VALUES = 1 << 15
 
 # The statistics of a large X are computed in chunks of about this many bytes,
 # merged in row order. The chunks depend on the shape and dtype of X alone, so
@@ -220,7 +216,7 @@ def _first_values(X, n_rows, weights=None):
 # is one block, since the kernel needs no temporaries (it sums in blocks of its
 # own, for accuracy) and each block costs tens of microseconds in Python (a
 # fifth of the time of a float32 fit with blocks of 2**19 values). A block the
-# kernel's run refuses is taken again in blocks of ``_BLOCK_VALUES``, so that
+# kernel's run refuses is taken again in blocks of ``BLOCK_VALUES``, so that
 # only those get the two-pass algorithm and its temporaries.
 _KERNEL_BLOCK_FACTOR = 128
 
@@ -233,11 +229,11 @@ def _dense_moments_serial(X, sample_weight, block_values=None):
     # The kernel streams X once whatever the block: larger blocks spend less
     # time in Python between calls.
     if block_values is None:
-        block_values = _BLOCK_VALUES * (
+        block_values = BLOCK_VALUES * (
             _KERNEL_BLOCK_FACTOR if _native.kernel_ready(X) else 1
         )
     step = max(16, block_values // max(1, n_features))
-    small_step = max(16, _BLOCK_VALUES // max(1, n_features))
+    small_step = max(16, BLOCK_VALUES // max(1, n_features))
     result = empty_moments(n_features)
     if n_samples == 0:
         return result
@@ -255,7 +251,7 @@ def _dense_moments_serial(X, sample_weight, block_values=None):
                 continue
             block_moments = None
         elif step > small_step:
-            block_moments = _dense_moments_serial(block, weights, _BLOCK_VALUES)
+            block_moments = _dense_moments_serial(block, weights, BLOCK_VALUES)
         else:
             block_moments = _two_pass_moments(block, weights)
         # End of a run, or a block that needed the careful path: merge.
@@ -342,7 +338,7 @@ def affine_map(X, out, factor, offset, center=None, n_threads=None):
     factor, offset = (np.ascontiguousarray(a, np.float64) for a in (factor, offset))
     if center is not None:
         center = np.ascontiguousarray(center, np.float64)
-    step = max(16, _BLOCK_VALUES // max(1, X.shape[1]))
+    step = max(16, BLOCK_VALUES // max(1, X.shape[1]))
     use_kernel = _native.kernel_ready(X, out) and X.dtype == out.dtype
     if use_kernel:
         step *= _KERNEL_BLOCK_FACTOR

@@ -10,16 +10,14 @@ import numpy as np
 
 from ..utils._stats import Moments, merge_moments
 from . import _native
+from ._threads import BLOCK_VALUES, run_on_blocks
 from ._threads import n_threads as default_threads
-from ._threads import run_on_blocks
 from ._validation import (
     check_no_infinity,
     check_sparse_structure,
     malformed_sparse_error,
     raise_overflow,
 )
-
-_BLOCK_VALUES = 1 << 15
 
 # The kernels read a sparse matrix in chunks of about this many stored
 # entries, a thread per chunk. The chunks depend on the matrix alone, so one
@@ -303,8 +301,8 @@ def scale_entries(data, indices, factor, out, indices_out=None):
             f"A stored entry has a column index outside [0, {factor.size}): "
             "the sparse matrix is malformed."
         )
-    for start in range(0, data.size, _BLOCK_VALUES):
-        block = slice(start, start + _BLOCK_VALUES)
+    for start in range(0, data.size, BLOCK_VALUES):
+        block = slice(start, start + BLOCK_VALUES)
         with np.errstate(over="ignore"):
             np.multiply(data[block], factor.take(indices[block]), out=out[block])
     if not np.isfinite(out).all() and np.isinf(out).any():

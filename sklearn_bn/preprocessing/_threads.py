@@ -7,6 +7,11 @@ import threading
 # Below this size, starting threads costs more than it saves.
 THREADED_BYTES = 32 * 2**20
 
+# The numpy code works on blocks of about this many values (256 KiB of
+# float64): its temporaries stay in the CPU cache and small whatever the size
+# of X.
+BLOCK_VALUES = 1 << 15
+
 
 def n_threads(X, threaded_bytes=THREADED_BYTES):
     """Threads for the statistics of a large X: the cores, within BLAS limits.

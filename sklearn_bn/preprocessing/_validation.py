@@ -7,6 +7,8 @@ import numpy as np
 from scipy import sparse
 from sklearn.utils.validation import FLOAT_DTYPES
 
+from ..utils._compat import _is_numpy_namespace, _max_precision_float_dtype
+
 
 def check_weight_sum(total, what="of X"):
     """Refuse sample weights that sum to zero, or beyond float64's range.
@@ -194,6 +196,14 @@ def finite_check(X, numpy_input):
     return False if numpy_input else "allow-nan"
 
 
+def float_dtypes(xp, device):
+    """The floating dtypes X may keep, best first: no float64 on devices
+    that lack it."""
+    if _max_precision_float_dtype(xp, device) == xp.float64:
+        return (xp.float64, xp.float32)
+    return (xp.float32,)
+
+
 def float_dtype_for(X, xp, device):
     """The dtypes to validate X into, best first.
 
@@ -206,8 +216,6 @@ def float_dtype_for(X, xp, device):
     validation converts, must have a sound indptr
     (:func:`check_sparse_structure`).
     """
-    from ..utils._compat import _is_numpy_namespace
-
     if _is_pandas_frame(X) and len(X.columns) == 0:
         # It has no dtype: scikit-learn's validation fails on that before
         # its check of the number of features.
@@ -218,8 +226,6 @@ def float_dtype_for(X, xp, device):
             # sums its entries in compiled code that trusts indptr.
             check_sparse_structure(X, indices=False)
     if not _is_numpy_namespace(xp):
-        from ._array_api import float_dtypes
-
         return float_dtypes(xp, device)
     if type(X).__module__.split(".")[0] == "polars" and hasattr(X, "schema"):
         import polars as pl
