@@ -80,6 +80,10 @@ setup(
         Extension(
             "sklearn_bn.preprocessing._kernels",
             sources=["sklearn_bn/preprocessing/_kernels.c"],
+            depends=[
+                "sklearn_bn/preprocessing/_dense_kernels.h",
+                "sklearn_bn/preprocessing/_sparse_kernels.h",
+            ],
             define_macros=[("Py_LIMITED_API", "0x030B0000")] if LIMITED_API else [],
             py_limited_api=LIMITED_API,
             # MSVC knows C99's restrict only in C11 mode (not built by CI).
