@@ -1,4 +1,5 @@
-"""Private scikit-learn names come from sklearn_bn.utils._compat alone."""
+"""Private scikit-learn (and skl2onnx) names come from sklearn_bn.utils._compat
+alone."""
 
 import ast
 import importlib.util
@@ -32,7 +33,7 @@ def _private_sklearn_imports(path):
     found = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
-            "sklearn."
+            ("sklearn.", "skl2onnx.")
         ):
             private_module = any(
                 part.startswith("_") for part in node.module.split(".")
@@ -44,7 +45,7 @@ def _private_sklearn_imports(path):
             found += [
                 (alias.name, "")
                 for alias in node.names
-                if alias.name.startswith("sklearn.")
+                if alias.name.startswith(("sklearn.", "skl2onnx."))
                 and any(part.startswith("_") for part in alias.name.split("."))
             ]
     return found
@@ -53,9 +54,11 @@ def _private_sklearn_imports(path):
 def _sources():
     modules = [
         path
-        for path in sorted(PACKAGE.glob("*.py"))
+        for path in sorted(PACKAGE.rglob("*.py"))
         if path.name not in NOT_YET_SWITCHED | {"_compat.py"}
     ]
+    # Every module of every folder of the package, not the top level alone.
+    assert PACKAGE / "neural_network" / "_network.py" in modules
     # This file imports scikit-learn's own objects to compare them with _compat's.
     tests = [
         path
@@ -65,7 +68,9 @@ def _sources():
     return modules + tests
 
 
-@pytest.mark.parametrize("path", _sources(), ids=lambda path: path.name)
+@pytest.mark.parametrize(
+    "path", _sources(), ids=lambda path: str(path.relative_to(path.parents[1]))
+)
 def test_private_sklearn_names_are_imported_from_compat_only(path):
     assert _private_sklearn_imports(path) == []
 
@@ -77,11 +82,13 @@ def test_the_check_finds_a_private_import(tmp_path):
         "from sklearn.base import _fit_context, clone\n"
         "from sklearn.utils._array_api import get_namespace\n"
         "import sklearn.utils._param_validation\n"
+        "from skl2onnx._parse import _parse_sklearn_classifier\n"
     )
     assert _private_sklearn_imports(source) == [
         ("sklearn.base", "_fit_context"),
         ("sklearn.utils._array_api", "get_namespace"),
         ("sklearn.utils._param_validation", ""),
+        ("skl2onnx._parse", "_parse_sklearn_classifier"),
     ]
 
 

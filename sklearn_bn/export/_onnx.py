@@ -10,10 +10,6 @@ what ``predict`` computes.
 import numpy as np
 from onnx import TensorProto
 from skl2onnx import update_registered_converter
-
-# skl2onnx's own parsers, wrapped below to refuse an unfitted estimator before
-# they read its fitted attributes; every custom classifier converter uses them.
-from skl2onnx._parse import _parse_sklearn_classifier, _parse_sklearn_simple_model
 from skl2onnx.common.data_types import (
     DoubleTensorType,
     FloatTensorType,
@@ -26,7 +22,12 @@ from sklearn.utils.validation import check_is_fitted
 from ..neural_network import BatchNormMLPClassifier, BatchNormMLPRegressor
 from ..neural_network._inference import inference_layers
 from ..preprocessing._scaler import BatchNormScaler
+from ..utils._compat import skl2onnx_parsers
 from ._common import as_float64, float32_overflows
+
+# skl2onnx's own parsers, wrapped below to refuse an unfitted estimator before
+# they read its fitted attributes; every custom classifier converter uses them.
+_parse_sklearn_classifier, _parse_sklearn_simple_model = skl2onnx_parsers()
 
 __all__: list = []
 

@@ -65,6 +65,20 @@ except ImportError:
             )
 
 
+def skl2onnx_parsers():
+    """skl2onnx's own private parsers: ``(_parse_sklearn_classifier,
+    _parse_sklearn_simple_model)``.
+
+    Every custom classifier converter uses them. skl2onnx is optional, so they
+    are imported when asked for (by ``sklearn_bn.export._onnx``), never at
+    ``import sklearn_bn``; like scikit-learn's private names, they are
+    imported here alone.
+    """
+    from skl2onnx._parse import _parse_sklearn_classifier, _parse_sklearn_simple_model
+
+    return _parse_sklearn_classifier, _parse_sklearn_simple_model
+
+
 __all__ = [
     "FLOAT_DTYPES",
     "SKLEARN_HAS_CALLBACKS",
@@ -85,4 +99,5 @@ __all__ = [
     "_max_precision_float_dtype",
     "get_namespace",
     "get_namespace_and_device",
+    "skl2onnx_parsers",
 ]
