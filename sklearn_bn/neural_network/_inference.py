@@ -107,14 +107,12 @@ def inference_layers(estimator, statistics=None):
     )
     coefs, intercepts = estimator.coefs_, estimator.intercepts_
     n_hidden = len(coefs) - 1
+    all_trained = layer_arrays(estimator, kind.trained)
+    if statistics is None:
+        statistics = layer_arrays(estimator, kind.statistics)
     layers = []
     for i in range(n_hidden):
-        trained = layer_arrays(estimator, kind.trained, i)
-        stats = (
-            layer_arrays(estimator, kind.statistics, i)
-            if statistics is None
-            else tuple(statistics[i])
-        )
+        trained, stats = all_trained[i], tuple(statistics[i])
         intercept = None if kind.replaces_bias else intercepts[i]
         folded_coef, folded_intercept = coefs[i], intercept
         if kind.affine is not None:

@@ -304,15 +304,14 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
         hidden layer, weighted by ``sample_weight``.
         """
         kind, settings = self._normalization, self._normalization_settings()
+        trained = layer_arrays(self, kind.trained)
         hidden_activation = ACTIVATIONS[self.activation]
         activations, caches, stats = [X], [], []
         for i in range(self._n_hidden):
             z = safe_sparse_dot(activations[i], self.coefs_[i])
             if not kind.replaces_bias:
                 z += self.intercepts_[i]
-            z, cache, batch_stats = kind.forward(
-                z, layer_arrays(self, kind.trained, i), settings, sample_weight
-            )
+            z, cache, batch_stats = kind.forward(z, trained[i], settings, sample_weight)
             caches.append(cache)
             stats.append(batch_stats)
             hidden_activation(z)
@@ -406,6 +405,7 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
         loss += 0.5 * self.alpha * squared_norm / weight_sum
 
         kind = self._normalization
+        trained = layer_arrays(self, kind.trained)
         n_hidden = self._n_hidden
         coef_grads = [None] * (n_hidden + 1)
         intercept_grads = [None] * len(self.intercepts_)
@@ -429,9 +429,7 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
                 break
             delta = delta @ self.coefs_[i].T
             derivative(activations[i], delta)
-            delta, grads = kind.backward(
-                delta, caches[i - 1], layer_arrays(self, kind.trained, i - 1)
-            )
+            delta, grads = kind.backward(delta, caches[i - 1], trained[i - 1])
             for per_layer, grad in zip(normalization_grads, grads, strict=True):
                 per_layer[i - 1] = grad / weight_sum
 
@@ -489,12 +487,11 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
 
     def _update_running_stats(self, stats):
         kind, settings = self._normalization, self._normalization_settings()
+        statistics = layer_arrays(self, kind.statistics)
         self._set_statistics(
             [
-                kind.update(
-                    layer_arrays(self, kind.statistics, i), batch_stats, settings
-                )
-                for i, batch_stats in enumerate(stats)
+                kind.update(layer, batch_stats, settings)
+                for layer, batch_stats in zip(statistics, stats, strict=True)
             ]
         )
 

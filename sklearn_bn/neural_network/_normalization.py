@@ -464,6 +464,10 @@ BATCH_NORM = Normalization(
 #: The kinds of normalization, by name.
 NORMALIZATIONS = {kind.name: kind for kind in (NO_NORMALIZATION, BATCH_NORM)}
 
+_KINDS_BY_FIRST_ATTRIBUTE = tuple(
+    (kind, kind.attributes[0]) for kind in NORMALIZATIONS.values() if kind.attributes
+)
+
 
 def normalization_for(param):
     """The kind that the ``batch_norm`` parameter selects.
@@ -484,19 +488,22 @@ def fitted_normalization(estimator):
     """The kind of a fitted network: the one whose attributes it holds.
 
     Every kind's attributes are set on a fitted network, those of the kinds
-    it does not use to None (``bn_gammas_ is None`` without batch norm).
+    it does not use to None (``bn_gammas_ is None`` without batch norm), so
+    the first attribute of each kind tells. Called several times a
+    mini-batch: a dictionary look-up per kind.
     """
-    for kind in NORMALIZATIONS.values():
-        if kind.attributes and all(
-            getattr(estimator, name, None) is not None for name in kind.attributes
-        ):
+    fitted = estimator.__dict__
+    for kind, first_attribute in _KINDS_BY_FIRST_ATTRIBUTE:
+        if fitted.get(first_attribute) is not None:
             return kind
     return NO_NORMALIZATION
 
 
-def layer_arrays(estimator, names, layer):
-    """The arrays of hidden layer ``layer`` named by ``names``, as a tuple."""
-    return tuple(getattr(estimator, name)[layer] for name in names)
+def layer_arrays(estimator, names):
+    """The arrays named by ``names``, as one tuple per hidden layer."""
+    if not names:
+        return [()] * (len(estimator.coefs_) - 1)
+    return list(zip(*[getattr(estimator, name) for name in names], strict=True))
 
 
 def all_attributes():
