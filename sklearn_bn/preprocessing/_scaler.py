@@ -356,10 +356,7 @@ class BatchNormScaler(
         ----------
         X : {array-like, sparse matrix, dask array, dask DataFrame} of \
                 shape (n_samples, n_features)
-            A batch of data. NaNs are ignored. Sparse input (CSR or CSC) needs
-            ``with_mean=False``. A dask collection is summarised on its
-            workers in one pass and never gathered; with ``momentum`` set,
-            each of its row chunks is one batch, in order.
+            A batch of data, taken as in :meth:`fit`.
 
         y : None
             Ignored.
