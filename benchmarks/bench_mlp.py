@@ -302,7 +302,7 @@ def measure_rollback_times(X, y, repeats):
     X, y = X[:200], y[:200]
     estimator = BatchNormMLPClassifier(ROLLBACK_HIDDEN, random_state=0)
     estimator.partial_fit(X, y, classes=np.unique(y))
-    n_params = sum(param.size for param in estimator._params())
+    n_params = sum(param.size for param in estimator._trained())
     times = {"partial_fit": [], "shallow": [], "deep": []}
     for _ in range(repeats):
         start = time.perf_counter()
