@@ -47,6 +47,35 @@ def test_sklearn_compatible_estimator(estimator, check):
         check(estimator)
 
 
+# Dropout draws a mask per row: a row of weight 2 gets one mask where its two
+# copies would get two, so sample weights cannot equal repeated rows (as for
+# scikit-learn's own estimators that draw per sample). Every other check holds.
+_DROPOUT_WEIGHTS_ARE_NOT_REPETITIONS = {
+    check: "dropout draws one mask per row, not per repetition of the row"
+    for check in (
+        "check_sample_weight_equivalence_on_dense_data",
+        "check_sample_weight_equivalence_on_sparse_data",
+    )
+}
+
+
+@parametrize_with_checks(
+    [
+        BatchNormMLPClassifier(
+            (16,), dropout=0.2, learning_rate_init=0.01, max_iter=50, random_state=0
+        ),
+        BatchNormMLPRegressor(
+            (16,), dropout=0.2, learning_rate_init=0.01, max_iter=50, random_state=0
+        ),
+    ],
+    expected_failed_checks=lambda estimator: _DROPOUT_WEIGHTS_ARE_NOT_REPETITIONS,
+)
+def test_sklearn_compatible_estimator_with_dropout(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        check(estimator)
+
+
 # Helpers ---------------------------------------------------------------------
 
 
@@ -710,3 +739,136 @@ def test_batch_norm_is_a_grid_search_parameter_inside_a_pipeline():
     _quiet_fit(search, X[:400], y[:400])
     assert search.cv_results_["mean_test_score"].shape == (2,)
     assert search.best_score_ > 0.8
+
+
+# Dropout ------------------------------------------------------------------------
+
+
+def _masked(estimator, X, seed):
+    """The forward pass in training mode with the dropout masks of ``seed``."""
+    return estimator._forward_train(X, None, np.random.RandomState(seed))
+
+
+@pytest.mark.parametrize("batch_norm", [True, False])
+@pytest.mark.parametrize("activation", ["relu", "tanh", "logistic"])
+def test_dropout_gradient_matches_finite_differences(batch_norm, activation):
+    estimator, X, Y = _tiny_network("multiclass", batch_norm, activation)
+    estimator.set_params(dropout=0.4)
+    # The same seed draws the same masks at every evaluation.
+    _, grads, _ = estimator._backprop(X, Y, None, np.random.RandomState(3))
+    step = 1e-6
+    for param, grad in zip(estimator._trained(), grads, strict=True):
+        numerical = np.empty_like(param)
+        for index in np.ndindex(param.shape):
+            original = param[index]
+            param[index] = original + step
+            plus = estimator._backprop(X, Y, None, np.random.RandomState(3))[0]
+            param[index] = original - step
+            minus = estimator._backprop(X, Y, None, np.random.RandomState(3))[0]
+            param[index] = original
+            numerical[index] = (plus - minus) / (2 * step)
+        assert_allclose(grad, numerical, rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize("kind", ["multiclass", "regression"])
+def test_dropout_outputs_loss_and_gradients_equal_torch_with_the_same_masks(kind):
+    torch = pytest.importorskip("torch")
+    estimator, X, Y = _tiny_network(kind, activation="tanh")
+    estimator.set_params(dropout=0.3)
+    masks = [cache.mask for cache in _masked(estimator, X, seed=5)[1]]
+    assert all(mask is not None for mask in masks)
+
+    class Mask(torch.nn.Module):
+        def __init__(self, mask):
+            super().__init__()
+            self.mask = torch.from_numpy(mask)
+
+        def forward(self, input):
+            return input * self.mask
+
+    layers, masks_left = [], list(masks)
+    for module in _torch_network(estimator):
+        layers.append(module)
+        if not isinstance(module, torch.nn.Linear | torch.nn.BatchNorm1d):
+            layers.append(Mask(masks_left.pop(0)))  # after each hidden activation
+    network = torch.nn.Sequential(*layers).train()
+    out, loss = _torch_loss(estimator, network, X, Y)
+    loss.backward()
+    our_loss, grads, _ = estimator._backprop(X, Y, None, np.random.RandomState(5))
+    assert our_loss == pytest.approx(loss.item(), rel=1e-12)
+    for grad, param in zip(grads, _torch_params(network), strict=True):
+        assert_allclose(
+            grad, _as_estimator_layout(param.grad, grad), rtol=1e-10, atol=1e-13
+        )
+
+
+def test_dropout_masks_are_fresh_for_every_layer_and_mini_batch():
+    estimator, X, _ = _tiny_network("multiclass", activation="relu")
+    estimator.set_params(dropout=0.5, hidden_layer_sizes=(4, 4))
+    rng = np.random.RandomState(0)
+    first = [cache.mask for cache in estimator._forward_train(X, None, rng)[1]]
+    second = [cache.mask for cache in estimator._forward_train(X, None, rng)[1]]
+    for mask in first + second:
+        assert set(np.unique(mask)) <= {0.0, 2.0}
+    assert not np.array_equal(first[0], second[0])
+    assert not np.array_equal(first[0][:, :3], first[1][:, :3])
+
+
+def test_dropout_keeps_the_expected_activation():
+    # Inverted dropout: E[mask] = 1, so each unit's mean output is kept, and
+    # the share of dropped outputs is the rate. A fixed seed, 20000 rows.
+    X = np.random.default_rng(0).normal(size=(20000, 5))
+    estimator = BatchNormMLPClassifier((6,), dropout=0.3, random_state=0)
+    estimator.partial_fit(X[:50], np.arange(50) % 2, classes=[0, 1])
+    activations, caches, _ = _masked(estimator, X, seed=1)
+    dropped, kept = activations[1], caches[0].activation
+    assert abs((caches[0].mask == 0).mean() - 0.3) < 0.005
+    difference = dropped - kept
+    standard_error = difference.std(axis=0) / np.sqrt(len(X))
+    assert (np.abs(difference.mean(axis=0)) < 4 * standard_error).all()
+    assert not np.allclose(dropped, kept)
+
+
+def test_dropout_inference_is_deterministic_and_uses_every_unit():
+    X, y = load_digits(return_X_y=True)
+    mlp = _quiet_fit(
+        BatchNormMLPClassifier((32,), dropout=0.5, max_iter=5, random_state=0),
+        X / 16,
+        y,
+    )
+    proba = mlp.predict_proba(X / 16)
+    assert_array_equal(mlp.predict_proba(X / 16), proba)
+    # Prediction does not depend on the rate: it drops nothing.
+    assert_array_equal(mlp.set_params(dropout=0.0).predict_proba(X / 16), proba)
+
+
+def test_same_random_state_gives_the_same_model_with_dropout():
+    X, y = make_classification(n_samples=200, random_state=0)
+
+    def fitted(dropout, random_state):
+        mlp = BatchNormMLPClassifier(
+            (8, 8), dropout=dropout, max_iter=3, random_state=random_state
+        )
+        return _quiet_fit(mlp, X, y)
+
+    first, again = fitted(0.3, 0), fitted(0.3, 0)
+    for a, b in zip(first._state(), again._state(), strict=True):
+        assert_array_equal(a, b)
+    assert not np.array_equal(first.coefs_[0], fitted(0.3, 1).coefs_[0])
+    assert not np.array_equal(first.coefs_[0], fitted(0.0, 0).coefs_[0])
+
+
+@pytest.mark.parametrize("Estimator", [BatchNormMLPClassifier, BatchNormMLPRegressor])
+def test_dropout_with_lbfgs_is_an_error(Estimator):
+    X, y = make_classification(n_samples=30, random_state=0)
+    mlp = Estimator(solver="lbfgs", dropout=0.1)
+    with pytest.raises(ValueError, match=r"dropout=0\.1 needs a stochastic solver"):
+        mlp.fit(X, y)
+    assert not hasattr(mlp, "coefs_")
+
+
+@pytest.mark.parametrize("dropout", [-0.1, 1.0, 1.5])
+def test_dropout_out_of_range_is_an_error(dropout):
+    X, y = make_classification(n_samples=30, random_state=0)
+    with pytest.raises(ValueError, match="'dropout' parameter"):
+        BatchNormMLPClassifier(dropout=dropout).fit(X, y)

@@ -472,6 +472,23 @@ def test_network_can_be_fine_tuned_with_a_torch_loss():
     assert not np.allclose(net[1].running_mean.numpy(), clf.bn_running_means_[0])
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_network_with_dropout_has_dropout_modules_that_eval_ignores(dtype):
+    clf, X = _classifier("relu", 3, dtype, dropout=0.25)
+    net = to_torch(clf)
+    dropouts = [m for m in net if isinstance(m, torch.nn.Dropout)]
+    assert [m.p for m in dropouts] == [0.25, 0.25]
+    # After each hidden activation, none after the output layer.
+    assert isinstance(net[-1], torch.nn.Linear)
+    proba = _proba_from_logits(forward(net, X))
+    assert_close(
+        proba, clf.predict_proba(X), dtype, "to_torch(classifier), predict_proba"
+    )
+    with torch.no_grad():
+        trained = net.train()(torch.from_numpy(X)).numpy()
+    assert not np.allclose(trained, forward(net.eval(), X))
+
+
 # from_torch -------------------------------------------------------------------------
 
 

@@ -90,8 +90,11 @@ def to_torch(estimator, *, dtype=None):
     and the ``bn_epsilon`` and ``bn_momentum`` of the fit, then the
     activation; the output layer is ``Linear`` with ``intercepts_[-1]``,
     followed by ``exp`` for a regressor fitted with ``loss='poisson'`` (its
-    ``out_activation_``). The network keeps the running variance as PyTorch
-    does (unbiased), so training on in torch continues the same statistics.
+    ``out_activation_``). With ``dropout > 0``, each hidden activation is
+    followed by ``torch.nn.Dropout(dropout)``, which drops nothing in eval
+    mode and trains on as the network did. The network keeps the running
+    variance as PyTorch does (unbiased), so training on in torch continues
+    the same statistics.
 
     Examples
     --------
@@ -444,6 +447,8 @@ def _network_to_torch(torch, mlp, dtype):
             modules.append(build(torch, layer, dtype))
         if i < len(layers) - 1:
             modules.append(getattr(nn, _TORCH_ACTIVATIONS[layer.activation])())
+            if layer.dropout:
+                modules.append(nn.Dropout(layer.dropout))
         elif layer.activation in _TORCH_OUTPUTS:
             modules.append(_TORCH_OUTPUTS[layer.activation]()())
     return nn.Sequential(*modules).eval()

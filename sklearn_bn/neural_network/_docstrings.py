@@ -134,6 +134,15 @@ _TEMPLATE = """{{what}} batch-normalized hidden layers.
     bn_epsilon : float, default=1e-5
         Added to the variance inside the square root of batch normalization.
 
+    dropout : float in [0, 1), default=0.0
+        The rate of (inverted) dropout (Srivastava et al., 2014) on each
+        hidden layer's output, after its activation: in training, each output
+        is set to 0 with probability ``dropout`` and the others are divided
+        by ``1 - dropout``, with a fresh mask for every mini-batch and every
+        layer, drawn from ``random_state``; prediction uses every unit, and
+        needs no rescaling. 0 drops nothing. It needs a stochastic solver
+        ('sgd' or 'adam').
+
     Attributes
     ----------
 {{classes_attribute}}

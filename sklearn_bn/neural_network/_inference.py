@@ -40,6 +40,9 @@ class InferenceLayer(NamedTuple):
         folded_intercept`` equals the layer's normalized output.
     activation : str
         The activation after the layer, a key of ``ACTIVATIONS``.
+    dropout : float
+        The dropout rate after the activation in training (0 for the output
+        layer); inference drops nothing.
     """
 
     coef: np.ndarray
@@ -52,6 +55,7 @@ class InferenceLayer(NamedTuple):
     folded_coef: np.ndarray
     folded_intercept: np.ndarray
     activation: str
+    dropout: float
 
 
 def fold(coef, intercept, scale, shift):
@@ -130,6 +134,7 @@ def inference_layers(estimator, statistics=None):
                 folded_coef=folded_coef,
                 folded_intercept=folded_intercept,
                 activation=estimator.activation,
+                dropout=float(getattr(estimator, "dropout", 0.0)),
             )
         )
     layers.append(
@@ -144,6 +149,7 @@ def inference_layers(estimator, statistics=None):
             folded_coef=coefs[-1],
             folded_intercept=intercepts[-1],
             activation=estimator.out_activation_,
+            dropout=0.0,
         )
     )
     return layers

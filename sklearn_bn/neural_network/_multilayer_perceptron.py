@@ -219,6 +219,7 @@ class BatchNormMLPRegressor(RegressorMixin, BaseBatchNormMLP):
         batch_norm=True,
         bn_momentum=0.1,
         bn_epsilon=1e-5,
+        dropout=0.0,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -247,6 +248,7 @@ class BatchNormMLPRegressor(RegressorMixin, BaseBatchNormMLP):
             batch_norm=batch_norm,
             bn_momentum=bn_momentum,
             bn_epsilon=bn_epsilon,
+            dropout=dropout,
         )
         self.loss = loss
 

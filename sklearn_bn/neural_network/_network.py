@@ -12,6 +12,7 @@ are ``TrainingMixin``'s (``_training.py``) and the inference layers are
 import warnings
 from itertools import pairwise
 from numbers import Integral, Real
+from typing import NamedTuple
 
 import numpy as np
 from sklearn.base import BaseEstimator, is_classifier
@@ -39,6 +40,27 @@ from ._normalization import (
 from ._training import NON_FINITE_MESSAGE, TrainingData, TrainingMixin
 
 STOCHASTIC_SOLVERS = ("sgd", "adam")
+
+
+class LayerCache(NamedTuple):
+    """What the backward pass needs of a hidden layer's forward pass.
+
+    ``normalization`` is the normalization's own cache; with dropout,
+    ``activation`` is the layer's output before the mask and ``mask`` the
+    mask (0 or ``1 / (1 - dropout)``), both None without.
+    """
+
+    normalization: object
+    activation: np.ndarray | None = None
+    mask: np.ndarray | None = None
+
+
+def _dropout_mask(shape, rate, random_state, dtype):
+    """An inverted-dropout mask: 0 with probability ``rate``, else
+    ``1 / (1 - rate)``, so that the expected output is the output."""
+    keep = random_state.uniform(size=shape) >= rate
+    return keep * np.asarray(1.0 / (1.0 - rate), dtype=dtype)
+
 
 # The lists that training replaces element by element; each call works on
 # new lists, so that the ones held before the call are left as they were.
@@ -96,6 +118,7 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
         "batch_norm": ["boolean"],
         "bn_momentum": [Interval(Real, 0, 1, closed="right")],
         "bn_epsilon": [Interval(Real, 0, None, closed="neither")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
     }
 
     def __init__(
@@ -127,6 +150,7 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
         batch_norm=True,
         bn_momentum=0.1,
         bn_epsilon=1e-5,
+        dropout=0.0,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -154,6 +178,7 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
         self.batch_norm = batch_norm
         self.bn_momentum = bn_momentum
         self.bn_epsilon = bn_epsilon
+        self.dropout = dropout
 
     # Network structure -----------------------------------------------------
 
@@ -296,25 +321,35 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
 
     # Forward and backward passes -------------------------------------------
 
-    def _forward_train(self, X, sample_weight=None):
+    def _forward_train(self, X, sample_weight=None, random_state=None):
         """The forward pass in training mode, normalizing with batch statistics.
 
         Returns the activations of every layer (the input first, the output
-        last), and the normalization's cache and batch statistics of each
-        hidden layer, weighted by ``sample_weight``.
+        last), a ``LayerCache`` per hidden layer for the backward pass, and
+        the normalization's batch statistics of each hidden layer, weighted
+        by ``sample_weight``. With a ``random_state`` and ``dropout > 0``,
+        each hidden layer's output is multiplied by a fresh mask of ``0``
+        (with probability ``dropout``) and ``1 / (1 - dropout)`` (inverted
+        dropout); without one, nothing is dropped.
         """
         kind, settings = self._normalization, self._normalization_settings()
         trained = layer_arrays(self, kind.trained)
         hidden_activation = ACTIVATIONS[self.activation]
+        rate = self.dropout if random_state is not None else 0.0
         activations, caches, stats = [X], [], []
         for i in range(self._n_hidden):
             z = safe_sparse_dot(activations[i], self.coefs_[i])
             if not kind.replaces_bias:
                 z += self.intercepts_[i]
             z, cache, batch_stats = kind.forward(z, trained[i], settings, sample_weight)
-            caches.append(cache)
             stats.append(batch_stats)
             hidden_activation(z)
+            if rate:
+                mask = _dropout_mask(z.shape, rate, random_state, z.dtype)
+                caches.append(LayerCache(cache, z, mask))
+                z = z * mask
+            else:
+                caches.append(LayerCache(cache))
             activations.append(z)
         out = safe_sparse_dot(activations[-1], self.coefs_[-1])
         out += self.intercepts_[-1]
@@ -389,16 +424,17 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
             attributes.update(_inference_coefs=coefs, _inference_intercepts=intercepts)
         return attributes
 
-    def _backprop(self, X, Y, sample_weight=None):
+    def _backprop(self, X, Y, sample_weight=None, random_state=None):
         """The training loss on one mini-batch and its exact gradient.
 
         The loss is the (weighted) mean over samples of the output loss, plus
         ``alpha / 2 * sum(||W||**2) / n_samples``, where ``n_samples`` is the
         sum of the weights if any. The gradients come in the order of
         ``_trained()``; the batch statistics are returned for the running
-        averages, which this method does not touch.
+        averages, which this method does not touch. ``random_state`` draws
+        the dropout masks (see ``_forward_train``).
         """
-        activations, caches, stats = self._forward_train(X, sample_weight)
+        activations, caches, stats = self._forward_train(X, sample_weight, random_state)
         weight_sum = X.shape[0] if sample_weight is None else sample_weight.sum()
         squared_norm = sum(np.vdot(coef, coef) for coef in self.coefs_)
         loss = LOSSES[self.out_activation_](Y, activations[-1], sample_weight)
@@ -428,8 +464,16 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
             if i == 0:
                 break
             delta = delta @ self.coefs_[i].T
-            derivative(activations[i], delta)
-            delta, grads = kind.backward(delta, caches[i - 1], trained[i - 1])
+            layer_cache = caches[i - 1]
+            if layer_cache.mask is None:
+                derivative(activations[i], delta)
+            else:
+                # Through the mask, then the activation as it was before it.
+                delta *= layer_cache.mask
+                derivative(layer_cache.activation, delta)
+            delta, grads = kind.backward(
+                delta, layer_cache.normalization, trained[i - 1]
+            )
             for per_layer, grad in zip(normalization_grads, grads, strict=True):
                 per_layer[i - 1] = grad / weight_sum
 
@@ -527,6 +571,13 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
             raise ValueError(
                 "partial_fit does not support early_stopping=True: there is no "
                 "held-out set across calls. Use fit, or early_stopping=False."
+            )
+        if self.solver == "lbfgs" and self.dropout:
+            raise ValueError(
+                f"dropout={self.dropout} needs a stochastic solver: L-BFGS "
+                "minimizes one deterministic loss over the full batch, which "
+                "random masks would change at every evaluation. Use "
+                "solver='sgd' or 'adam', or dropout=0."
             )
         X_given, y_given = X, y
         X, y = self._validate_input(X, y, incremental, reset=first_pass)

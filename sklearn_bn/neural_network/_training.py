@@ -131,7 +131,9 @@ class TrainingMixin:
             if self.shuffle:
                 sample_idx = shuffle(sample_idx, random_state=random_state)
             try:
-                self.loss_ = self._run_epoch(optimizer, train, batches, sample_idx)
+                self.loss_ = self._run_epoch(
+                    optimizer, train, batches, sample_idx, random_state
+                )
             except TrainingDiverged:
                 self.loss_ = np.nan
             self.n_iter_ += 1
@@ -176,8 +178,12 @@ class TrainingMixin:
                     stacklevel=4,
                 )
 
-    def _run_epoch(self, optimizer, train, batches, sample_idx):
-        """One pass over the mini-batches; returns the mean training loss."""
+    def _run_epoch(self, optimizer, train, batches, sample_idx, random_state):
+        """One pass over the mini-batches; returns the mean training loss.
+
+        ``random_state`` draws the dropout masks, a fresh one for every
+        mini-batch and every layer (none when ``dropout=0``).
+        """
         X, y, sample_weight = train.X, train.y, train.sample_weight
         accumulated_loss = 0.0
         for batch in batches:
@@ -186,7 +192,7 @@ class TrainingMixin:
             # Overflow shows as a non-finite loss, handled by the caller.
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 loss, grads, stats = self._backprop(
-                    X[batch_idx], y[batch_idx], batch_weight
+                    X[batch_idx], y[batch_idx], batch_weight, random_state
                 )
             # Before the loss: a mini-batch of zero weight has a NaN loss.
             self._check_batch_stats(stats)
