@@ -388,6 +388,8 @@ def _machine():
             f"scipy {scipy.__version__}",
             f"scikit-learn {sklearn.__version__}",
             f"sklearn-bn {sklearn_bn.__version__}",
+            "kernels: "
+            + (_native.kernels.variant() if _native.kernels else "not built"),
         ]
     )
 

@@ -5,6 +5,7 @@ import importlib.util
 import sys
 
 import numpy as np
+import pytest
 from threadpoolctl import threadpool_limits
 
 import sklearn_bn
@@ -48,3 +49,13 @@ def test_show_versions_gives_the_threads_within_the_pool_limits(capsys):
     with threadpool_limits(limits=None):
         threads = _report(capsys)["Threads"]
     assert 1 <= int(threads["for large X"]) <= int(threads["cores"])
+
+
+def test_show_versions_says_which_build_of_the_kernels_runs(capsys):
+    kernels = _report(capsys)["C kernels"]
+    if kernels["built"] != "True":
+        pytest.skip("the kernels are not built")
+    assert kernels["variant"] in {"avx2", "default", "portable"}
+    from sklearn_bn.preprocessing import _native
+
+    assert kernels["variant"] == _native.kernels.variant()

@@ -1,6 +1,7 @@
 /*
  * The C kernels of BatchNormScaler: one pass over the data for each job that
- * numpy does in several. Five entry points (see `methods` at the end):
+ * numpy does in several. Five entry points (see `methods` at the end; a
+ * sixth, variant, says which build of them runs):
  *     shifted_sums   the per-column shifted sums of dense rows, skipping NaN
  *                    or not (fit; numpy needs four passes, more with NaN)
  *     affine_map     (x - center) * factor + offset of dense rows (transform)
@@ -41,8 +42,10 @@
 #if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) &&         \
     defined(__GLIBC__)
 #define MULTIVERSION __attribute__((target_clones("avx2", "default")))
+#define MULTIVERSIONED 1
 #else
 #define MULTIVERSION
+#define MULTIVERSIONED 0
 #endif
 
 /* The kernels themselves, dense then sparse; the boundary follows. */
@@ -189,6 +192,20 @@ static int
 is_float64(const Py_buffer *view)
 {
     return item_type(view) == 'd';
+}
+
+/* The version of the kernels the loader picked: the resolver of
+   target_clones takes the AVX2 clone wherever the processor has AVX2. */
+static PyObject *
+py_variant(PyObject *self, PyObject *unused)
+{
+#if MULTIVERSIONED
+    __builtin_cpu_init();
+    return PyUnicode_FromString(__builtin_cpu_supports("avx2") ? "avx2"
+                                                              : "default");
+#else
+    return PyUnicode_FromString("portable");
+#endif
 }
 
 static PyObject *
@@ -512,6 +529,10 @@ py_scale_columns(PyObject *self, PyObject *args)
 }
 
 static PyMethodDef methods[] = {
+    {"variant", py_variant, METH_NOARGS,
+     "variant() -> str: the version of the kernels running: 'avx2' or "
+     "'default' (the two clones built on x86-64 Linux, picked at load time "
+     "by the processor), or 'portable' (the one version built elsewhere)."},
     {"shifted_sums", py_shifted_sums, METH_VARARGS,
      "shifted_sums(X, shift, weights, dev_sum, dev_sq[, count]): add the "
      "weighted sums of X - shift and of its square, per column, into dev_sum "

@@ -45,15 +45,20 @@ def _deps_info():
 
 
 def _kernels_info():
-    """Whether the C kernels were built, and the file they were loaded from."""
+    """Whether the C kernels were built, the file they were loaded from, and
+    the version of them running (the AVX2 clone, or not)."""
     spec = importlib.util.find_spec("sklearn_bn.preprocessing._kernels")
     if spec is None or spec.origin is None:
         return {"built": False, "file": None, "limited API (abi3)": None}
+    from ..preprocessing import _native
+
     filename = os.path.basename(spec.origin)
+    kernels = _native.kernels
     return {
         "built": True,
         "file": spec.origin,
         "limited API (abi3)": ".abi3." in filename or filename == "_kernels.pyd",
+        "variant": kernels.variant() if kernels is not None else None,
     }
 
 
