@@ -726,7 +726,8 @@ if pd is not None:
     kinds["pandas"] = lambda shape: pd.DataFrame(np.zeros(shape))
 if pl is not None:  # a polars frame with no columns has no rows either
     kinds["polars"] = lambda shape: pl.DataFrame(np.zeros(shape))
-if xp is not None:
+# scikit-learn dispatches to the array API through array_api_compat.
+if xp is not None and optional("array_api_compat") is not None:
     kinds["array API"] = lambda shape: xp.asarray(np.zeros(shape))
 if da is not None:
     kinds["dask array"] = lambda shape: da.zeros(shape, chunks=5)

@@ -489,6 +489,17 @@ def test_network_with_dropout_has_dropout_modules_that_eval_ignores(dtype):
     assert not np.allclose(trained, forward(net.eval(), X))
 
 
+def test_network_whose_normalization_has_no_torch_module_is_an_error(monkeypatch):
+    # A kind added to the normalization table but not to to_torch's own table
+    # would be left out of the module, which would then compute something else.
+    from sklearn_bn.export import _torch as bridge
+
+    clf, _ = _classifier("relu", 3, np.float64)
+    monkeypatch.delitem(bridge._TORCH_NORMALIZATIONS, "batch_norm")
+    with pytest.raises(ValueError, match="no torch module for the normalization"):
+        to_torch(clf)
+
+
 # from_torch -------------------------------------------------------------------------
 
 

@@ -422,7 +422,7 @@ def _network_constants(layers):
         constants[f"coefs_[{i}]"] = as_float64(layer.coef)
         if layer.intercept is not None:
             constants[f"bias of layer {i}"] = as_float64(layer.intercept)
-        if layer.normalization in _TORCH_NORMALIZATIONS:
+        if layer.normalization != "none":
             _, normalization_constants = _TORCH_NORMALIZATIONS[layer.normalization]
             for what, values in normalization_constants(layer).items():
                 constants[f"normalization {what} of layer {i}"] = as_float64(values)
@@ -433,6 +433,13 @@ def _network_to_torch(torch, mlp, dtype):
     """The inference view's layers, unfolded, as a ``torch.nn.Sequential``."""
     nn = torch.nn
     layers = inference_layers(mlp)
+    for layer in layers:
+        if layer.normalization not in ("none", *_TORCH_NORMALIZATIONS):
+            raise ValueError(
+                f"to_torch has no torch module for the normalization "
+                f"{layer.normalization!r}; it would leave it out and compute "
+                "something else than predict."
+            )
     _check_float32_holds(dtype, torch, mlp, _network_constants(layers))
     modules = []
     for i, layer in enumerate(layers):
@@ -442,7 +449,7 @@ def _network_to_torch(torch, mlp, dtype):
         if has_bias:
             _set(torch, linear.bias, layer.intercept)
         modules.append(linear)
-        if layer.normalization in _TORCH_NORMALIZATIONS:
+        if layer.normalization != "none":
             build, _ = _TORCH_NORMALIZATIONS[layer.normalization]
             modules.append(build(torch, layer, dtype))
         if i < len(layers) - 1:

@@ -221,7 +221,8 @@ _TEMPLATE = """{{what}} batch-normalized hidden layers.
 {{small_batch_note}}
     Prediction folds each batch norm into the weights and biases of its
     layer, ``W * scale`` and ``beta - running_mean * scale`` with ``scale =
-    gamma / sqrt(running_var + bn_epsilon)``, computed in float64 once per fit:
+    gamma / sqrt(running_var + bn_epsilon)`` (the ``bn_epsilon`` of the fit,
+    which the exports use too), computed in float64 once per fit:
     a normalized network predicts as fast as one without normalization.
 
     Float32 input trains in float32, float64 input in float64.

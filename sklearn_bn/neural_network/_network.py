@@ -249,7 +249,7 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
             self.best_validation_score_ = -np.inf
             self.best_loss_ = None
             # Kept if no epoch ever scores: the starting state. Training never
-            # writes into these arrays (see _mlp_optimizers), so no copy.
+            # writes into these arrays (see _optimizers.py), so no copy.
             self._best_state = list(self._state())
         else:
             self.validation_scores_ = None
@@ -366,7 +366,7 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
             [layer.folded_intercept for layer in layers],
         )
 
-    def _inference_layers(self):
+    def _folded_weights(self):
         if self._normalization.affine is None:
             return self.coefs_, self.intercepts_
         if getattr(self, "_inference_coefs", None) is None:
@@ -374,7 +374,7 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
             return self._folded_layers()
         return self._inference_coefs, self._inference_intercepts
 
-    def _update_inference_layers(self):
+    def _update_folded_weights(self):
         """Fold the normalization once per fit, for every prediction until the next."""
         if self._normalization.affine is None:
             self._inference_coefs = self._inference_intercepts = None
@@ -383,7 +383,7 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
 
     def _forward_predict(self, X):
         """The forward pass in inference mode, normalizing with running statistics."""
-        coefs, intercepts = self._inference_layers()
+        coefs, intercepts = self._folded_weights()
         hidden_activation = ACTIVATIONS[self.activation]
         activation = X
         for coef, intercept in zip(coefs[:-1], intercepts[:-1], strict=True):
@@ -628,7 +628,7 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
 
         if not all(np.isfinite(param).all() for param in self._state()):
             raise ValueError(NON_FINITE_MESSAGE)
-        self._update_inference_layers()
+        self._update_folded_weights()
         callback_ctx.call_on_fit_task_end(
             estimator=self,
             X=X_given,

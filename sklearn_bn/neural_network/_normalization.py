@@ -4,11 +4,17 @@ Each kind is one :class:`Normalization`: the names of its fitted attributes
 and plain functions that initialise a layer's arrays, normalize in training,
 give the gradient, update the statistics kept for inference, check a
 mini-batch, and give the inference form (an affine map that folds into the
-layer's weights). ``NORMALIZATIONS`` holds them by name; the network's
-forward, backward and inference passes loop over the hidden layers and call
-the kind that the fitted network has. Nothing else in the package knows
-what a kind computes or which attributes it keeps: adding a kind is one
-entry here and its tests.
+layer's weights). ``NORMALIZATIONS`` holds them by name, and
+:func:`normalization_for` maps the estimators' ``batch_norm`` parameter to
+one. The network's forward, backward and inference passes loop over the
+hidden layers and call the kind that the fitted network has; they know
+nothing else of it. A new kind is an entry here, the value of ``batch_norm``
+that selects it, and, where an exporter builds one module or node per kind
+(``to_torch``'s table of torch modules), its entry there; ``to_torch``
+refuses a kind it has no entry for. Every kind so far folds into the
+weights for inference (or leaves ``z`` as it is); one that cannot, such as
+layer norm, will need ``predict`` and the ONNX graph to compute it from the
+inference view's unfolded layers.
 
 A kind's fitted attributes are lists with one array per hidden layer, so
 that skops loads a fitted network trusting only the package's public

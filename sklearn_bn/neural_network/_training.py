@@ -6,7 +6,7 @@ scikit-learn's ``BaseMultilayerPerceptron`` has ``_fit_stochastic`` and
 keep the stopping rule and its counters on the estimator, and talk to
 scikit-learn's callbacks (one subtask per epoch, or per L-BFGS iteration).
 The network itself (its passes, parameters and state) is the estimator's
-(``_multilayer_perceptron.py``).
+(``_network.py``).
 
 Nothing here writes into an array or a list the estimator held before the
 call (see ``_optimizers.py``), so that a failed call can be undone.
@@ -308,9 +308,10 @@ class TrainingMixin:
                 ConvergenceWarning,
                 stacklevel=4,
             )
-        with np.errstate(over="ignore", invalid="ignore"):
-            _, _, stats = self._forward_train(data.X, data.sample_weight)
-        self._set_statistics(self._full_batch_statistics(stats))
+        if self._normalization.statistics:
+            with np.errstate(over="ignore", invalid="ignore"):
+                _, _, stats = self._forward_train(data.X, data.sample_weight)
+            self._set_statistics(self._full_batch_statistics(stats))
 
 
 class _LbfgsCallbackBridge:
@@ -355,6 +356,8 @@ class _LbfgsCallbackBridge:
 
     def _reconstruction_attributes(self):
         est, data = self.est, self.data
+        if not est._normalization.statistics:
+            return est._reconstruction_attributes()
         # Prediction at this iteration: the full batch's statistics.
         with np.errstate(over="ignore", invalid="ignore"):
             _, _, stats = est._forward_train(data.X, data.sample_weight)

@@ -255,13 +255,14 @@ def _moments_without_kernel(X, weights):
     from sklearn.utils.sparsefuncs import mean_variance_axis
 
     check_sparse_structure(X)
-    # float64 first: scipy has no float16 matrices, and sums no duplicates
-    # of one. The converted matrix is a copy, which may be changed.
-    converted = X.dtype != np.float64
-    if converted:
-        X = X.astype(np.float64)
-    if not X.has_canonical_format:
-        X = X if converted else X.copy()
+    # A float64 copy of X's arrays, built from them: scipy has no float16
+    # matrices and sums no duplicates of one, and its astype sums X's own
+    # duplicates in place first (scipy 1.10), which must not change X.
+    if X.dtype != np.float64 or not X.has_canonical_format:
+        X = type(X)(
+            (X.data.astype(np.float64), X.indices.copy(), X.indptr.copy()),
+            shape=X.shape,
+        )
         X.sum_duplicates()
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         mean, var, count = mean_variance_axis(
