@@ -43,6 +43,7 @@ from ._validation import (
     check_weight_sum,
     finite_check,
     float_dtype_for,
+    sparse_as_float,
 )
 
 # With ddof=1, a sum of sample weights within this relative distance of ddof
@@ -396,6 +397,7 @@ class BatchNormScaler(
             return
         xp, _, device = get_namespace_and_device(X)
         numpy_input = _is_numpy_namespace(xp)
+        X = sparse_as_float(X)
         X = validate_data(
             self,
             X,
@@ -615,6 +617,7 @@ class BatchNormScaler(
         xp, _, device = get_namespace_and_device(X)
         numpy_input = _is_numpy_namespace(xp)
         given = X
+        X = sparse_as_float(X)
         X = validate_data(
             self,
             X,

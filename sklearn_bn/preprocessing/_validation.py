@@ -236,6 +236,33 @@ def float_dtype_for(X, xp, device):
     return FLOAT_DTYPES
 
 
+def sparse_as_float(X):
+    """A CSR or CSC matrix of a dtype validation would convert, as a float64
+    matrix over X's own index arrays; any other X as it is.
+
+    scikit-learn's validation converts it with scipy's ``astype``, which
+    (scipy 1.10) first sums X's duplicate entries in place, changing the
+    caller's matrix. Built from X's arrays, the float64 matrix leaves X as it
+    was; its structure is checked where it is read, as any matrix's.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy import sparse
+    >>> from sklearn_bn.preprocessing._validation import sparse_as_float
+    >>> X = sparse.csr_matrix((np.array([1, 2]), [0, 0], [0, 2]), shape=(1, 1))
+    >>> sparse_as_float(X).dtype, X.data
+    (dtype('float64'), array([1, 2]))
+    """
+    if not (sparse.issparse(X) and X.format in ("csr", "csc")):
+        return X
+    if X.dtype in FLOAT_DTYPES:
+        return X
+    # Compiled code in scipy trusts indptr: checked before the conversion.
+    check_sparse_structure(X, indices=False)
+    return type(X)((X.data.astype(np.float64), X.indices, X.indptr), shape=X.shape)
+
+
 def _is_pandas_frame(X):
     """Whether X is a pandas DataFrame, without importing pandas."""
     return type(X).__module__.split(".")[0] == "pandas" and hasattr(X, "columns")
