@@ -256,7 +256,8 @@ def sparse_as_float(X):
     """
     if not (sparse.issparse(X) and X.format in ("csr", "csc")):
         return X
-    if X.dtype in FLOAT_DTYPES:
+    # Complex and object data are refused by validation, as they are.
+    if X.dtype in FLOAT_DTYPES or X.dtype.kind not in "biuf":
         return X
     # Compiled code in scipy trusts indptr: checked before the conversion.
     check_sparse_structure(X, indices=False)
