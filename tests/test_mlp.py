@@ -140,16 +140,28 @@ def test_gradient_of_every_parameter_matches_finite_differences(
     kind, activation, batch_norm
 ):
     estimator, X, Y = _tiny_network(kind, batch_norm, activation)
-    _, grads, _ = estimator._backprop(X, Y)
+    _assert_gradient_matches_finite_differences(estimator, X, Y)
+
+
+def _assert_gradient_matches_finite_differences(estimator, X, Y, seed=None):
+    """Every parameter's gradient against central differences; with a seed,
+    each evaluation draws the same dropout masks."""
+
+    def loss_and_grads():
+        random_state = None if seed is None else np.random.RandomState(seed)
+        loss, grads, _ = estimator._backprop(X, Y, None, random_state)
+        return loss, grads
+
+    _, grads = loss_and_grads()
     step = 1e-6
     for param, grad in zip(estimator._trained(), grads, strict=True):
         numerical = np.empty_like(param)
         for index in np.ndindex(param.shape):
             original = param[index]
             param[index] = original + step
-            loss_plus = estimator._backprop(X, Y)[0]
+            loss_plus = loss_and_grads()[0]
             param[index] = original - step
-            loss_minus = estimator._backprop(X, Y)[0]
+            loss_minus = loss_and_grads()[0]
             param[index] = original
             numerical[index] = (loss_plus - loss_minus) / (2 * step)
         assert_allclose(grad, numerical, rtol=1e-5, atol=1e-8)
@@ -754,20 +766,7 @@ def _masked(estimator, X, seed):
 def test_dropout_gradient_matches_finite_differences(batch_norm, activation):
     estimator, X, Y = _tiny_network("multiclass", batch_norm, activation)
     estimator.set_params(dropout=0.4)
-    # The same seed draws the same masks at every evaluation.
-    _, grads, _ = estimator._backprop(X, Y, None, np.random.RandomState(3))
-    step = 1e-6
-    for param, grad in zip(estimator._trained(), grads, strict=True):
-        numerical = np.empty_like(param)
-        for index in np.ndindex(param.shape):
-            original = param[index]
-            param[index] = original + step
-            plus = estimator._backprop(X, Y, None, np.random.RandomState(3))[0]
-            param[index] = original - step
-            minus = estimator._backprop(X, Y, None, np.random.RandomState(3))[0]
-            param[index] = original
-            numerical[index] = (plus - minus) / (2 * step)
-        assert_allclose(grad, numerical, rtol=1e-5, atol=1e-8)
+    _assert_gradient_matches_finite_differences(estimator, X, Y, seed=3)
 
 
 @pytest.mark.parametrize("kind", ["multiclass", "regression"])
