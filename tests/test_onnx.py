@@ -10,8 +10,6 @@ the test case that gave it.
 
 import copy
 import functools
-import json
-import os
 import subprocess
 import sys
 import warnings
@@ -19,6 +17,8 @@ import warnings
 import numpy as np
 import onnxruntime as ort
 import pytest
+from export_errors import assert_close as export_assert_close
+from export_errors import case_id, report_errors
 from numpy.testing import assert_allclose, assert_array_equal
 from skl2onnx import to_onnx
 from sklearn.compose import ColumnTransformer
@@ -34,43 +34,12 @@ from sklearn_bn import BatchNormMLPClassifier, BatchNormMLPRegressor, BatchNormS
 TOLERANCE = {np.float32: 2e-5, np.float64: 1e-11}
 DTYPES = [np.float32, np.float64]
 ACTIVATIONS = ["identity", "logistic", "tanh", "relu"]
-LARGEST_ERROR = {}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _report_errors():
-    yield
-    path = os.environ.get("SKLEARN_BN_EXPORT_ERRORS")
-    if path:
-        with open(path, "a") as file:
-            for (what, dtype), (error, case) in sorted(LARGEST_ERROR.items()):
-                record = {"export": what, "dtype": dtype, "error": error, "case": case}
-                print(json.dumps(record), file=file)
-
-
-def _case_id(value):
-    """A readable test id: ``gamma=2.0,beta=5.0`` for parameters."""
-    if isinstance(value, dict):
-        return ",".join(f"{key}={param}" for key, param in value.items())
-    return str(value)
+_report_errors = pytest.fixture(scope="module", autouse=True)(report_errors)
 
 
 def assert_close(actual, desired, dtype, what):
-    """Within the tolerance of dtype, and NaN where desired is NaN.
-
-    The error is absolute where ``|desired| <= 1`` and relative beyond; the
-    largest one of each kind is recorded.
-    """
-    actual, desired = np.asarray(actual, np.float64), np.asarray(desired, np.float64)
-    assert actual.shape == desired.shape
-    assert_array_equal(np.isnan(actual), np.isnan(desired))
-    errors = np.abs(actual - desired) / np.maximum(1.0, np.abs(desired))
-    error = float(np.nanmax(errors, initial=0.0))
-    key = (what, np.dtype(dtype).name)
-    if error >= LARGEST_ERROR.get(key, (0.0, None))[0]:
-        case = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0]
-        LARGEST_ERROR[key] = (error, case)
-    assert error <= TOLERANCE[dtype], f"{what}: error {error:.3g} in {dtype.__name__}"
+    """The export's output against the estimator's, within TOLERANCE."""
+    export_assert_close(actual, desired, dtype, what, TOLERANCE)
 
 
 def run(model, X, **options):
@@ -195,7 +164,7 @@ def test_scaler_graph_uses_only_arithmetic_in_the_input_dtype(dtype, proto):
 @pytest.mark.parametrize(
     "params",
     [{"gamma": 2.0, "beta": 5.0}, {"epsilon": 10.0}, {"gamma": [3.0] * 6}],
-    ids=_case_id,
+    ids=case_id,
 )
 def test_scaler_graph_reads_the_fitted_state(params, dtype):
     # set_params without a new fit leaves transform as it was (to rounding:
@@ -447,7 +416,7 @@ NETWORK_CHANGES = {
 @pytest.mark.parametrize(
     "kind, params",
     [(kind, params) for kind, changes in NETWORK_CHANGES.items() for params in changes],
-    ids=_case_id,
+    ids=case_id,
 )
 def test_network_graph_computes_predict_after_set_params(kind, params, dtype):
     if kind == "regressor":

@@ -7,8 +7,6 @@ appended to that file as JSON lines, with the test case that gave it.
 """
 
 import functools
-import json
-import os
 import pickle
 import warnings
 
@@ -16,6 +14,8 @@ import numpy as np
 import pytest
 import sklearn
 import torch
+from export_errors import assert_close as export_assert_close
+from export_errors import case_id, report_errors
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
@@ -36,43 +36,12 @@ TOLERANCE = {np.float32: 2e-5, np.float64: 1e-10}
 DTYPES = [np.float32, np.float64]
 TORCH_DTYPE = {np.float32: torch.float32, np.float64: torch.float64}
 ACTIVATIONS = ["identity", "logistic", "tanh", "relu"]
-LARGEST_ERROR = {}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _report_errors():
-    yield
-    path = os.environ.get("SKLEARN_BN_EXPORT_ERRORS")
-    if path:
-        with open(path, "a") as file:
-            for (what, dtype), (error, case) in sorted(LARGEST_ERROR.items()):
-                record = {"export": what, "dtype": dtype, "error": error, "case": case}
-                print(json.dumps(record), file=file)
-
-
-def _case_id(value):
-    """A readable test id: ``gamma=2.0,beta=5.0`` for parameters."""
-    if isinstance(value, dict):
-        return ",".join(f"{key}={param}" for key, param in value.items())
-    return str(value)
+_report_errors = pytest.fixture(scope="module", autouse=True)(report_errors)
 
 
 def assert_close(actual, desired, dtype, what):
-    """Within the tolerance of dtype, and NaN where desired is NaN.
-
-    The error is absolute where ``|desired| <= 1`` and relative beyond; the
-    largest one of each kind is recorded.
-    """
-    actual, desired = np.asarray(actual, np.float64), np.asarray(desired, np.float64)
-    assert actual.shape == desired.shape
-    assert_array_equal(np.isnan(actual), np.isnan(desired))
-    errors = np.abs(actual - desired) / np.maximum(1.0, np.abs(desired))
-    error = float(np.nanmax(errors, initial=0.0))
-    key = (what, np.dtype(dtype).name)
-    if error >= LARGEST_ERROR.get(key, (0.0, None))[0]:
-        case = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0]
-        LARGEST_ERROR[key] = (error, case)
-    assert error <= TOLERANCE[dtype], f"{what}: error {error:.3g} in {dtype.__name__}"
+    """The export's output against the estimator's, within TOLERANCE."""
+    export_assert_close(actual, desired, dtype, what, TOLERANCE)
 
 
 def forward(module, X):
@@ -191,7 +160,7 @@ def test_scaler_module_equals_transform_law(
 @pytest.mark.parametrize(
     "params",
     [{"gamma": 2.0, "beta": 5.0}, {"epsilon": 10.0}, {"gamma": [3.0] * 6}],
-    ids=_case_id,
+    ids=case_id,
 )
 @pytest.mark.parametrize("config", ["default", "epsilon=0, a constant feature"])
 def test_scaler_module_reads_the_fitted_state(config, params, dtype):
@@ -409,7 +378,7 @@ NETWORK_CHANGES = {
 @pytest.mark.parametrize(
     "kind, params",
     [(kind, params) for kind, changes in NETWORK_CHANGES.items() for params in changes],
-    ids=_case_id,
+    ids=case_id,
 )
 def test_network_module_computes_predict_after_set_params(kind, params, dtype):
     if kind == "regressor":
