@@ -3,12 +3,13 @@ cannot hold a constant."""
 
 import numpy as np
 
+from ..preprocessing._array_api import to_numpy
+
 
 def as_float64(array):
-    """A numpy float64 copy of a fitted attribute, from any array namespace."""
-    if not isinstance(array, np.ndarray) and hasattr(array, "cpu"):
-        array = array.cpu()  # a torch tensor fitted with array API dispatch
-    return np.asarray(array, dtype=np.float64)
+    """A numpy float64 copy of a fitted attribute, from any array namespace
+    and device (``to_numpy``)."""
+    return np.asarray(to_numpy(array), dtype=np.float64)
 
 
 def float32_overflows(values):

@@ -83,9 +83,17 @@ def affine_map(X, out, factor, offset, center=None):
 
 
 def to_numpy(array):
-    """A numpy copy of an array of any namespace, for checks and messages."""
+    """A numpy copy of an array of any namespace, for checks, messages and
+    the exporters.
+
+    A torch tensor comes back from its device whether or not array API
+    dispatch is on now (a scaler fitted on CUDA tensors is exported outside
+    the ``config_context`` it was fitted in).
+    """
     if isinstance(array, np.ndarray):
         return array
+    if hasattr(array, "cpu"):
+        array = array.cpu()
     return np.asarray(_convert_to_numpy(array, namespace_of(array)))
 
 
