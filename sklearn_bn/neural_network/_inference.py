@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._normalization import Settings, fitted_normalization, layer_arrays
+from ._normalization import fitted_normalization, layer_arrays
 
 
 class InferenceLayer(NamedTuple):
@@ -105,10 +105,7 @@ def inference_layers(estimator, statistics=None):
     [('batch_norm', 'relu'), ('none', 'softmax')]
     """
     kind = fitted_normalization(estimator)
-    settings = Settings(
-        *getattr(estimator, "_fit_settings", None)
-        or (estimator.bn_momentum, estimator.bn_epsilon)
-    )
+    settings = estimator._fitted_normalization_settings()
     coefs, intercepts = estimator.coefs_, estimator.intercepts_
     n_hidden = len(coefs) - 1
     all_trained = layer_arrays(estimator, kind.trained)

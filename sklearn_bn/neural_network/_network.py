@@ -208,6 +208,12 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
         """The normalization's hyperparameters now, which training uses."""
         return Settings(self.bn_momentum, self.bn_epsilon)
 
+    def _fitted_normalization_settings(self):
+        """The settings the network was trained with, which inference uses
+        (those of now for a network fitted before they were recorded)."""
+        fitted = getattr(self, "_fit_settings", None)
+        return Settings(*fitted) if fitted else self._normalization_settings()
+
     def _initialize(self, layer_units, dtype, random_state):
         self.n_iter_ = 0
         self.t_ = 0
