@@ -15,6 +15,7 @@ from ._threads import n_threads as default_threads
 from ._validation import (
     check_no_infinity,
     check_sparse_structure,
+    float64_matrix,
     malformed_sparse_error,
     raise_overflow,
 )
@@ -255,14 +256,9 @@ def _moments_without_kernel(X, weights):
     from sklearn.utils.sparsefuncs import mean_variance_axis
 
     check_sparse_structure(X)
-    # A float64 copy of X's arrays, built from them: scipy has no float16
-    # matrices and sums no duplicates of one, and its astype sums X's own
-    # duplicates in place first (scipy 1.10), which must not change X.
+    # A float64 copy of X's arrays, whose duplicates may be summed in place.
     if X.dtype != np.float64 or not X.has_canonical_format:
-        X = type(X)(
-            (X.data.astype(np.float64), X.indices.copy(), X.indptr.copy()),
-            shape=X.shape,
-        )
+        X = float64_matrix(X, own_indices=True)
         X.sum_duplicates()
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         mean, var, count = mean_variance_axis(

@@ -261,7 +261,21 @@ def sparse_as_float(X):
         return X
     # Compiled code in scipy trusts indptr: checked before the conversion.
     check_sparse_structure(X, indices=False)
-    return type(X)((X.data.astype(np.float64), X.indices, X.indptr), shape=X.shape)
+    return float64_matrix(X)
+
+
+def float64_matrix(X, own_indices=False):
+    """A float64 CSR or CSC matrix over X's entries, duplicates kept.
+
+    Built from X's arrays rather than by scipy's ``astype``, which sums
+    duplicates first, in place in X (scipy 1.10) and not at all for float16.
+    With ``own_indices`` the index arrays are copies, which the caller may
+    change (``sum_duplicates``); otherwise they are X's own.
+    """
+    indices, indptr = X.indices, X.indptr
+    if own_indices:
+        indices, indptr = indices.copy(), indptr.copy()
+    return type(X)((X.data.astype(np.float64), indices, indptr), shape=X.shape)
 
 
 def _is_pandas_frame(X):
