@@ -17,7 +17,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_bn import BatchNormMLPClassifier, BatchNormMLPRegressor
+from sklearn_bn import BatchNorm, BatchNormMLPClassifier, BatchNormMLPRegressor
 from sklearn_bn.neural_network._training import TrainingMixin
 
 ESTIMATORS = [
@@ -240,8 +240,8 @@ def _torch_network(estimator):
         if batch_norm:
             bn = nn.BatchNorm1d(
                 coef.shape[1],
-                eps=estimator.bn_epsilon,
-                momentum=estimator.bn_momentum,
+                eps=estimator._normalization.epsilon,
+                momentum=estimator._normalization.momentum,
             ).double()
             with torch.no_grad():
                 bn.weight.copy_(torch.from_numpy(estimator.bn_gammas_[i]))
@@ -333,7 +333,7 @@ def test_one_epoch_of_sgd_equals_torch(kind):
         alpha=0.0,
         batch_size=10,
         shuffle=False,
-        bn_momentum=0.3,
+        batch_norm=BatchNorm(momentum=0.3),
         random_state=0,
     )
     estimator = _make_estimator(kind, **params)
@@ -403,7 +403,7 @@ def _frozen_fit(X, y, **params):
 
 def test_running_variance_is_the_unbiased_batch_variance():
     X, y = _tiny_problem("multiclass", n_samples=10)
-    estimator = _frozen_fit(X, y, bn_momentum=1.0)
+    estimator = _frozen_fit(X, y, batch_norm=BatchNorm(momentum=1.0))
     z = _first_layer_z(estimator, X)
     assert_allclose(estimator.bn_running_means_[0], z.mean(axis=0), rtol=1e-12)
     assert_allclose(estimator.bn_running_vars_[0], z.var(axis=0, ddof=1), rtol=1e-12)
@@ -411,7 +411,7 @@ def test_running_variance_is_the_unbiased_batch_variance():
 
 def test_running_statistics_follow_the_pytorch_momentum_rule():
     X, y = _tiny_problem("multiclass", n_samples=10)
-    estimator = _frozen_fit(X, y, bn_momentum=0.25)
+    estimator = _frozen_fit(X, y, batch_norm=BatchNorm(momentum=0.25))
     z = _first_layer_z(estimator, X)
     # One batch from the initial running mean 0 and variance 1.
     assert_allclose(estimator.bn_running_means_[0], 0.25 * z.mean(axis=0), rtol=1e-12)
@@ -426,7 +426,9 @@ def test_last_batch_under_half_a_batch_is_merged_into_the_previous_one(
 ):
     X, y = _tiny_problem("multiclass", n_samples=n_samples)
     # Left over: 1 and 2 samples of a batch of 5, 1 sample of a batch of 2.
-    estimator = _frozen_fit(X, y, batch_size=batch_size, bn_momentum=1.0)
+    estimator = _frozen_fit(
+        X, y, batch_size=batch_size, batch_norm=BatchNorm(momentum=1.0)
+    )
     last_batch_start = (n_samples // batch_size - 1) * batch_size
     z = _first_layer_z(estimator, X[last_batch_start:])
     assert_allclose(estimator.bn_running_means_[0], z.mean(axis=0), rtol=1e-12)
@@ -436,7 +438,9 @@ def test_last_batch_under_half_a_batch_is_merged_into_the_previous_one(
 @pytest.mark.parametrize("n_samples, batch_size", [(13, 5), (15, 6)])
 def test_last_batch_of_half_a_batch_or_more_is_kept(n_samples, batch_size):
     X, y = _tiny_problem("multiclass", n_samples=n_samples)
-    estimator = _frozen_fit(X, y, batch_size=batch_size, bn_momentum=1.0)
+    estimator = _frozen_fit(
+        X, y, batch_size=batch_size, batch_norm=BatchNorm(momentum=1.0)
+    )
     last_batch_start = (n_samples // batch_size) * batch_size
     z = _first_layer_z(estimator, X[last_batch_start:])
     assert_allclose(estimator.bn_running_means_[0], z.mean(axis=0), rtol=1e-12)
@@ -491,7 +495,7 @@ def test_training_output_is_invariant_to_the_scale_of_normalized_weights(scale):
     estimator = _quiet_fit(
         BatchNormMLPClassifier(
             (4, 3),
-            bn_epsilon=1e-300,
+            batch_norm=BatchNorm(epsilon=1e-300),
             learning_rate_init=0.1,
             max_iter=1,
             random_state=0,
@@ -607,7 +611,7 @@ def test_warm_start_with_another_network_is_an_error():
     X, y = _tiny_problem("multiclass")
     estimator = _quiet_fit(BatchNormMLPClassifier((4,), max_iter=1), X, y)
     estimator.set_params(warm_start=True, batch_norm=False)
-    with pytest.raises(ValueError, match="fitted with batch_norm=True"):
+    with pytest.raises(ValueError, match=r"fitted with batch_norm=BatchNorm\(\)"):
         estimator.fit(X, y)
     estimator.set_params(batch_norm=True, hidden_layer_sizes=(5,))
     with pytest.raises(ValueError, match="layer sizes"):

@@ -20,7 +20,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.utils.fixes import parse_version
 
-from sklearn_bn import BatchNormMLPClassifier, BatchNormMLPRegressor
+from sklearn_bn import BatchNorm, BatchNormMLPClassifier, BatchNormMLPRegressor
 from sklearn_bn.neural_network._normalization import batch_norm_inference_affine
 from sklearn_bn.utils._compat import SKLEARN_VERSION
 
@@ -195,7 +195,11 @@ def _one_batch_running_var(weights):
     """The running variance after one full batch with momentum 1, and z."""
     X, y = make_classification(n_samples=20, n_features=5, random_state=0)
     mlp = BatchNormMLPClassifier(
-        (6,), batch_size=20, max_iter=1, bn_momentum=1.0, random_state=0
+        (6,),
+        batch_size=20,
+        max_iter=1,
+        batch_norm=BatchNorm(momentum=1.0),
+        random_state=0,
     )
     _quiet_fit(mlp, X, y, sample_weight=weights)
     # With momentum 1 the running statistics are those of the one batch,
@@ -507,7 +511,7 @@ def test_folded_prediction_equals_batch_norm_with_running_statistics(dtype, rtol
                     mlp.bn_running_vars_,
                 )
             ),
-            mlp.bn_epsilon,
+            mlp._normalization.epsilon,
         )  # fmt: skip
         a = np.tanh(a @ mlp.coefs_[i].astype(np.float64) * scale + shift)
     logits = a @ mlp.coefs_[-1].astype(np.float64) + mlp.intercepts_[-1]

@@ -29,7 +29,12 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 import sklearn_bn.onnx  # noqa: F401  (registers the converters)
-from sklearn_bn import BatchNormMLPClassifier, BatchNormMLPRegressor, BatchNormScaler
+from sklearn_bn import (
+    BatchNorm,
+    BatchNormMLPClassifier,
+    BatchNormMLPRegressor,
+    BatchNormScaler,
+)
 
 TOLERANCE = {np.float32: 2e-5, np.float64: 1e-11}
 DTYPES = [np.float32, np.float64]
@@ -404,11 +409,15 @@ def test_poisson_regressor_graph_ends_with_exp():
 NETWORK_CHANGES = {
     "regressor": [
         {"loss": "squared_error"},
-        {"bn_epsilon": 10.0},
+        {"batch_norm": BatchNorm(epsilon=10.0)},
         {"batch_norm": False},
         {"activation": "tanh"},
     ],
-    "classifier": [{"bn_epsilon": 10.0}, {"batch_norm": False}, {"activation": "tanh"}],
+    "classifier": [
+        {"batch_norm": BatchNorm(epsilon=10.0)},
+        {"batch_norm": False},
+        {"activation": "tanh"},
+    ],
 }
 
 

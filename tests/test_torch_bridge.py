@@ -25,6 +25,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_bn import (
+    BatchNorm,
     BatchNormMLPClassifier,
     BatchNormMLPRegressor,
     BatchNormScaler,
@@ -287,8 +288,8 @@ def test_network_layers_in_order():
         "Linear",
     ]
     net = to_torch(clf)
-    assert net[0].bias is None and net[1].momentum == clf.bn_momentum
-    assert net[1].eps == clf.bn_epsilon
+    assert net[0].bias is None and net[1].momentum == clf._normalization.momentum
+    assert net[1].eps == clf._normalization.epsilon
     assert_array_equal(net[1].running_var.numpy(), clf.bn_running_vars_[0])
 
 
@@ -399,12 +400,12 @@ def test_network_module_computes_predict_after_set_params(kind, params, dtype):
     assert_close(output, expected, dtype, what)
 
 
-@pytest.mark.parametrize("param", ["bn_epsilon", "bn_momentum"])
+@pytest.mark.parametrize("param", ["epsilon", "momentum"])
 def test_network_module_has_the_bn_settings_of_the_fit(param):
-    # predict keeps the batch normalization of the fit, with its bn_epsilon;
+    # predict keeps the batch normalization of the fit, with its epsilon;
     # the module is built with the settings of the fit, not those of now.
     clf, X = _classifier("relu", 3, np.float64)
-    clf.set_params(**{param: 0.5})
+    clf.set_params(batch_norm=BatchNorm(**{param: 0.5}))
     net = to_torch(clf)
     assert (net[1].eps, net[1].momentum) == (1e-5, 0.1)
     proba = _proba_from_logits(forward(net, X))

@@ -217,8 +217,8 @@ class BatchNormMLPRegressor(RegressorMixin, BaseBatchNormMLP):
         n_iter_no_change=10,
         max_fun=15000,
         batch_norm=True,
-        bn_momentum=0.1,
-        bn_epsilon=1e-5,
+        bn_momentum="deprecated",
+        bn_epsilon="deprecated",
         dropout=0.0,
     ):
         super().__init__(

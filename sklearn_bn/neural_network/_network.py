@@ -31,11 +31,14 @@ from ..utils._rollback import restored_on_error
 from ._base import ACTIVATIONS, DERIVATIVES, LOSSES, glorot_uniform
 from ._inference import inference_layers
 from ._normalization import (
-    Settings,
+    NO_NORMALIZATION,
+    BatchNorm,
+    Normalization,
     all_attributes,
     fitted_normalization,
     layer_arrays,
     normalization_for,
+    normalization_record,
 )
 from ._training import NON_FINITE_MESSAGE, TrainingData, TrainingMixin
 
@@ -45,9 +48,10 @@ STOCHASTIC_SOLVERS = ("sgd", "adam")
 class LayerCache(NamedTuple):
     """What the backward pass needs of a hidden layer's forward pass.
 
-    ``normalization`` is the normalization's own cache; with dropout,
-    ``activation`` is the layer's output before the mask and ``mask`` the
-    mask (0 or ``1 / (1 - dropout)``), both None without.
+    ``normalization`` is the normalization's own cache. ``activation`` is
+    the activation's output where it is not the layer's output (with dropout,
+    or a normalization after the activation), None where it is. ``mask`` is
+    the dropout mask (0 or ``1 / (1 - dropout)``), None without dropout.
     """
 
     normalization: object
@@ -60,6 +64,11 @@ def _dropout_mask(shape, rate, random_state, dtype):
     ``1 / (1 - rate)``, so that the expected output is the output."""
     keep = random_state.uniform(size=shape) >= rate
     return keep * np.asarray(1.0 / (1.0 - rate), dtype=dtype)
+
+
+def _describe(kind):
+    """How ``batch_norm`` spells a fitted normalization, for messages."""
+    return False if kind is NO_NORMALIZATION or kind.name == "none" else repr(kind)
 
 
 # The lists that training replaces element by element; each call works on
@@ -115,9 +124,15 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
             Options(Real, {np.inf}),
         ],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
-        "batch_norm": ["boolean"],
-        "bn_momentum": [Interval(Real, 0, 1, closed="right")],
-        "bn_epsilon": [Interval(Real, 0, None, closed="neither")],
+        "batch_norm": ["boolean", Normalization],
+        "bn_momentum": [
+            Interval(Real, 0, 1, closed="right"),
+            StrOptions({"deprecated"}),
+        ],
+        "bn_epsilon": [
+            Interval(Real, 0, None, closed="neither"),
+            StrOptions({"deprecated"}),
+        ],
         "dropout": [Interval(Real, 0, 1, closed="left")],
     }
 
@@ -148,8 +163,8 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
         n_iter_no_change=10,
         max_fun=15000,
         batch_norm=True,
-        bn_momentum=0.1,
-        bn_epsilon=1e-5,
+        bn_momentum="deprecated",
+        bn_epsilon="deprecated",
         dropout=0.0,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -201,20 +216,44 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
 
     @property
     def _normalization(self):
-        """The kind of the *fitted* network, whatever batch_norm says now."""
-        return fitted_normalization(self)
+        """The normalization of the *fitted* network, whatever batch_norm says
+        now (no normalization before the first fit)."""
+        return fitted_normalization(self.__dict__.get("_normalization_record"))
 
-    def _normalization_settings(self):
-        """The normalization's hyperparameters now, which training uses."""
-        return Settings(self.bn_momentum, self.bn_epsilon)
+    def _requested_normalization(self):
+        """A copy of the normalization the parameters ask for, validated, with
+        the deprecated ``bn_momentum`` and ``bn_epsilon`` applied."""
+        kind = normalization_for(self.batch_norm)
+        kind._validate_params()
+        given = {
+            name: value
+            for name, value in (
+                ("momentum", self.bn_momentum),
+                ("epsilon", self.bn_epsilon),
+            )
+            if not (isinstance(value, str) and value == "deprecated")
+        }
+        if not given:
+            return kind
+        names = " and ".join(f"bn_{name}" for name in given)
+        if self.batch_norm is not True and self.batch_norm is not False:
+            raise ValueError(
+                f"{names} apply to batch_norm=True only; with "
+                f"batch_norm={self.batch_norm!r}, set them on it "
+                "(batch_norm__momentum=... in a grid search) and leave "
+                f"{names} unset."
+            )
+        warnings.warn(
+            f"{names} {'were' if len(given) > 1 else 'was'} deprecated in 0.1 "
+            "and will be removed in 0.3. Use batch_norm=BatchNorm("
+            + ", ".join(f"{name}={value!r}" for name, value in given.items())
+            + ") instead.",
+            FutureWarning,
+            stacklevel=4,
+        )
+        return BatchNorm(**given) if self.batch_norm else kind
 
-    def _fitted_normalization_settings(self):
-        """The settings the network was trained with, which inference uses
-        (those of now for a network fitted before they were recorded)."""
-        fitted = getattr(self, "_fit_settings", None)
-        return Settings(*fitted) if fitted else self._normalization_settings()
-
-    def _initialize(self, layer_units, dtype, random_state):
+    def _initialize(self, kind, layer_units, dtype, random_state):
         self.n_iter_ = 0
         self.t_ = 0
         self.n_layers_ = len(layer_units)
@@ -231,16 +270,15 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
             self.coefs_.append(coef)
             self.intercepts_.append(intercept)
 
-        kind = normalization_for(self.batch_norm)
         if kind.replaces_bias:
             self.intercepts_ = self.intercepts_[-1:]
         # Every kind's attributes: None, but the fitted kind's.
         for name in all_attributes():
             setattr(self, name, None)
-        layers = [kind.initialize(n, dtype) for n in layer_units[1:-1]]
-        for j, name in enumerate(kind.trained):
+        layers = [kind._initialize(n, dtype) for n in layer_units[1:-1]]
+        for j, name in enumerate(kind.trained_names):
             setattr(self, name, [trained[j] for trained, _ in layers])
-        for j, name in enumerate(kind.statistics):
+        for j, name in enumerate(kind.statistics_names):
             setattr(self, name, [statistics[j] for _, statistics in layers])
 
         self.loss_curve_ = []
@@ -262,7 +300,7 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
             self.best_validation_score_ = None
             self.best_loss_ = np.inf
 
-    def _check_same_network(self, layer_units):
+    def _check_same_network(self, kind, layer_units):
         """Refuse to continue training a network of another shape."""
         fitted_units = [self.coefs_[0].shape[0]] + [c.shape[1] for c in self.coefs_]
         if fitted_units != layer_units:
@@ -271,11 +309,17 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
                 f"it has layer sizes {fitted_units}, the data and "
                 f"hidden_layer_sizes={self.hidden_layer_sizes!r} give {layer_units}."
             )
-        if normalization_for(self.batch_norm) is not self._normalization:
+        fitted = self._normalization
+        if (type(kind), kind.attribute_names, kind.position) != (
+            type(fitted),
+            fitted.attribute_names,
+            fitted.position,
+        ):
             raise ValueError(
                 "warm_start and partial_fit need the network that was fitted: "
-                f"it was fitted with batch_norm={self._normalization.param}, got "
-                f"batch_norm={self.batch_norm}."
+                f"it was fitted with batch_norm={_describe(fitted)}, got "
+                f"batch_norm={self.batch_norm!r}. Its hyperparameters may "
+                "change, not its kind, position or affine."
             )
         if self._output_activation() != self.out_activation_:
             raise ValueError(
@@ -288,7 +332,7 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
         """The arrays trained by gradient descent (the network's weights, not
         ``get_params``), in the order _backprop returns their gradients."""
         params = self.coefs_ + self.intercepts_
-        for name in self._normalization.trained:
+        for name in self._normalization.trained_names:
             params += getattr(self, name)
         return params
 
@@ -298,7 +342,7 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
         self.coefs_ = list(params[:n_coefs])
         self.intercepts_ = list(params[n_coefs : n_coefs + n_intercepts])
         self._set_layer_lists(
-            self._normalization.trained, params[n_coefs + n_intercepts :]
+            self._normalization.trained_names, params[n_coefs + n_intercepts :]
         )
 
     def _set_layer_lists(self, names, arrays):
@@ -310,7 +354,7 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
     def _state(self):
         """The parameters and the statistics: what prediction uses."""
         state = self._trained()
-        for name in self._normalization.statistics:
+        for name in self._normalization.statistics_names:
             state += getattr(self, name)
         return state
 
@@ -318,11 +362,11 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
         """Install ``state``, in the order of ``_state()``."""
         n_params = len(self._trained())
         self._set_trained(state[:n_params])
-        self._set_layer_lists(self._normalization.statistics, state[n_params:])
+        self._set_layer_lists(self._normalization.statistics_names, state[n_params:])
 
     def _set_statistics(self, statistics):
         """Install per-layer statistics (tuples in the kind's order)."""
-        for j, name in enumerate(self._normalization.statistics):
+        for j, name in enumerate(self._normalization.statistics_names):
             setattr(self, name, [layer[j] for layer in statistics])
 
     # Forward and backward passes -------------------------------------------
@@ -333,29 +377,41 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
         Returns the activations of every layer (the input first, the output
         last), a ``LayerCache`` per hidden layer for the backward pass, and
         the normalization's batch statistics of each hidden layer, weighted
-        by ``sample_weight``. With a ``random_state`` and ``dropout > 0``,
-        each hidden layer's output is multiplied by a fresh mask of ``0``
-        (with probability ``dropout``) and ``1 / (1 - dropout)`` (inverted
-        dropout); without one, nothing is dropped.
+        by ``sample_weight``. The normalization comes before or after the
+        activation, as its ``position`` says. With a ``random_state`` and
+        ``dropout > 0``, each hidden layer's output is multiplied by a fresh
+        mask of ``0`` (with probability ``dropout``) and ``1 / (1 -
+        dropout)`` (inverted dropout); without one, nothing is dropped.
         """
-        kind, settings = self._normalization, self._normalization_settings()
-        trained = layer_arrays(self, kind.trained)
+        kind = self._normalization
+        trained = layer_arrays(self, kind.trained_names)
+        statistics = layer_arrays(self, kind.statistics_names)
         hidden_activation = ACTIVATIONS[self.activation]
+        after = kind.position == "after_activation"
         rate = self.dropout if random_state is not None else 0.0
         activations, caches, stats = [X], [], []
         for i in range(self._n_hidden):
             z = safe_sparse_dot(activations[i], self.coefs_[i])
             if not kind.replaces_bias:
                 z += self.intercepts_[i]
-            z, cache, batch_stats = kind.forward(z, trained[i], settings, sample_weight)
+            if after:
+                hidden_activation(z)
+                activation = z
+            z, cache, batch_stats = kind._forward(
+                z, trained[i], statistics[i], sample_weight
+            )
             stats.append(batch_stats)
-            hidden_activation(z)
+            if not after:
+                hidden_activation(z)
+                activation = None
             if rate:
                 mask = _dropout_mask(z.shape, rate, random_state, z.dtype)
-                caches.append(LayerCache(cache, z, mask))
+                if activation is None:
+                    activation = z
+                caches.append(LayerCache(cache, activation, mask))
                 z = z * mask
             else:
-                caches.append(LayerCache(cache))
+                caches.append(LayerCache(cache, activation))
             activations.append(z)
         out = safe_sparse_dot(activations[-1], self.coefs_[-1])
         out += self.intercepts_[-1]
@@ -373,28 +429,33 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
         )
 
     def _folded_weights(self):
-        if self._normalization.affine is None:
+        if not self._normalization.folds:
             return self.coefs_, self.intercepts_
         if getattr(self, "_inference_coefs", None) is None:
-            # An estimator fitted before folding existed, or changed by hand.
+            # An estimator changed by hand since its fit.
             return self._folded_layers()
         return self._inference_coefs, self._inference_intercepts
 
     def _update_folded_weights(self):
         """Fold the normalization once per fit, for every prediction until the next."""
-        if self._normalization.affine is None:
+        if not self._normalization.folds:
             self._inference_coefs = self._inference_intercepts = None
         else:
             self._inference_coefs, self._inference_intercepts = self._folded_layers()
 
     def _forward_predict(self, X):
-        """The forward pass in inference mode, normalizing with running statistics."""
+        """The forward pass in inference mode: the folded layers, and the
+        normalization where it does not fold (``Normalization.computed``)."""
         coefs, intercepts = self._folded_weights()
+        kind = self._normalization
+        trained = layer_arrays(self, kind.trained_names)
         hidden_activation = ACTIVATIONS[self.activation]
         activation = X
-        for coef, intercept in zip(coefs[:-1], intercepts[:-1], strict=True):
-            activation = safe_sparse_dot(activation, coef)
-            activation += intercept
+        for i in range(self._n_hidden):
+            activation = safe_sparse_dot(activation, coefs[i])
+            activation += intercepts[i]
+            if kind.computed:
+                activation = kind._infer(activation, trained[i], ())
             hidden_activation(activation)
         out = safe_sparse_dot(activation, coefs[-1])
         out += intercepts[-1]
@@ -413,17 +474,18 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
             "coefs_": [coef.copy() for coef in self.coefs_],
             "intercepts_": [intercept.copy() for intercept in self.intercepts_],
             "n_iter_": self.n_iter_,
+            "_normalization_record": self._normalization_record,
         }
-        for name in kind.trained:
+        for name in kind.trained_names:
             attributes[name] = [array.copy() for array in getattr(self, name)]
-        for j, name in enumerate(kind.statistics):
+        for j, name in enumerate(kind.statistics_names):
             arrays = (
                 getattr(self, name)
                 if statistics is None
                 else [layer[j] for layer in statistics]
             )
             attributes[name] = [array.copy() for array in arrays]
-        if kind.affine is None:
+        if not kind.folds:
             attributes.update(_inference_coefs=None, _inference_intercepts=None)
         else:
             coefs, intercepts = self._folded_layers(statistics)
@@ -447,13 +509,14 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
         loss += 0.5 * self.alpha * squared_norm / weight_sum
 
         kind = self._normalization
-        trained = layer_arrays(self, kind.trained)
+        trained = layer_arrays(self, kind.trained_names)
         n_hidden = self._n_hidden
         coef_grads = [None] * (n_hidden + 1)
         intercept_grads = [None] * len(self.intercepts_)
         # One list per trained array of the normalization, one entry per layer.
-        normalization_grads = [[None] * n_hidden for _ in kind.trained]
+        normalization_grads = [[None] * n_hidden for _ in kind.trained_names]
         derivative = DERIVATIVES[self.activation]
+        after = kind.position == "after_activation"
 
         # With the canonical link of each output loss, the gradient with
         # respect to the output pre-activation is out - Y.
@@ -471,15 +534,22 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
                 break
             delta = delta @ self.coefs_[i].T
             layer_cache = caches[i - 1]
-            if layer_cache.mask is None:
-                derivative(activations[i], delta)
-            else:
-                # Through the mask, then the activation as it was before it.
+            if layer_cache.mask is not None:
                 delta *= layer_cache.mask
-                derivative(layer_cache.activation, delta)
-            delta, grads = kind.backward(
-                delta, layer_cache.normalization, trained[i - 1]
-            )
+            activation = layer_cache.activation
+            if activation is None:
+                activation = activations[i]
+            # Back through the normalization and the activation, in the
+            # reverse of their order.
+            if after:
+                delta, grads = kind._backward(
+                    delta, layer_cache.normalization, trained[i - 1]
+                )
+            derivative(activation, delta)
+            if not after:
+                delta, grads = kind._backward(
+                    delta, layer_cache.normalization, trained[i - 1]
+                )
             for per_layer, grad in zip(normalization_grads, grads, strict=True):
                 per_layer[i - 1] = grad / weight_sum
 
@@ -493,8 +563,9 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
     def _batch_slices(self, n_samples):
         """The mini-batches of one epoch.
 
-        With batch normalization a last mini-batch of fewer than
-        ``max(2, batch_size / 2)`` samples is merged into the one before it.
+        With a normalization by batch statistics a last mini-batch of fewer
+        than ``max(2, batch_size / 2)`` samples is merged into the one before
+        it.
         """
         if self.batch_size == "auto":
             batch_size = min(200, n_samples)
@@ -507,7 +578,7 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
                 )
             batch_size = min(self.batch_size, n_samples)
         slices = list(gen_batches(n_samples, batch_size))
-        min_batch = normalization_for(self.batch_norm).min_batch
+        min_batch = self._normalization.min_batch
         if min_batch <= 1:
             return slices
         self._check_batch_norm_samples(n_samples)
@@ -523,7 +594,7 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
         return slices
 
     def _check_batch_norm_samples(self, n_samples):
-        if n_samples < normalization_for(self.batch_norm).min_batch:
+        if n_samples < self._normalization.min_batch:
             raise ValueError(
                 "Batch normalization needs at least 2 samples in each training "
                 f"mini-batch; got n_samples={n_samples} training sample. Use more "
@@ -533,21 +604,48 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
     def _check_batch_stats(self, stats):
         """Refuse a mini-batch that cannot update the statistics."""
         for batch_stats in stats:
-            self._normalization.check(batch_stats)
+            self._normalization._check(batch_stats)
 
     def _update_running_stats(self, stats):
-        kind, settings = self._normalization, self._normalization_settings()
-        statistics = layer_arrays(self, kind.statistics)
+        kind = self._normalization
+        statistics = layer_arrays(self, kind.statistics_names)
         self._set_statistics(
             [
-                kind.update(layer, batch_stats, settings)
+                kind._update(layer, batch_stats)
                 for layer, batch_stats in zip(statistics, stats, strict=True)
             ]
         )
 
     def _full_batch_statistics(self, stats):
         """The statistics of the full batch's ``stats``, per hidden layer."""
-        return [self._normalization.full_batch(batch_stats) for batch_stats in stats]
+        return [self._normalization._full_batch(batch_stats) for batch_stats in stats]
+
+    def _set_population_statistics(self, X, sample_weight):
+        """Recompute the inference statistics over ``X``, layer by layer, in
+        inference mode (each layer already using its new statistics), where
+        the normalization asks for it (``statistics="population"``)."""
+        kind = self._normalization
+        if not kind.population:
+            return
+        trained = layer_arrays(self, kind.trained_names)
+        statistics = layer_arrays(self, kind.statistics_names)
+        hidden_activation = ACTIVATIONS[self.activation]
+        after = kind.position == "after_activation"
+        activation, population = X, []
+        for i in range(self._n_hidden):
+            z = safe_sparse_dot(activation, self.coefs_[i])
+            if not kind.replaces_bias:
+                z += self.intercepts_[i]
+            if after:
+                hidden_activation(z)
+            layer = kind._population(z, sample_weight, statistics[i])
+            population.append(layer)
+            scale, shift = kind._affine(trained[i], layer)
+            z = (z * scale + shift).astype(z.dtype, copy=False)
+            if not after:
+                hidden_activation(z)
+            activation = z
+        self._set_statistics(population)
 
     def _restoring(self, train, *args, **kwargs):
         """Run ``train``; if it raises, put every attribute back as it was.
@@ -578,6 +676,13 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
                 "partial_fit does not support early_stopping=True: there is no "
                 "held-out set across calls. Use fit, or early_stopping=False."
             )
+        kind = self._requested_normalization()
+        if self.solver == "lbfgs" and not kind.lbfgs:
+            raise ValueError(
+                f"batch_norm={kind!r} cannot be trained with solver='lbfgs': "
+                "inference could not compute what its training on one full "
+                "batch computes. Use solver='sgd' or 'adam', or BatchNorm()."
+            )
         if self.solver == "lbfgs" and self.dropout:
             raise ValueError(
                 f"dropout={self.dropout} needs a stochastic solver: L-BFGS "
@@ -593,7 +698,7 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
                 sample_weight,
                 X,
                 dtype=X.dtype,
-                ensure_non_negative=normalization_for(self.batch_norm).batch_statistics,
+                ensure_non_negative=kind.batch_statistics,
             )
         if y.ndim == 1:
             y = y.reshape(-1, 1)
@@ -608,10 +713,14 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
             estimator=self, X=X_given, y=y_given, metadata=metadata
         )
 
+        if not first_pass:
+            self._check_same_network(kind, layer_units)
+        # The normalization the network is trained with: inference reads it,
+        # not the parameter, which set_params may change after the fit.
+        self._normalization_record = normalization_record(kind)
         if first_pass:
-            self._initialize(layer_units, X.dtype, random_state)
+            self._initialize(kind, layer_units, X.dtype, random_state)
         else:
-            self._check_same_network(layer_units)
             X = X.astype(self.coefs_[0].dtype, copy=False)
             if sample_weight is not None:
                 sample_weight = sample_weight.astype(X.dtype, copy=False)
@@ -619,9 +728,6 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
             if (self.validation_scores_ is None) == bool(self.early_stopping):
                 self._init_stopping()
         self._begin_training()
-        # The settings the network is trained with: inference reads them, not
-        # the parameters, which set_params may change after the fit.
-        self._fit_settings = tuple(self._normalization_settings())
         if not is_classifier(self):
             y = y.astype(X.dtype, copy=False)
 
@@ -631,6 +737,9 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
             self._fit_lbfgs(data, callback_ctx)
         else:
             self._fit_stochastic(data, random_state, incremental, callback_ctx)
+        if not incremental:
+            with np.errstate(over="ignore", invalid="ignore"):
+                self._set_population_statistics(X, sample_weight)
 
         if not all(np.isfinite(param).all() for param in self._state()):
             raise ValueError(NON_FINITE_MESSAGE)

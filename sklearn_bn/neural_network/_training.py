@@ -308,7 +308,7 @@ class TrainingMixin:
                 ConvergenceWarning,
                 stacklevel=4,
             )
-        if self._normalization.statistics:
+        if self._normalization.statistics_names:
             with np.errstate(over="ignore", invalid="ignore"):
                 _, _, stats = self._forward_train(data.X, data.sample_weight)
             self._set_statistics(self._full_batch_statistics(stats))
@@ -356,7 +356,7 @@ class _LbfgsCallbackBridge:
 
     def _reconstruction_attributes(self):
         est, data = self.est, self.data
-        if not est._normalization.statistics:
+        if not est._normalization.statistics_names:
             return est._reconstruction_attributes()
         # Prediction at this iteration: the full batch's statistics.
         with np.errstate(over="ignore", invalid="ignore"):

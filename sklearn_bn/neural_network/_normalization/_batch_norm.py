@@ -1,0 +1,524 @@
+"""Batch normalization (Ioffe and Szegedy, 2015) and ghost batch normalization.
+
+The numerics are plain functions on one layer's arrays: the forward and
+backward passes in training, the running statistics' update and the
+inference form. :class:`BatchNorm` and :class:`GhostBatchNorm` (Hoffer,
+Hubara and Soudry, 2017), which normalizes each virtual batch of a
+mini-batch on its own, call them.
+"""
+
+from numbers import Integral, Real
+from typing import NamedTuple
+
+import numpy as np
+
+from ...utils._compat import Interval, StrOptions
+from ...utils._stats import exponential_average
+from ._base import BatchStats, Normalization, weighted_count
+
+
+class BatchNormCache(NamedTuple):
+    """What the backward pass of batch normalization needs from the forward."""
+
+    x_hat: np.ndarray
+    inv_std: np.ndarray
+    # Each sample's share of the batch's total weight, or None when unweighted.
+    weight_share: np.ndarray | None = None
+
+
+def batch_norm_forward(z, gamma, beta, epsilon, sample_weight=None):
+    """Batch normalization in training mode: normalize with the batch's own moments.
+
+    ``out = gamma * (z - mean_B) / sqrt(var_B + epsilon) + beta``, where
+    ``mean_B`` and ``var_B`` are the mean and the biased variance of each
+    column of ``z`` (Ioffe and Szegedy, 2015, Algorithm 1).
+
+    Parameters
+    ----------
+    z : ndarray of shape (n_samples, n_units)
+        The pre-activations of a mini-batch, with ``n_samples >= 2``.
+    gamma, beta : ndarray of shape (n_units,) or None
+        The learned scale and shift; None for neither (``affine=False``).
+    epsilon : float
+        Added to the variance inside the square root.
+    sample_weight : ndarray of shape (n_samples,) or None
+        Weights of the samples: the moments are weighted means over the batch.
+
+    Returns
+    -------
+    out : ndarray of shape (n_samples, n_units)
+    cache : BatchNormCache
+        ``x_hat`` (the normalized ``z``) and ``inv_std``, for the backward pass.
+    stats : BatchStats
+        The batch mean and biased variance, for the running statistics.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_bn.neural_network._normalization import batch_norm_forward
+    >>> z = np.array([[1.0], [3.0]])
+    >>> out, cache, stats = batch_norm_forward(z, np.ones(1), np.zeros(1), 0.0)
+    >>> out.ravel(), stats.mean, stats.var
+    (array([-1.,  1.]), array([2.]), array([1.]))
+    """
+    if sample_weight is None:
+        count, weight_share = z.shape[0], None
+        mean = z.mean(axis=0)
+        x_hat = z - mean
+        var = np.einsum("ij,ij->j", x_hat, x_hat) / count
+    else:
+        count = sample_weight.sum()
+        weight_share = sample_weight / count
+        mean = weight_share @ z
+        x_hat = z - mean
+        var = weight_share @ (x_hat * x_hat)
+    inv_std = 1.0 / np.sqrt(var + epsilon)
+    x_hat *= inv_std
+    if gamma is None:
+        out = x_hat.copy()
+    else:
+        out = x_hat * gamma
+        out += beta
+    cache = BatchNormCache(x_hat, inv_std, weight_share)
+    return out, cache, BatchStats(weighted_count(sample_weight, count), mean, var)
+
+
+def batch_norm_backward(grad_out, cache, gamma):
+    """The exact gradient of batch normalization in training mode.
+
+    The gradient flows through the batch mean and variance too, which gives
+    the compact formula
+
+    .. code-block:: text
+
+        dgamma = sum_i grad_out_i * x_hat_i
+        dbeta  = sum_i grad_out_i
+        dz     = gamma * inv_std / n * (n * grad_out - dbeta - x_hat * dgamma)
+
+    With sample weights ``w`` the ``1 / n`` in front of ``dbeta`` and
+    ``x_hat * dgamma`` becomes each sample's share of the weight, ``w / sum(w)``
+    (``grad_out`` then already carries the weights of the loss).
+
+    Parameters
+    ----------
+    grad_out : ndarray of shape (n_samples, n_units)
+        The gradient of the loss with respect to the output of the layer.
+    cache : BatchNormCache
+        From :func:`batch_norm_forward`.
+    gamma : ndarray of shape (n_units,) or None
+        None for a scale of 1 (``affine=False``).
+
+    Returns
+    -------
+    dz, dgamma, dbeta : ndarrays
+        The gradients with respect to the input ``z``, ``gamma`` and ``beta``.
+
+    Examples
+    --------
+    A gradient that is constant over the batch only moves ``beta``: the mean
+    of ``z`` is subtracted, so ``z`` gets no gradient.
+
+    >>> import numpy as np
+    >>> from sklearn_bn.neural_network._normalization import (
+    ...     batch_norm_backward,
+    ...     batch_norm_forward,
+    ... )
+    >>> z = np.array([[1.0], [3.0]])
+    >>> _, cache, _ = batch_norm_forward(z, np.ones(1), np.zeros(1), 0.0)
+    >>> dz, dgamma, dbeta = batch_norm_backward(np.ones((2, 1)), cache, np.ones(1))
+    >>> dz.ravel(), dgamma, dbeta
+    (array([0., 0.]), array([0.]), array([2.]))
+    """
+    x_hat, inv_std, weight_share = cache
+    n_samples = grad_out.shape[0]
+    dbeta = grad_out.sum(axis=0)
+    dgamma = np.einsum("ij,ij->j", grad_out, x_hat)
+    if weight_share is None:
+        dz = x_hat * (dgamma / n_samples)
+        dz += dbeta / n_samples
+    else:
+        dz = x_hat * dgamma
+        dz += dbeta
+        dz *= weight_share[:, np.newaxis]
+    np.subtract(grad_out, dz, out=dz)
+    dz *= inv_std if gamma is None else gamma * inv_std
+    return dz, dgamma, dbeta
+
+
+def batch_norm_inference_affine(gamma, beta, running_mean, running_var, epsilon):
+    """Batch normalization with running statistics, folded into ``z * scale + shift``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_bn.neural_network._normalization import batch_norm_inference_affine
+    >>> batch_norm_inference_affine(
+    ...     np.ones(1), np.zeros(1), np.array([2.0]), np.array([4.0]), 0.0
+    ... )
+    (array([0.5]), array([-1.]))
+    """
+    scale = gamma / np.sqrt(running_var + epsilon)
+    return scale, beta - running_mean * scale
+
+
+def update_running_stats(running_mean, running_var, stats, momentum):
+    """One momentum step of the running mean and variance, as PyTorch takes it.
+
+    ``running = (1 - momentum) * running + momentum * batch``, where the
+    batch variance is the unbiased one, as :class:`torch.nn.BatchNorm1d`
+    keeps it: the biased variance times ``n / (n - 1)``, with ``n`` the
+    batch's :func:`weighted_count`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_bn.neural_network._normalization import (
+    ...     BatchStats,
+    ...     update_running_stats,
+    ... )
+    >>> stats = BatchStats(count=2, mean=np.array([2.0]), var=np.array([1.0]))
+    >>> update_running_stats(np.zeros(1), np.ones(1), stats, momentum=0.5)
+    (array([1.]), array([1.5]))
+    """
+    unbiased_var = stats.var * (stats.count / (stats.count - 1))
+    return (
+        exponential_average(running_mean, stats.mean, momentum),
+        exponential_average(running_var, unbiased_var, momentum),
+    )
+
+
+def ghost_batches(n_samples, virtual_batch_size):
+    """The virtual batches of a mini-batch: consecutive slices of
+    ``virtual_batch_size`` rows, a last one of a single row joined to the one
+    before (the unbiased variance of one row is undefined).
+
+    Examples
+    --------
+    >>> from sklearn_bn.neural_network._normalization._batch_norm import (
+    ...     ghost_batches,
+    ... )
+    >>> ghost_batches(7, 3)
+    [slice(0, 3, None), slice(3, 7, None)]
+    """
+    slices = [
+        slice(start, min(start + virtual_batch_size, n_samples))
+        for start in range(0, n_samples, virtual_batch_size)
+    ]
+    if len(slices) > 1 and slices[-1].stop - slices[-1].start < 2:
+        slices[-2:] = [slice(slices[-2].start, n_samples)]
+    return slices
+
+
+def check_batch_stats(batch_stats):
+    """Refuse a mini-batch whose weights stand for 1 sample or fewer."""
+    if not batch_stats.count > 1:
+        raise ValueError(
+            "With batch normalization the sample weights of each "
+            "training mini-batch must stand for more than 1 sample: "
+            "the running variance is unbiased, n / (n - 1) times the "
+            "batch's, with n the larger of sum(w) and the effective "
+            "number of samples sum(w)**2 / sum(w**2); got a mini-batch "
+            f"with n = {batch_stats.count:.17g}. Give positive weight "
+            "to at least 2 samples of each mini-batch, or use "
+            "batch_norm=False."
+        )
+
+
+def weighted_moments(z, sample_weight=None):
+    """Exact mean and biased variance of each column, in float64.
+
+    The variance's divisor is the weights' sum (the number of rows without).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_bn.neural_network._normalization._batch_norm import (
+    ...     weighted_moments,
+    ... )
+    >>> weighted_moments(np.array([[1.0], [3.0]]))
+    (array([2.]), array([1.]))
+    """
+    z = np.asarray(z, dtype=np.float64)
+    if sample_weight is None:
+        return z.mean(axis=0), z.var(axis=0)
+    weights = np.asarray(sample_weight, dtype=np.float64)
+    mean = weights @ z / weights.sum()
+    centered = z - mean
+    return mean, weights @ (centered * centered) / weights.sum()
+
+
+class BatchNorm(Normalization):
+    """Batch normalization of a network's hidden layers (Ioffe and Szegedy, 2015).
+
+    In training each unit is normalized with the mean and the biased variance
+    of the mini-batch (weighted means, with sample weights), then scaled by
+    ``gamma`` and shifted by ``beta``::
+
+        out = gamma * (x - mean_B) / sqrt(var_B + epsilon) + beta
+
+    where ``x`` is the layer's product (``position="before_activation"``) or
+    the activation's output (``"after_activation"``). Inference uses the
+    statistics kept for it, and folds into the layer's weights.
+
+    Pass it as the ``batch_norm`` parameter of :class:`BatchNormMLPClassifier`
+    or :class:`BatchNormMLPRegressor`; ``batch_norm=True`` is ``BatchNorm()``.
+
+    Parameters
+    ----------
+    momentum : float in (0, 1] or None, default=0.1
+        The weight of each new mini-batch in the running statistics,
+        PyTorch's convention: ``running = (1 - momentum) * running + momentum
+        * batch``, with the batch's unbiased variance. None is PyTorch's
+        cumulative average: the k-th mini-batch gets weight ``1 / k`` and the
+        initial statistics none. Keras' ``momentum`` is ``1 - momentum``.
+
+    epsilon : float > 0, default=1e-5
+        Added to the variance inside the square root.
+
+    position : {"before_activation", "after_activation"}, \
+            default="before_activation"
+        What is normalized: the layer's product ``z``, as in the paper (the
+        layer then has no bias, which ``beta`` replaces), or the output of
+        its activation (the layer keeps its bias; the normalization folds
+        into the next layer's weights for inference).
+
+    statistics : {"running", "population"}, default="running"
+        The statistics that inference uses. ``"running"``: the exponential
+        moving average of the mini-batches' statistics. ``"population"``
+        (PreciseBN, Wu and Johnson, 2021): at the end of ``fit``, the exact
+        weighted mean and variance (divisor ``n``) of each layer's input to
+        the normalization over the whole ``X`` given to ``fit``, in inference
+        mode, layer by layer (each layer already using its population
+        statistics). ``partial_fit`` updates the running statistics as
+        ``"running"`` does: it sees one chunk of the data.
+
+    affine : bool, default=True
+        Whether to learn ``gamma`` and ``beta``. Without, the output is the
+        normalized ``x`` (as PyTorch's ``affine=False``).
+
+    See Also
+    --------
+    GhostBatchNorm : Batch norm on virtual batches of a mini-batch.
+    BatchRenorm : Batch norm corrected towards the running statistics.
+    LayerNorm : Normalization over the units of each sample.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn_bn import BatchNorm, BatchNormMLPClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = BatchNormMLPClassifier(
+    ...     (8,), batch_norm=BatchNorm(position="after_activation"), random_state=0
+    ... ).fit(X, y)
+    >>> [gamma.shape for gamma in clf.bn_gammas_]
+    [(8,)]
+    """
+
+    _parameter_constraints: dict = {
+        "momentum": [Interval(Real, 0, 1, closed="right"), None],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "position": [StrOptions({"before_activation", "after_activation"})],
+        "statistics": [StrOptions({"running", "population"})],
+        "affine": ["boolean"],
+    }
+
+    name = "batch_norm"
+    batch_statistics = True
+    folds = True
+    # The unbiased variance of one sample is undefined.
+    min_batch = 2
+    roles = {
+        "bn_gammas_": "gamma",
+        "bn_betas_": "beta",
+        "bn_running_means_": "running_mean",
+        "bn_running_vars_": "running_var",
+        "bn_num_batches_tracked_": "num_batches_tracked",
+    }
+
+    def __init__(
+        self,
+        momentum=0.1,
+        epsilon=1e-5,
+        position="before_activation",
+        statistics="running",
+        affine=True,
+    ):
+        self.momentum = momentum
+        self.epsilon = epsilon
+        self.position = position
+        self.statistics = statistics
+        self.affine = affine
+
+    @property
+    def trained_names(self):
+        return ("bn_gammas_", "bn_betas_") if self.affine else ()
+
+    @property
+    def statistics_names(self):
+        return ("bn_running_means_", "bn_running_vars_", "bn_num_batches_tracked_")
+
+    @property
+    def replaces_bias(self):
+        return self.position == "before_activation"
+
+    def _initialize(self, n_units, dtype):
+        # gamma 1 and beta 0; the running statistics start at 0 and 1, as PyTorch's.
+        trained = (np.ones(n_units, dtype=dtype), np.zeros(n_units, dtype=dtype))
+        statistics = (
+            np.zeros(n_units, dtype=dtype),
+            np.ones(n_units, dtype=dtype),
+            np.asarray(0, dtype=np.int64),
+        )
+        return trained[: len(self.trained_names)], statistics
+
+    def _gamma_beta(self, trained):
+        return tuple(trained) if self.affine else (None, None)
+
+    def _forward(self, z, trained, statistics, sample_weight=None):
+        gamma, beta = self._gamma_beta(trained)
+        return batch_norm_forward(z, gamma, beta, self.epsilon, sample_weight)
+
+    def _backward(self, grad_out, cache, trained):
+        gamma, _ = self._gamma_beta(trained)
+        dz, dgamma, dbeta = batch_norm_backward(grad_out, cache, gamma)
+        return dz, (dgamma, dbeta) if self.affine else ()
+
+    def _check(self, batch_stats):
+        check_batch_stats(batch_stats)
+
+    def _update(self, statistics, batch_stats):
+        running_mean, running_var, n_batches = statistics
+        n_batches = np.asarray(n_batches + 1, dtype=np.int64)
+        # None: the cumulative average, the k-th batch weighing 1 / k.
+        momentum = 1.0 / n_batches if self.momentum is None else self.momentum
+        return (
+            *update_running_stats(running_mean, running_var, batch_stats, momentum),
+            n_batches,
+        )
+
+    def _full_batch(self, batch_stats):
+        # The biased variance: the statistics each L-BFGS evaluation normalized with.
+        return batch_stats.mean, batch_stats.var, np.asarray(1, dtype=np.int64)
+
+    def _affine(self, trained, statistics):
+        f64 = np.float64
+        running_mean, running_var, _ = statistics
+        if self.affine:
+            gamma, beta = (array.astype(f64) for array in trained)
+        else:
+            gamma, beta = np.ones(1), np.zeros(1)
+        return batch_norm_inference_affine(
+            gamma,
+            beta,
+            running_mean.astype(f64),
+            running_var.astype(f64),
+            self.epsilon,
+        )
+
+    @property
+    def population(self):
+        return self.statistics == "population"
+
+    def _population(self, z, sample_weight, statistics):
+        mean, var = weighted_moments(z, sample_weight)
+        dtype = statistics[0].dtype
+        return mean.astype(dtype), var.astype(dtype), statistics[2]
+
+
+class GhostBatchNorm(BatchNorm):
+    """Ghost batch normalization (Hoffer, Hubara and Soudry, 2017).
+
+    In training each mini-batch is cut into consecutive virtual batches of
+    ``virtual_batch_size`` rows, and each is batch-normalized with its own
+    mean and variance, as one :class:`torch.nn.BatchNorm1d` called on each
+    chunk would. The running statistics take one step per virtual batch, in
+    order. A last virtual batch of a single row joins the one before.
+    Inference is batch norm's, with the running statistics, folded into the
+    weights. With ``virtual_batch_size`` at least the mini-batch size it is
+    :class:`BatchNorm`.
+
+    Large mini-batches generalize worse than small ones; normalizing small
+    virtual batches brings back some of the small batches' noise while the
+    gradient is still averaged over the large batch.
+
+    Parameters
+    ----------
+    virtual_batch_size : int >= 2, default=32
+        The rows of each virtual batch.
+
+    momentum : float in (0, 1] or None, default=0.1
+        The weight of each virtual batch in the running statistics; None is
+        the cumulative average (see :class:`BatchNorm`).
+
+    epsilon : float > 0, default=1e-5
+        Added to the variance inside the square root.
+
+    See Also
+    --------
+    BatchNorm : One normalization per mini-batch.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn_bn import BatchNormMLPClassifier, GhostBatchNorm
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = BatchNormMLPClassifier(
+    ...     (8,), batch_norm=GhostBatchNorm(virtual_batch_size=16), random_state=0
+    ... ).fit(X, y)
+    >>> int(clf.bn_num_batches_tracked_[0]) > clf.n_iter_
+    True
+    """
+
+    _parameter_constraints: dict = {
+        "virtual_batch_size": [Interval(Integral, 2, None, closed="left")],
+        "momentum": [Interval(Real, 0, 1, closed="right"), None],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+    }
+
+    name = "ghost_batch_norm"
+    # L-BFGS's inference could not compute what its virtual batches trained.
+    lbfgs = False
+
+    def __init__(self, virtual_batch_size=32, momentum=0.1, epsilon=1e-5):
+        self.virtual_batch_size = virtual_batch_size
+        self.momentum = momentum
+        self.epsilon = epsilon
+
+    # The parameters of BatchNorm that a ghost batch norm fixes.
+    position = "before_activation"
+    statistics = "running"
+    affine = True
+
+    def _forward(self, z, trained, statistics, sample_weight=None):
+        gamma, beta = trained
+        out = np.empty_like(z)
+        caches, stats = [], []
+        for chunk in ghost_batches(z.shape[0], self.virtual_batch_size):
+            weights = None if sample_weight is None else sample_weight[chunk]
+            out[chunk], cache, batch_stats = batch_norm_forward(
+                z[chunk], gamma, beta, self.epsilon, weights
+            )
+            caches.append((chunk, cache))
+            stats.append(batch_stats)
+        return out, caches, tuple(stats)
+
+    def _backward(self, grad_out, cache, trained):
+        gamma = trained[0]
+        dz = np.empty_like(grad_out)
+        dgamma = dbeta = 0
+        for chunk, chunk_cache in cache:
+            dz[chunk], chunk_dgamma, chunk_dbeta = batch_norm_backward(
+                grad_out[chunk], chunk_cache, gamma
+            )
+            dgamma = dgamma + chunk_dgamma
+            dbeta = dbeta + chunk_dbeta
+        return dz, (dgamma, dbeta)
+
+    def _check(self, batch_stats):
+        for chunk_stats in batch_stats:
+            check_batch_stats(chunk_stats)
+
+    def _update(self, statistics, batch_stats):
+        for chunk_stats in batch_stats:
+            statistics = super()._update(statistics, chunk_stats)
+        return statistics

@@ -1,0 +1,241 @@
+"""Layer normalization (Ba, Kiros and Hinton, 2016) and RMS normalization
+(Zhang and Sennrich, 2019): each sample normalized over its own units.
+
+Neither keeps statistics: training and inference compute the same thing, so
+neither folds into the weights, and both accept a mini-batch of one row.
+"""
+
+from numbers import Real
+
+import numpy as np
+
+from ...utils._compat import Interval
+from ._base import Normalization
+
+
+def layer_norm_forward(z, gamma, beta, epsilon):
+    """Layer normalization: ``gamma * (z - mean) / sqrt(var + epsilon) + beta``,
+    with the mean and the biased variance of each row.
+
+    Returns the output and ``(x_hat, inv_std)`` for the backward pass;
+    ``gamma`` and ``beta`` None for neither.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_bn.neural_network._normalization._layer_norm import (
+    ...     layer_norm_forward,
+    ... )
+    >>> out, _ = layer_norm_forward(np.array([[1.0, 3.0]]), None, None, 0.0)
+    >>> out
+    array([[-1.,  1.]])
+    """
+    mean = z.mean(axis=1, keepdims=True)
+    x_hat = z - mean
+    var = np.einsum("ij,ij->i", x_hat, x_hat)[:, np.newaxis] / z.shape[1]
+    inv_std = 1.0 / np.sqrt(var + epsilon)
+    x_hat *= inv_std
+    if gamma is None:
+        return x_hat.copy(), (x_hat, inv_std)
+    out = x_hat * gamma
+    if beta is not None:
+        out += beta
+    return out, (x_hat, inv_std)
+
+
+def layer_norm_backward(grad_out, cache, gamma):
+    """The gradient of :func:`layer_norm_forward` with respect to ``z``,
+    ``gamma`` and ``beta`` (the last two summed over the rows).
+
+    ``dz = inv_std * (g - mean(g) - x_hat * mean(g * x_hat))`` along each row,
+    with ``g = grad_out * gamma``.
+    """
+    x_hat, inv_std = cache
+    g = grad_out if gamma is None else grad_out * gamma
+    n_units = grad_out.shape[1]
+    dz = x_hat * (np.einsum("ij,ij->i", g, x_hat)[:, np.newaxis] / n_units)
+    dz += g.mean(axis=1, keepdims=True)
+    np.subtract(g, dz, out=dz)
+    dz *= inv_std
+    dgamma = np.einsum("ij,ij->j", grad_out, x_hat)
+    return dz, dgamma, grad_out.sum(axis=0)
+
+
+def rms_norm_forward(z, gamma, epsilon):
+    """RMS normalization: ``gamma * z / sqrt(mean(z ** 2) + epsilon)`` along
+    each row; ``gamma`` None for none.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_bn.neural_network._normalization._layer_norm import (
+    ...     rms_norm_forward,
+    ... )
+    >>> out, _ = rms_norm_forward(np.array([[3.0, 4.0]]), None, 0.0)
+    >>> out * np.sqrt(12.5)
+    array([[3., 4.]])
+    """
+    mean_square = np.einsum("ij,ij->i", z, z)[:, np.newaxis] / z.shape[1]
+    inv_rms = 1.0 / np.sqrt(mean_square + epsilon)
+    x_hat = z * inv_rms
+    if gamma is None:
+        return x_hat.copy(), (x_hat, inv_rms)
+    return x_hat * gamma, (x_hat, inv_rms)
+
+
+def rms_norm_backward(grad_out, cache, gamma):
+    """The gradient of :func:`rms_norm_forward`:
+    ``dz = inv_rms * (g - x_hat * mean(g * x_hat))`` along each row, with
+    ``g = grad_out * gamma``."""
+    x_hat, inv_rms = cache
+    g = grad_out if gamma is None else grad_out * gamma
+    n_units = grad_out.shape[1]
+    dz = x_hat * (np.einsum("ij,ij->i", g, x_hat)[:, np.newaxis] / n_units)
+    np.subtract(g, dz, out=dz)
+    dz *= inv_rms
+    return dz, np.einsum("ij,ij->j", grad_out, x_hat)
+
+
+class LayerNorm(Normalization):
+    """Layer normalization of a network's hidden layers (Ba, Kiros and Hinton, 2016).
+
+    Each sample's pre-activations are normalized over the units of the
+    layer, then scaled and shifted::
+
+        out = gamma * (z - mean(z)) / sqrt(var(z) + epsilon) + beta
+
+    with the mean and the biased variance of the row, as
+    :class:`torch.nn.LayerNorm` computes it. Nothing depends on the other
+    samples of the batch: training and inference compute the same thing, a
+    batch of one row is fine, and sample weights weigh the loss only. The
+    layer keeps its bias. Inference computes it (it does not fold into the
+    weights).
+
+    Parameters
+    ----------
+    epsilon : float > 0, default=1e-5
+        Added to the variance inside the square root.
+
+    affine : bool, default=True
+        Whether to learn ``gamma`` and ``beta``.
+
+    See Also
+    --------
+    RMSNorm : Scaling by the root mean square, without centering.
+    BatchNorm : Normalization over the samples of a mini-batch.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn_bn import BatchNormMLPClassifier, LayerNorm
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = BatchNormMLPClassifier(
+    ...     (8,), batch_norm=LayerNorm(), random_state=0
+    ... ).fit(X, y)
+    >>> [gamma.shape for gamma in clf.ln_gammas_]
+    [(8,)]
+    """
+
+    _parameter_constraints: dict = {
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "affine": ["boolean"],
+    }
+
+    name = "layer_norm"
+    computed = True
+    roles = {"ln_gammas_": "gamma", "ln_betas_": "beta"}
+
+    def __init__(self, epsilon=1e-5, affine=True):
+        self.epsilon = epsilon
+        self.affine = affine
+
+    @property
+    def trained_names(self):
+        return ("ln_gammas_", "ln_betas_") if self.affine else ()
+
+    def _initialize(self, n_units, dtype):
+        trained = (np.ones(n_units, dtype=dtype), np.zeros(n_units, dtype=dtype))
+        return trained[: len(self.trained_names)], ()
+
+    def _forward(self, z, trained, statistics, sample_weight=None):
+        gamma, beta = trained if self.affine else (None, None)
+        out, cache = layer_norm_forward(z, gamma, beta, self.epsilon)
+        return out, cache, None
+
+    def _backward(self, grad_out, cache, trained):
+        gamma = trained[0] if self.affine else None
+        dz, dgamma, dbeta = layer_norm_backward(grad_out, cache, gamma)
+        return dz, (dgamma, dbeta) if self.affine else ()
+
+    def _infer(self, z, trained, statistics):
+        return self._forward(z, trained, statistics)[0]
+
+
+class RMSNorm(Normalization):
+    """RMS normalization of a network's hidden layers (Zhang and Sennrich, 2019).
+
+    Each sample's pre-activations are divided by their root mean square over
+    the units of the layer, then scaled::
+
+        out = gamma * z / sqrt(mean(z ** 2) + epsilon)
+
+    as :class:`torch.nn.RMSNorm` computes it: no centering and no shift, so
+    the layer keeps its bias. Nothing depends on the other samples of the
+    batch; inference computes it (it does not fold into the weights).
+
+    Parameters
+    ----------
+    epsilon : float > 0, default=1e-5
+        Added to the mean square inside the square root. (PyTorch's default,
+        ``eps=None``, is the machine epsilon of the dtype.)
+
+    affine : bool, default=True
+        Whether to learn ``gamma`` (PyTorch's ``elementwise_affine``).
+
+    See Also
+    --------
+    LayerNorm : Centering and scaling over the units.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn_bn import BatchNormMLPClassifier, RMSNorm
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = BatchNormMLPClassifier((8,), batch_norm=RMSNorm(), random_state=0)
+    >>> clf.fit(X, y).score(X, y) > 0.9
+    True
+    """
+
+    _parameter_constraints: dict = {
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "affine": ["boolean"],
+    }
+
+    name = "rms_norm"
+    computed = True
+    roles = {"rms_gammas_": "gamma"}
+
+    def __init__(self, epsilon=1e-5, affine=True):
+        self.epsilon = epsilon
+        self.affine = affine
+
+    @property
+    def trained_names(self):
+        return ("rms_gammas_",) if self.affine else ()
+
+    def _initialize(self, n_units, dtype):
+        trained = (np.ones(n_units, dtype=dtype),)
+        return trained[: len(self.trained_names)], ()
+
+    def _forward(self, z, trained, statistics, sample_weight=None):
+        gamma = trained[0] if self.affine else None
+        out, cache = rms_norm_forward(z, gamma, self.epsilon)
+        return out, cache, None
+
+    def _backward(self, grad_out, cache, trained):
+        gamma = trained[0] if self.affine else None
+        dz, dgamma = rms_norm_backward(grad_out, cache, gamma)
+        return dz, (dgamma,) if self.affine else ()
+
+    def _infer(self, z, trained, statistics):
+        return self._forward(z, trained, statistics)[0]
