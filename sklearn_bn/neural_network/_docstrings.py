@@ -14,15 +14,20 @@ _TEMPLATE = """{{what}} batch-normalized hidden layers.
     .. code-block:: text
 
         z       = a_prev @ W
-        z_tilde = gamma * (z - mean_B(z)) / sqrt(var_B(z) + bn_epsilon) + beta
+        z_tilde = gamma * (z - mean_B(z)) / sqrt(var_B(z) + epsilon) + beta
         a       = activation(z_tilde)
 
     (Ioffe and Szegedy, 2015). The gradient goes through ``mean_B`` and
     ``var_B``. Prediction replaces them by running averages kept during
     training. ``beta`` plays the part of the bias, so a normalized layer has
-    none. With ``batch_norm=False`` the same network has biases and no
-    normalization, {{sklearn_class}}
-    that a grid search can compare the two.
+    none. That is ``batch_norm=True``, the same as ``BatchNorm()``; the
+    parameter also takes the other ways of normalizing activations, each an
+    object with its own parameters: :class:`~sklearn_bn.BatchNorm` after the
+    activation, with population statistics or torch's cumulative average,
+    :class:`~sklearn_bn.BatchRenorm`, :class:`~sklearn_bn.GhostBatchNorm`,
+    :class:`~sklearn_bn.LayerNorm` and :class:`~sklearn_bn.RMSNorm`. With
+    ``batch_norm=False`` the same network has biases and no normalization,
+    {{sklearn_class}} that a grid search can compare them all.
 
 {{output_layer}}
 
@@ -39,7 +44,10 @@ _TEMPLATE = """{{what}} batch-normalized hidden layers.
         With 'lbfgs' and batch normalization, training normalizes with the
         statistics of the whole training set, and prediction with the same
         statistics at the final parameters (see ``bn_running_vars_``).
-        :meth:`partial_fit` exists only for 'sgd' and 'adam'.
+        'lbfgs' refuses :class:`~sklearn_bn.GhostBatchNorm` and
+        :class:`~sklearn_bn.BatchRenorm`, whose training on one full batch
+        prediction could not reproduce. :meth:`partial_fit` exists only for
+        'sgd' and 'adam'.
 
     alpha : float, default=0.0001
         Strength of the L2 penalty on the weights ``W`` (not on biases,
@@ -47,7 +55,8 @@ _TEMPLATE = """{{what}} batch-normalized hidden layers.
 
     batch_size : int or 'auto', default='auto'
         Size of the training mini-batches; 'auto' is ``min(200, n_samples)``.
-        With batch normalization it must be at least 2, and the last
+        With a normalization by batch statistics (batch norm, renorm and
+        ghost batch norm) it must be at least 2, and the last
         mini-batch of an epoch, which holds the samples left over, is merged
         into the one before it when it would hold fewer than
         ``max(2, batch_size / 2)`` samples: no sample is dropped, and no
@@ -110,8 +119,8 @@ _TEMPLATE = """{{what}} batch-normalized hidden layers.
         Decay rate of Adam's second-moment estimates, in [0, 1).
 
     epsilon : float, default=1e-8
-        Adam's term for numerical stability. The batch-norm ``epsilon`` is
-        ``bn_epsilon``.
+        Adam's term for numerical stability. The normalization's epsilon is
+        its own parameter (``batch_norm=BatchNorm(epsilon=...)``).
 
     n_iter_no_change : int, default=10
         The number of epochs without an improvement of ``tol`` that stop
@@ -122,21 +131,33 @@ _TEMPLATE = """{{what}} batch-normalized hidden layers.
         stops at ``max_iter`` iterations or ``max_fun`` evaluations, and
         ``tol`` is its gradient tolerance, as in scikit-learn's MLPs.
 
-    batch_norm : bool, default=True
-        Whether the hidden layers are batch-normalized. False gives the same
-        network with a bias per hidden layer instead.
+    batch_norm : bool or normalization object, default=True
+        How the hidden layers are normalized: True is ``BatchNorm()``, batch
+        normalization of ``z`` before the activation; False gives the same
+        network with a bias per hidden layer and no normalization; or one of
+        :class:`~sklearn_bn.BatchNorm`, :class:`~sklearn_bn.BatchRenorm`,
+        :class:`~sklearn_bn.GhostBatchNorm`, :class:`~sklearn_bn.LayerNorm`
+        and :class:`~sklearn_bn.RMSNorm`, with its parameters. A grid search
+        can search over them and into them (``batch_norm__momentum``). The
+        network is trained with a copy; changing the parameter after
+        :meth:`fit` changes nothing until the next fit, and
+        ``warm_start`` and :meth:`partial_fit` need the same kind, position
+        and ``affine`` (other parameters may change).
 
-    bn_momentum : float in (0, 1], default=0.1
-        The weight of each mini-batch in the running statistics, PyTorch's
-        convention: ``running = (1 - bn_momentum) * running + bn_momentum *
-        batch``. Keras' ``momentum`` is ``1 - bn_momentum``.
+    bn_momentum : float in (0, 1], default="deprecated"
+        Deprecated in 0.1, removed in 0.3: use ``batch_norm=BatchNorm(momentum=...)``.
+        With ``batch_norm=True``, the weight of each mini-batch in the running
+        statistics (0.1 when unset); refused with a normalization object.
 
-    bn_epsilon : float, default=1e-5
-        Added to the variance inside the square root of batch normalization.
+    bn_epsilon : float, default="deprecated"
+        Deprecated in 0.1, removed in 0.3: use ``batch_norm=BatchNorm(epsilon=...)``.
+        With ``batch_norm=True``, added to the variance inside the square
+        root (1e-5 when unset); refused with a normalization object.
 
     dropout : float in [0, 1), default=0.0
         The rate of (inverted) dropout (Srivastava et al., 2014) on each
-        hidden layer's output, after its activation: in training, each output
+        hidden layer's output, after its activation (and after a
+        normalization placed after the activation): in training, each output
         is set to 0 with probability ``dropout`` and the others are divided
         by ``1 - dropout``, with a fresh mask for every mini-batch and every
         layer, drawn from ``random_state``; prediction uses every unit, and
@@ -170,21 +191,43 @@ _TEMPLATE = """{{what}} batch-normalized hidden layers.
         (units of layer ``i``, units of layer ``i + 1``).
 
     intercepts_ : list of ndarray
-        The biases. With ``batch_norm=True`` only the output layer has one, and
-        the list holds it alone; otherwise ``intercepts_[i]`` is the bias of
-        layer ``i + 1``. ``intercepts_[-1]`` is always the output layer's.
+        The biases. Where the normalization replaces them (batch norm,
+        renorm and ghost batch norm before the activation) only the output
+        layer has one, and the list holds it alone; otherwise
+        ``intercepts_[i]`` is the bias of layer ``i + 1``.
+        ``intercepts_[-1]`` is always the output layer's.
 
     bn_gammas_, bn_betas_ : list of ndarray or None
-        The learned scale and shift of each hidden layer's batch
-        normalization; None with ``batch_norm=False``.
+        The learned scale and shift of each hidden layer's batch norm,
+        renorm or ghost batch norm; None with another normalization or with
+        ``affine=False``.
 
     bn_running_means_, bn_running_vars_ : list of ndarray or None
         The running mean and unbiased variance of each hidden layer's
-        pre-activations ``z``, used for prediction; None with
-        ``batch_norm=False``. They start at 0 and 1, as in PyTorch. With
-        ``solver='lbfgs'`` they are the mean and the biased variance of the
-        whole training set (weighted by ``sample_weight``) at the final
-        parameters: exactly the statistics L-BFGS trained with.
+        normalized input (``z``, or the activation's output with
+        ``position="after_activation"``), used for prediction, with
+        :class:`~sklearn_bn.BatchNorm` and
+        :class:`~sklearn_bn.GhostBatchNorm`; None otherwise. They start at 0
+        and 1, as in PyTorch. With ``solver='lbfgs'`` they are the mean and
+        the biased variance of the whole training set (weighted by
+        ``sample_weight``) at the final parameters: exactly the statistics
+        L-BFGS trained with; with ``statistics="population"``, those of the
+        whole training set at the end of :meth:`fit`.
+
+    bn_num_batches_tracked_ : list of ndarray or None
+        The number of (virtual) mini-batches each layer's running statistics
+        have seen, as PyTorch's ``num_batches_tracked``: ``momentum=None``
+        weighs the k-th by ``1 / k``.
+
+    bn_running_stds_, bn_renorm_means_, bn_renorm_stds_ : list of ndarray or None
+        With :class:`~sklearn_bn.BatchRenorm`: the moving standard deviation
+        (prediction divides by ``sqrt(max(std ** 2 - epsilon, 0) +
+        epsilon)``) and the averages that give ``r`` and ``d``, as Keras keeps
+        them; None otherwise.
+
+    ln_gammas_, ln_betas_, rms_gammas_ : list of ndarray or None
+        The scales and shifts of :class:`~sklearn_bn.LayerNorm` and
+        :class:`~sklearn_bn.RMSNorm`; None otherwise.
 
     n_features_in_ : int
         Number of features seen during :term:`fit`.
@@ -221,9 +264,13 @@ _TEMPLATE = """{{what}} batch-normalized hidden layers.
 {{small_batch_note}}
     Prediction folds each batch norm into the weights and biases of its
     layer, ``W * scale`` and ``beta - running_mean * scale`` with ``scale =
-    gamma / sqrt(running_var + bn_epsilon)`` (the ``bn_epsilon`` of the fit,
-    which the exports use too), computed in float64 once per fit:
-    a normalized network predicts as fast as one without normalization.
+    gamma / sqrt(running_var + epsilon)`` (the epsilon of the fit, which the
+    exports use too), computed in float64 once per fit: a batch-normalized
+    network predicts as fast as one without normalization. A batch norm
+    after the activation folds into the next layer's weights, and renorm and
+    ghost batch norm fold as batch norm does. Layer norm and RMS norm depend
+    on each sample alone, in training as in prediction, and cannot fold:
+    prediction computes them.
 
     Float32 input trains in float32, float64 input in float64.
 
@@ -302,7 +349,7 @@ like :class:`~sklearn.neural_network.MLPClassifier`, so""",
     >>> clf.partial_fit(X_train[:1], y_train[:1])
     Traceback (most recent call last):
     ...
-    ValueError: Batch normalization needs at least 2 samples ...
+    ValueError: batch_norm=BatchNorm() normalizes with the statistics of each ...
     """,
 }
 

@@ -31,14 +31,12 @@ from ..utils._rollback import restored_on_error
 from ._base import ACTIVATIONS, DERIVATIVES, LOSSES, glorot_uniform
 from ._inference import inference_layers
 from ._normalization import (
-    NO_NORMALIZATION,
-    BatchNorm,
     Normalization,
     all_attributes,
     fitted_normalization,
     layer_arrays,
-    normalization_for,
     normalization_record,
+    requested_normalization,
 )
 from ._training import NON_FINITE_MESSAGE, TrainingData, TrainingMixin
 
@@ -64,11 +62,6 @@ def _dropout_mask(shape, rate, random_state, dtype):
     ``1 / (1 - rate)``, so that the expected output is the output."""
     keep = random_state.uniform(size=shape) >= rate
     return keep * np.asarray(1.0 / (1.0 - rate), dtype=dtype)
-
-
-def _describe(kind):
-    """How ``batch_norm`` spells a fitted normalization, for messages."""
-    return False if kind is NO_NORMALIZATION or kind.name == "none" else repr(kind)
 
 
 # The lists that training replaces element by element; each call works on
@@ -221,37 +214,10 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
         return fitted_normalization(self.__dict__.get("_normalization_record"))
 
     def _requested_normalization(self):
-        """A copy of the normalization the parameters ask for, validated, with
-        the deprecated ``bn_momentum`` and ``bn_epsilon`` applied."""
-        kind = normalization_for(self.batch_norm)
-        kind._validate_params()
-        given = {
-            name: value
-            for name, value in (
-                ("momentum", self.bn_momentum),
-                ("epsilon", self.bn_epsilon),
-            )
-            if not (isinstance(value, str) and value == "deprecated")
-        }
-        if not given:
-            return kind
-        names = " and ".join(f"bn_{name}" for name in given)
-        if self.batch_norm is not True and self.batch_norm is not False:
-            raise ValueError(
-                f"{names} apply to batch_norm=True only; with "
-                f"batch_norm={self.batch_norm!r}, set them on it "
-                "(batch_norm__momentum=... in a grid search) and leave "
-                f"{names} unset."
-            )
-        warnings.warn(
-            f"{names} {'were' if len(given) > 1 else 'was'} deprecated in 0.1 "
-            "and will be removed in 0.3. Use batch_norm=BatchNorm("
-            + ", ".join(f"{name}={value!r}" for name, value in given.items())
-            + ") instead.",
-            FutureWarning,
-            stacklevel=4,
+        """A copy of the normalization the parameters ask for, validated."""
+        return requested_normalization(
+            self.batch_norm, self.bn_momentum, self.bn_epsilon
         )
-        return BatchNorm(**given) if self.batch_norm else kind
 
     def _initialize(self, kind, layer_units, dtype, random_state):
         self.n_iter_ = 0
@@ -317,7 +283,7 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
         ):
             raise ValueError(
                 "warm_start and partial_fit need the network that was fitted: "
-                f"it was fitted with batch_norm={_describe(fitted)}, got "
+                f"it was fitted with batch_norm={fitted.describe()}, got "
                 f"batch_norm={self.batch_norm!r}. Its hyperparameters may "
                 "change, not its kind, position or affine."
             )
@@ -584,9 +550,11 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
         self._check_batch_norm_samples(n_samples)
         if batch_size < min_batch:
             raise ValueError(
-                "Batch normalization needs at least 2 samples in each training "
-                f"mini-batch; got batch_size={self.batch_size}, mini-batches of 1 "
-                "sample. Use batch_size >= 2 or batch_norm=False."
+                f"batch_norm={self._normalization.describe()} normalizes with "
+                "the statistics of each training mini-batch, which needs at "
+                f"least 2 samples; got batch_size={self.batch_size}, mini-batches "
+                "of 1 sample. Use batch_size >= 2, or LayerNorm(), RMSNorm() or "
+                "batch_norm=False."
             )
         last = slices[-1]
         if last.stop - last.start < max(min_batch, batch_size / 2):
@@ -596,9 +564,11 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
     def _check_batch_norm_samples(self, n_samples):
         if n_samples < self._normalization.min_batch:
             raise ValueError(
-                "Batch normalization needs at least 2 samples in each training "
-                f"mini-batch; got n_samples={n_samples} training sample. Use more "
-                "samples or batch_norm=False."
+                f"batch_norm={self._normalization.describe()} normalizes with "
+                "the statistics of each training mini-batch, which needs at "
+                f"least 2 samples; got n_samples={n_samples} training sample. "
+                "Use more samples, or LayerNorm(), RMSNorm() or "
+                "batch_norm=False, which accept one."
             )
 
     def _check_batch_stats(self, stats):

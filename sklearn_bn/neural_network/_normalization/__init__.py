@@ -14,6 +14,7 @@ kind (``to_torch``'s and the ONNX converter's tables), its entries there;
 both refuse a kind they have no entry for.
 """
 
+import warnings
 from functools import lru_cache
 
 from sklearn.base import clone
@@ -68,6 +69,45 @@ def normalization_for(param):
         "batch_norm must be True, False or a normalization such as BatchNorm(), "
         f"BatchRenorm(), GhostBatchNorm(), LayerNorm() or RMSNorm(); got {param!r}."
     )
+
+
+def requested_normalization(batch_norm, bn_momentum, bn_epsilon):
+    """A validated copy of the normalization that the networks' parameters ask
+    for, with the deprecated ``bn_momentum`` and ``bn_epsilon`` applied to
+    ``batch_norm=True`` (with a FutureWarning).
+
+    Examples
+    --------
+    >>> from sklearn_bn.neural_network._normalization import (
+    ...     requested_normalization,
+    ... )
+    >>> requested_normalization(True, "deprecated", "deprecated")
+    BatchNorm()
+    """
+    kind = normalization_for(batch_norm)
+    kind._validate_params()
+    given = {
+        name: value
+        for name, value in (("momentum", bn_momentum), ("epsilon", bn_epsilon))
+        if not (isinstance(value, str) and value == "deprecated")
+    }
+    if not given:
+        return kind
+    names = " and ".join(f"bn_{name}" for name in given)
+    if batch_norm is not True and batch_norm is not False:
+        raise ValueError(
+            f"{names} apply to batch_norm=True only; with "
+            f"batch_norm={batch_norm!r}, set them on it (batch_norm__momentum="
+            f"... in a grid search) and leave {names} unset."
+        )
+    replacement = ", ".join(f"{name}={value!r}" for name, value in given.items())
+    warnings.warn(
+        f"{names} {'were' if len(given) > 1 else 'was'} deprecated in 0.1 and "
+        f"will be removed in 0.3. Use batch_norm=BatchNorm({replacement}) instead.",
+        FutureWarning,
+        stacklevel=5,
+    )
+    return BatchNorm(**given) if batch_norm else kind
 
 
 def normalization_record(kind):
@@ -136,6 +176,7 @@ __all__ = [
     "layer_arrays",
     "normalization_for",
     "normalization_record",
+    "requested_normalization",
     "update_running_stats",
     "weighted_count",
 ]

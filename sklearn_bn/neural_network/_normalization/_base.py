@@ -140,6 +140,10 @@ class Normalization(BaseEstimator):
     #: the names under which the inference view gives a layer's arrays.
     roles: dict = {}
 
+    def describe(self):
+        """How the ``batch_norm`` parameter spells it, for messages."""
+        return repr(self)
+
     def by_role(self, names, arrays):
         """``arrays`` of one layer, named by ``names``, keyed by their roles."""
         return {
@@ -201,3 +205,6 @@ class NoNormalization(Normalization):
     """
 
     name = "none"
+
+    def describe(self):
+        return "False"

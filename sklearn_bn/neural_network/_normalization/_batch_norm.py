@@ -308,7 +308,10 @@ class BatchNorm(Normalization):
     >>> from sklearn_bn import BatchNorm, BatchNormMLPClassifier
     >>> X, y = load_iris(return_X_y=True)
     >>> clf = BatchNormMLPClassifier(
-    ...     (8,), batch_norm=BatchNorm(position="after_activation"), random_state=0
+    ...     (8,),
+    ...     batch_norm=BatchNorm(position="after_activation"),
+    ...     learning_rate_init=0.01,
+    ...     random_state=0,
     ... ).fit(X, y)
     >>> [gamma.shape for gamma in clf.bn_gammas_]
     [(8,)]
@@ -463,7 +466,10 @@ class GhostBatchNorm(BatchNorm):
     >>> from sklearn_bn import BatchNormMLPClassifier, GhostBatchNorm
     >>> X, y = load_iris(return_X_y=True)
     >>> clf = BatchNormMLPClassifier(
-    ...     (8,), batch_norm=GhostBatchNorm(virtual_batch_size=16), random_state=0
+    ...     (8,),
+    ...     batch_norm=GhostBatchNorm(virtual_batch_size=16),
+    ...     learning_rate_init=0.01,
+    ...     random_state=0,
     ... ).fit(X, y)
     >>> int(clf.bn_num_batches_tracked_[0]) > clf.n_iter_
     True

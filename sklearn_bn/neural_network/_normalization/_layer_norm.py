@@ -130,7 +130,7 @@ class LayerNorm(Normalization):
     >>> from sklearn_bn import BatchNormMLPClassifier, LayerNorm
     >>> X, y = load_iris(return_X_y=True)
     >>> clf = BatchNormMLPClassifier(
-    ...     (8,), batch_norm=LayerNorm(), random_state=0
+    ...     (8,), batch_norm=LayerNorm(), learning_rate_init=0.01, random_state=0
     ... ).fit(X, y)
     >>> [gamma.shape for gamma in clf.ln_gammas_]
     [(8,)]
@@ -201,9 +201,11 @@ class RMSNorm(Normalization):
     >>> from sklearn.datasets import load_iris
     >>> from sklearn_bn import BatchNormMLPClassifier, RMSNorm
     >>> X, y = load_iris(return_X_y=True)
-    >>> clf = BatchNormMLPClassifier((8,), batch_norm=RMSNorm(), random_state=0)
-    >>> clf.fit(X, y).score(X, y) > 0.9
-    True
+    >>> clf = BatchNormMLPClassifier(
+    ...     (8,), batch_norm=RMSNorm(), learning_rate_init=0.01, random_state=0
+    ... ).fit(X, y)
+    >>> round(clf.score(X, y), 2)
+    0.98
     """
 
     _parameter_constraints: dict = {
