@@ -611,7 +611,8 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
             layer = kind._population(z, sample_weight, statistics[i])
             population.append(layer)
             scale, shift = kind._affine(trained[i], layer)
-            z = (z * scale + shift).astype(z.dtype, copy=False)
+            z *= scale.astype(z.dtype)
+            z += shift.astype(z.dtype)
             if not after:
                 hidden_activation(z)
             activation = z

@@ -13,7 +13,8 @@ from typing import NamedTuple
 import numpy as np
 
 from ...utils._compat import Interval, StrOptions
-from ...utils._stats import exponential_average
+from ...preprocessing._dense import moments
+from ...utils._stats import exponential_average, moments_variance
 from ._base import BatchStats, Normalization, weighted_count
 
 
@@ -228,6 +229,8 @@ def weighted_moments(z, sample_weight=None):
     """Exact mean and biased variance of each column, in float64.
 
     The variance's divisor is the weights' sum (the number of rows without).
+    One pass over ``z``, in the dtype it has, by the scaler's moment kernels
+    (``preprocessing/_dense.py``), on threads.
 
     Examples
     --------
@@ -238,13 +241,8 @@ def weighted_moments(z, sample_weight=None):
     >>> weighted_moments(np.array([[1.0], [3.0]]))
     (array([2.]), array([1.]))
     """
-    z = np.asarray(z, dtype=np.float64)
-    if sample_weight is None:
-        return z.mean(axis=0), z.var(axis=0)
-    weights = np.asarray(sample_weight, dtype=np.float64)
-    mean = weights @ z / weights.sum()
-    centered = z - mean
-    return mean, weights @ (centered * centered) / weights.sum()
+    result = moments(np.ascontiguousarray(z), sample_weight)
+    return result.mean, moments_variance(result, ddof=0)
 
 
 class BatchNorm(Normalization):
