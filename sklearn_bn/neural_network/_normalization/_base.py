@@ -160,7 +160,10 @@ class Normalization(BaseEstimator):
         return z, None, None
 
     def _backward(self, grad_out, cache, trained):
-        """``(grad_z, grads)``, the gradients of ``trained`` summed over samples."""
+        """``(grad_z, grads)``, the gradients of ``trained`` summed over samples.
+
+        ``grad_out`` and ``cache`` are the kind's to overwrite: the network
+        reads neither after the call."""
         return grad_out, ()
 
     def _check(self, batch_stats):

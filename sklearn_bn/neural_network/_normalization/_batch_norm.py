@@ -12,8 +12,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ...utils._compat import Interval, StrOptions
 from ...preprocessing._dense import moments
+from ...utils._compat import Interval, StrOptions
 from ...utils._stats import exponential_average, moments_variance
 from ._base import BatchStats, Normalization, weighted_count
 
@@ -62,6 +62,19 @@ def batch_norm_forward(z, gamma, beta, epsilon, sample_weight=None):
     >>> out.ravel(), stats.mean, stats.var
     (array([-1.,  1.]), array([2.]), array([1.]))
     """
+    cache, stats = batch_normalized(z, epsilon, sample_weight)
+    if gamma is None:
+        out = cache.x_hat.copy()
+    else:
+        out = cache.x_hat * gamma
+        out += beta
+    return out, cache, stats
+
+
+def batch_normalized(z, epsilon, sample_weight=None):
+    """``(z - mean_B) / sqrt(var_B + epsilon)`` and the batch's statistics:
+    :func:`batch_norm_forward` without ``gamma`` and ``beta``, which returns
+    the normalized ``z`` as the cache's ``x_hat`` and no copy of it."""
     if sample_weight is None:
         count, weight_share = z.shape[0], None
         mean = z.mean(axis=0)
@@ -75,13 +88,8 @@ def batch_norm_forward(z, gamma, beta, epsilon, sample_weight=None):
         var = weight_share @ (x_hat * x_hat)
     inv_std = 1.0 / np.sqrt(var + epsilon)
     x_hat *= inv_std
-    if gamma is None:
-        out = x_hat.copy()
-    else:
-        out = x_hat * gamma
-        out += beta
     cache = BatchNormCache(x_hat, inv_std, weight_share)
-    return out, cache, BatchStats(weighted_count(sample_weight, count), mean, var)
+    return cache, BatchStats(weighted_count(sample_weight, count), mean, var)
 
 
 def batch_norm_backward(grad_out, cache, gamma):
@@ -495,34 +503,131 @@ class GhostBatchNorm(BatchNorm):
 
     def _forward(self, z, trained, statistics, sample_weight=None):
         gamma, beta = trained
+        n_samples, n_units = z.shape
+        size = self.virtual_batch_size
+        chunks = ghost_batches(n_samples, size)
+        # The leading virtual batches of ``size`` rows, normalized at once as
+        # a (k, size, n_units) array; the last one on its own if it differs.
+        k = len(chunks) - (chunks[-1].stop - chunks[-1].start != size)
+        rows = k * size
         out = np.empty_like(z)
         caches, stats = [], []
-        for chunk in ghost_batches(z.shape[0], self.virtual_batch_size):
-            weights = None if sample_weight is None else sample_weight[chunk]
-            out[chunk], cache, batch_stats = batch_norm_forward(
-                z[chunk], gamma, beta, self.epsilon, weights
+        if k:
+            weights = None if sample_weight is None else sample_weight[:rows]
+            cache, chunk_stats = _grouped_normalized(
+                z[:rows].reshape(k, size, n_units), self.epsilon, weights
             )
-            caches.append((chunk, cache))
-            stats.append(batch_stats)
-        return out, caches, tuple(stats)
+            out[:rows] = (cache.x_hat * gamma + beta).reshape(rows, n_units)
+            caches.append((slice(0, rows), cache))
+            stats.append(chunk_stats)
+        if rows < n_samples:
+            tail = slice(rows, n_samples)
+            weights = None if sample_weight is None else sample_weight[tail]
+            out[tail], cache, chunk_stats = batch_norm_forward(
+                z[tail], gamma, beta, self.epsilon, weights
+            )
+            caches.append((tail, cache))
+            stats.append(
+                BatchStats(
+                    np.atleast_1d(chunk_stats.count),
+                    chunk_stats.mean[np.newaxis],
+                    chunk_stats.var[np.newaxis],
+                )
+            )
+        return (
+            out,
+            caches,
+            BatchStats(*(np.concatenate(a) for a in zip(*stats, strict=True))),
+        )
 
     def _backward(self, grad_out, cache, trained):
         gamma = trained[0]
         dz = np.empty_like(grad_out)
         dgamma = dbeta = 0
-        for chunk, chunk_cache in cache:
-            dz[chunk], chunk_dgamma, chunk_dbeta = batch_norm_backward(
-                grad_out[chunk], chunk_cache, gamma
-            )
+        for rows, chunk_cache in cache:
+            if chunk_cache.x_hat.ndim == 3:
+                k, size, n_units = chunk_cache.x_hat.shape
+                grad = grad_out[rows].reshape(k, size, n_units)
+                chunk_dz, chunk_dgamma, chunk_dbeta = _grouped_backward(
+                    grad, chunk_cache, gamma
+                )
+                dz[rows] = chunk_dz.reshape(k * size, n_units)
+            else:
+                dz[rows], chunk_dgamma, chunk_dbeta = batch_norm_backward(
+                    grad_out[rows], chunk_cache, gamma
+                )
             dgamma = dgamma + chunk_dgamma
             dbeta = dbeta + chunk_dbeta
         return dz, (dgamma, dbeta)
 
     def _check(self, batch_stats):
-        for chunk_stats in batch_stats:
-            check_batch_stats(chunk_stats)
+        for count in batch_stats.count:
+            check_batch_stats(BatchStats(count, None, None))
 
     def _update(self, statistics, batch_stats):
-        for chunk_stats in batch_stats:
-            statistics = super()._update(statistics, chunk_stats)
-        return statistics
+        # One step per virtual batch, in order, in closed form: the k-th of
+        # K batches weighs momentum * (1 - momentum) ** (K - k), the old
+        # statistics (1 - momentum) ** K; with momentum=None each batch
+        # weighs 1 / (batches seen), the old statistics their share.
+        running_mean, running_var, n_batches = statistics
+        counts, means, variances = batch_stats
+        unbiased = variances * (counts / (counts - 1))[:, np.newaxis]
+        n_new = len(counts)
+        if self.momentum is None:
+            total = int(n_batches) + n_new
+            keep = int(n_batches) / total
+            weights = np.full(n_new, 1.0 / total)
+        else:
+            decay = (1.0 - self.momentum) ** np.arange(n_new - 1, -1, -1)
+            keep = (1.0 - self.momentum) ** n_new
+            weights = self.momentum * decay
+        dtype = running_mean.dtype
+        return (
+            (keep * running_mean + weights @ means).astype(dtype),
+            (keep * running_var + weights @ unbiased).astype(dtype),
+            np.asarray(n_batches + n_new, dtype=np.int64),
+        )
+
+
+def _grouped_normalized(z, epsilon, sample_weight=None):
+    """:func:`batch_normalized` of each of ``k`` batches at once: ``z`` of shape
+    (k, size, n_units), ``sample_weight`` of shape (k * size,) or None; the
+    statistics with a first axis of ``k``."""
+    k, size, _ = z.shape
+    if sample_weight is None:
+        counts = np.full(k, float(size))
+        weight_share = None
+        mean = z.mean(axis=1)
+        x_hat = z - mean[:, np.newaxis]
+        var = np.einsum("kij,kij->kj", x_hat, x_hat) / size
+    else:
+        weights = sample_weight.reshape(k, size)
+        totals = weights.sum(axis=1)
+        counts = np.array(
+            [weighted_count(w, total) for w, total in zip(weights, totals, strict=True)]
+        )
+        weight_share = weights / totals[:, np.newaxis]
+        mean = np.einsum("ki,kij->kj", weight_share, z)
+        x_hat = z - mean[:, np.newaxis]
+        var = np.einsum("ki,kij->kj", weight_share, x_hat * x_hat)
+    inv_std = 1.0 / np.sqrt(var + epsilon)
+    x_hat *= inv_std[:, np.newaxis]
+    return BatchNormCache(x_hat, inv_std, weight_share), BatchStats(counts, mean, var)
+
+
+def _grouped_backward(grad_out, cache, gamma):
+    """:func:`batch_norm_backward` of each of ``k`` batches at once."""
+    x_hat, inv_std, weight_share = cache
+    size = grad_out.shape[1]
+    dbeta = grad_out.sum(axis=1)
+    dgamma = np.einsum("kij,kij->kj", grad_out, x_hat)
+    if weight_share is None:
+        dz = x_hat * (dgamma / size)[:, np.newaxis]
+        dz += (dbeta / size)[:, np.newaxis]
+    else:
+        dz = x_hat * dgamma[:, np.newaxis]
+        dz += dbeta[:, np.newaxis]
+        dz *= weight_share[:, :, np.newaxis]
+    np.subtract(grad_out, dz, out=dz)
+    dz *= gamma * inv_std[:, np.newaxis]
+    return dz, dgamma.sum(axis=0), dbeta.sum(axis=0)

@@ -19,8 +19,8 @@ from ...utils._stats import exponential_average
 from ._base import Normalization
 from ._batch_norm import (
     batch_norm_backward,
-    batch_norm_forward,
     batch_norm_inference_affine,
+    batch_normalized,
     check_batch_stats,
 )
 
@@ -160,20 +160,16 @@ class BatchRenorm(Normalization):
 
     def _forward(self, z, trained, statistics, sample_weight=None):
         gamma, beta = trained
-        x_hat, cache, stats = batch_norm_forward(
-            z, None, None, self.epsilon, sample_weight
-        )
+        cache, stats = batch_normalized(z, self.epsilon, sample_weight)
         sigma = np.sqrt(stats.var + self.epsilon)
         renorm_mean, renorm_std = statistics[2:]
         divisor = np.maximum(renorm_std, np.sqrt(self.epsilon))
         r = np.clip(sigma / divisor, 1.0 / self.r_max, self.r_max).astype(z.dtype)
         d = np.clip((stats.mean - renorm_mean) / divisor, -self.d_max, self.d_max)
         d = d.astype(z.dtype)
-        out = x_hat
-        out *= r
-        out += d
-        out *= gamma
-        out += beta
+        # gamma * (r * x_hat + d) + beta, in two passes over the batch.
+        out = cache.x_hat * (gamma * r)
+        out += gamma * d + beta
         return out, RenormCache(cache, r, d), stats
 
     def _backward(self, grad_out, cache, trained):
