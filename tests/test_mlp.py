@@ -458,13 +458,13 @@ def test_last_batch_is_not_merged_without_batch_norm():
 @pytest.mark.parametrize("Estimator", [BatchNormMLPClassifier, BatchNormMLPRegressor])
 def test_training_on_one_sample_is_an_error(Estimator):
     X, y = [[1.0, 2.0]], [1]
-    with pytest.raises(ValueError, match="at least 2 samples .* n_samples=1"):
+    with pytest.raises(ValueError, match="at least 2 samples.*n_samples=1"):
         Estimator(max_iter=1).fit(X, y)
 
 
 def test_batch_size_one_with_batch_norm_is_an_error():
     X, y = _tiny_problem("multiclass")
-    with pytest.raises(ValueError, match="at least 2 samples .* batch_size=1"):
+    with pytest.raises(ValueError, match="at least 2 samples.*batch_size=1"):
         BatchNormMLPClassifier(batch_size=1, max_iter=1).fit(X, y)
 
 
