@@ -1,7 +1,8 @@
 """Benchmark BatchNormMLPClassifier against scikit-learn's MLPClassifier and torch.
 
-Three questions, on the digits data (1797 samples, 64 features), in one process
-with one BLAS and one torch thread:
+Six questions, the first three on the digits data (1797 samples, 64
+features), in one process with one BLAS and one torch thread (question 6 also
+with two):
 
 1. Without batch norm, is an epoch as fast as MLPClassifier's on the same
    network? (target: at most 1.2 times its time)
@@ -15,15 +16,28 @@ with one BLAS and one torch thread:
 5. What does the rollback of a failed partial_fit cost on a network of 1.6M
    parameters: the shallow copy of ``__dict__`` it takes now, beside the deep
    copy it took before, and the partial_fit itself?
+6. (Run alone, with ``--only kinds``: it takes minutes.) What does an epoch
+   cost with each kind of normalization, against the same network without
+   one and against the reference implementation of the kind (torch, or
+   Keras 3 on the torch backend for batch renorm), on the same threads? On
+   50,000 x 100 generated data (10 classes), hidden (256, 256, 256), Adam,
+   batches of 256, float32, virtual batches of 32; one epoch is ``fit`` with
+   ``max_iter=1``, initialization included, on 1 and on 2 threads (targets:
+   at most 1.3 times the epoch without normalization, at most the
+   reference's time).
 
-The configurations run interleaved (one run of each per repeat, in an order
-that rotates), and the table reports medians over the repeats: of the times,
-and of the ratios of the runs of each repeat.
+The configurations of each question run interleaved (one run of each per
+repeat, in an order that rotates), and the tables report medians over the
+repeats: of the times, and of the ratios of the runs of each repeat.
 
 Usage::
 
     python benchmarks/bench_mlp.py [--repeats 7] [--epochs 5] [--rst PATH]
-        [--only {predict,rollback}]
+        [--only {predict,rollback,kinds}] [--threads 1 2] [--kind-samples 50000]
+
+``--only kinds`` runs question 6 and, with ``--rst``, writes its table
+(``results/bench_mlp_kinds.rst``); ``--only predict`` and ``--only rollback``
+write none.
 """
 
 import os
@@ -37,6 +51,7 @@ import platform  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
+from typing import NamedTuple  # noqa: E402
 
 import numpy as np  # noqa: E402
 import sklearn  # noqa: E402
@@ -48,7 +63,14 @@ from sklearn.neural_network import MLPClassifier  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-from sklearn_bn import BatchNormMLPClassifier  # noqa: E402
+from sklearn_bn import (  # noqa: E402
+    BatchNorm,
+    BatchNormMLPClassifier,
+    BatchRenorm,
+    GhostBatchNorm,
+    LayerNorm,
+    RMSNorm,
+)
 
 HIDDEN = (256, 256, 256)
 BATCH_SIZE = 200
@@ -72,14 +94,14 @@ def _never_stop(**params):
     return dict(tol=0.0, n_iter_no_change=np.inf, **params)
 
 
-def time_sklearn_style(estimator, X, y, epochs):
+def time_sklearn_style(estimator, X, y, epochs, clock=time.perf_counter):
     """Seconds per epoch of fit, initialization included."""
     estimator.set_params(max_iter=epochs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        start = time.perf_counter()
+        start = clock()
         estimator.fit(X, y)
-        elapsed = time.perf_counter() - start
+        elapsed = clock() - start
     assert estimator.n_iter_ == epochs
     return elapsed / epochs
 
@@ -318,6 +340,347 @@ def measure_rollback_times(X, y, repeats):
     return n_params, medians
 
 
+# Epoch cost of each normalization kind ---------------------------------------------
+
+KIND_SHAPE = (50_000, 100)
+KIND_CLASSES = 10
+KIND_HIDDEN = (256, 256, 256)
+KIND_BATCH_SIZE = 256
+VIRTUAL_BATCH_SIZE = 32
+KIND_DROPOUT = 0.1
+NONE_TARGET = "<= 1.3"
+REFERENCE_TARGET = "<= 1.0"
+
+
+class KindCase(NamedTuple):
+    """One row of question 6: our network's normalization and its reference."""
+
+    label: str
+    batch_norm: object
+    dropout: float
+    # The key of the reference network in _torch_block, and how the table names it.
+    reference: str
+    reference_label: str
+
+
+def kind_cases():
+    """The kinds of question 6, "none" first: every row's ratio is to it."""
+    return [
+        KindCase("none", False, 0.0, "none", "torch, no normalization"),
+        KindCase("BatchNorm()", BatchNorm(), 0.0, "bn", "torch BatchNorm1d"),
+        KindCase(
+            'BatchNorm(position="after_activation")',
+            BatchNorm(position="after_activation"),
+            0.0,
+            "bn_after",
+            "torch BatchNorm1d after ReLU",
+        ),
+        KindCase(
+            'BatchNorm(statistics="population")',
+            BatchNorm(statistics="population"),
+            0.0,
+            "bn_population",
+            "torch BatchNorm1d, then swa_utils.update_bn",
+        ),
+        KindCase(
+            f"GhostBatchNorm(virtual_batch_size={VIRTUAL_BATCH_SIZE})",
+            GhostBatchNorm(virtual_batch_size=VIRTUAL_BATCH_SIZE),
+            0.0,
+            "ghost",
+            f"torch BatchNorm1d per chunk of {VIRTUAL_BATCH_SIZE}",
+        ),
+        KindCase(
+            "BatchRenorm()",
+            BatchRenorm(),
+            0.0,
+            "renorm",
+            "Keras BatchNormalization(renorm=True), torch backend",
+        ),
+        KindCase("LayerNorm()", LayerNorm(), 0.0, "layer_norm", "torch LayerNorm"),
+        KindCase("RMSNorm()", RMSNorm(), 0.0, "rms_norm", "torch RMSNorm"),
+        KindCase(
+            f"BatchNorm(), dropout={KIND_DROPOUT}",
+            BatchNorm(),
+            KIND_DROPOUT,
+            "bn_dropout",
+            f"torch BatchNorm1d, Dropout({KIND_DROPOUT})",
+        ),
+    ]
+
+
+def _import_keras():
+    """Keras 3 on the torch backend, or None: its layers are then torch modules."""
+    os.environ["KERAS_BACKEND"] = "torch"
+    try:
+        import keras
+    except ImportError:
+        return None
+    return keras if keras.backend.backend() == "torch" else None
+
+
+def _torch_block(torch, keras, reference, width):
+    """``(bias, modules)``: whether the reference's Linear layer has a bias, and
+    the modules after it, in the order our network applies them."""
+    nn = torch.nn
+
+    class GhostBatchNorm1d(nn.Module):
+        """One BatchNorm1d applied to each chunk of rows, as ghost batch norm
+        is usually written in torch (TabNet's, for one)."""
+
+        def __init__(self):
+            super().__init__()
+            self.batch_norm = nn.BatchNorm1d(width)
+
+        def forward(self, x):
+            chunks = torch.split(x, VIRTUAL_BATCH_SIZE)
+            return torch.cat([self.batch_norm(chunk) for chunk in chunks])
+
+    class KerasTraining(nn.Module):
+        """A Keras layer called in training mode: a torch Sequential calls it
+        without ``training``, which Keras' batch norm reads as inference."""
+
+        def __init__(self, layer):
+            super().__init__()
+            layer.build((None, width))
+            self.layer = layer
+
+        def forward(self, x):
+            return self.layer(x, training=self.training)
+
+    if reference == "none":
+        return True, [nn.ReLU()]
+    if reference in ("bn", "bn_population"):
+        return False, [nn.BatchNorm1d(width), nn.ReLU()]
+    if reference == "bn_after":
+        return True, [nn.ReLU(), nn.BatchNorm1d(width)]
+    if reference == "bn_dropout":
+        return False, [nn.BatchNorm1d(width), nn.ReLU(), nn.Dropout(KIND_DROPOUT)]
+    if reference == "ghost":
+        return False, [GhostBatchNorm1d(), nn.ReLU()]
+    if reference == "layer_norm":
+        return True, [nn.LayerNorm(width, eps=1e-5), nn.ReLU()]
+    if reference == "rms_norm":
+        return True, [nn.RMSNorm(width, eps=1e-5), nn.ReLU()]
+    # BatchRenorm() is Keras' layer with these arguments (see its docstring).
+    layer = keras.layers.BatchNormalization(
+        momentum=0.9,
+        epsilon=1e-5,
+        renorm=True,
+        renorm_clipping={"rmin": 1 / 3.0, "rmax": 3.0, "dmax": 5.0},
+        renorm_momentum=0.9,
+    )
+    return False, [KerasTraining(layer), nn.ReLU()]
+
+
+def time_torch_kind(torch, keras, reference, X, y, clock):
+    """Seconds of one epoch of the reference network, its construction
+    included: Adam, the mean loss recorded per batch, as in ``time_torch``;
+    for "bn_population", followed by torch's pass that recomputes the batch
+    norms' statistics over the training set (``swa_utils.update_bn``)."""
+    start = clock()
+    layers, fan_in = [], X.shape[1]
+    for width in KIND_HIDDEN:
+        bias, block = _torch_block(torch, keras, reference, width)
+        layers += [torch.nn.Linear(fan_in, width, bias=bias), *block]
+        fan_in = width
+    layers.append(torch.nn.Linear(fan_in, KIND_CLASSES))
+    network = torch.nn.Sequential(*layers).train()
+    optimizer = torch.optim.Adam(network.parameters(), lr=LEARNING_RATE)
+    order = torch.randperm(X.shape[0])
+    accumulated = 0.0
+    for batch_start in range(0, X.shape[0], KIND_BATCH_SIZE):
+        batch = order[batch_start : batch_start + KIND_BATCH_SIZE]
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(network(X[batch]), y[batch])
+        loss.backward()
+        optimizer.step()
+        accumulated += loss.item() * batch.shape[0]
+    if reference == "bn_population":
+        torch.optim.swa_utils.update_bn(torch.split(X, KIND_BATCH_SIZE), network)
+    return clock() - start
+
+
+def kind_data(n_samples):
+    X, y = make_classification(
+        n_samples=n_samples,
+        n_features=KIND_SHAPE[1],
+        n_informative=KIND_SHAPE[1] // 2,
+        n_classes=KIND_CLASSES,
+        random_state=0,
+    )
+    return X.astype(np.float32), y
+
+
+CLOCKS = {
+    "wall": time.perf_counter,
+    # The CPU time of the process's threads: on a shared machine, the time the
+    # work took without the waits for a free core; with one thread, the wall
+    # time of a quiet machine. (With more, it counts the threads' spinning.)
+    "cpu": time.process_time,
+}
+
+
+def measure_kind_times(X, y, repeats, threads, torch, keras, clock):
+    """Seconds per epoch of each case of ``kind_cases`` on ``threads`` BLAS and
+    torch threads: {(side, label): array over repeats}, side "ours" or "ref"."""
+    runs = {}
+    if torch is not None:
+        X_t, y_t = torch.from_numpy(X), torch.from_numpy(y)
+    for case in kind_cases():
+        estimator = BatchNormMLPClassifier(
+            KIND_HIDDEN,
+            batch_norm=case.batch_norm,
+            dropout=case.dropout,
+            # torch's networks have no L2 penalty.
+            **_never_stop(alpha=0.0, batch_size=KIND_BATCH_SIZE, random_state=0),
+        )
+        runs["ours", case.label] = lambda estimator=estimator: time_sklearn_style(
+            sklearn.clone(estimator), X, y, 1, clock
+        )
+        if torch is None or (case.reference == "renorm" and keras is None):
+            continue
+        runs["ref", case.label] = lambda reference=case.reference: time_torch_kind(
+            torch, keras, reference, X_t, y_t, clock
+        )
+    names = list(runs)
+    times = {name: [] for name in names}
+    with threadpool_limits(limits=threads):
+        if torch is not None:
+            torch.set_num_threads(threads)
+        for name in names:  # untimed: first use sets things up
+            runs[name]()
+        for repeat in range(repeats):
+            shift = repeat % len(names)
+            for name in names[shift:] + names[:shift]:
+                times[name].append(runs[name]())
+            print(
+                f"  kinds, {threads} thread(s): repeat {repeat + 1}/{repeats} done",
+                file=sys.stderr,
+            )
+        if torch is not None:
+            torch.set_num_threads(1)
+    return {name: np.array(values) for name, values in times.items()}
+
+
+def kind_rows(times, threads):
+    """Per case: label, threads, ours ms, none ms, ours / none, reference label,
+    reference ms, ours / reference, reference / its no-normalization network
+    (None where there is no reference). Ratios: medians of paired runs."""
+    none, ref_none = times["ours", "none"], times.get(("ref", "none"))
+    rows = []
+    for case in kind_cases():
+        ours, reference = times["ours", case.label], times.get(("ref", case.label))
+        row = [case.label, threads, 1e3 * np.median(ours), 1e3 * np.median(none)]
+        row.append(np.median(ours / none))
+        if reference is None:
+            row += [case.reference_label, None, None, None]
+        else:
+            row += [
+                case.reference_label,
+                1e3 * np.median(reference),
+                np.median(ours / reference),
+                None if ref_none is None else np.median(reference / ref_none),
+            ]
+        rows.append(row)
+    return rows
+
+
+def _kind_ratio(ratio, target, applies=True):
+    if ratio is None:
+        return "n/a"
+    return _ratio_text(ratio, target if applies else "")
+
+
+def kind_cells(row):
+    label, threads, ours, none, to_none, ref_label, ref, to_ref, ref_to_none = row
+    is_none = label == "none"
+    return [
+        label,
+        str(threads),
+        f"{ours:.0f}",
+        f"{none:.0f}",
+        _kind_ratio(to_none, NONE_TARGET, not is_none),
+        ref_label,
+        "n/a" if ref is None else f"{ref:.0f}",
+        _kind_ratio(to_ref, REFERENCE_TARGET),
+        _kind_ratio(ref_to_none, "", False),
+    ]
+
+
+KIND_HEADER = [
+    "Kind",
+    "Threads",
+    "Ours (ms/epoch)",
+    "None (ms/epoch)",
+    "Ours / none",
+    "Reference",
+    "Reference (ms/epoch)",
+    "Ours / reference",
+    "Reference / its none",
+]
+
+
+def kind_title(args):
+    clock = {"wall": "wall-clock time", "cpu": "CPU time of the process"}
+    return (
+        f"Epoch time ({clock[args.clock]}) per normalization kind, "
+        f"{args.kind_samples:,} x {KIND_SHAPE[1]} generated data "
+        f"({KIND_CLASSES} classes), hidden {KIND_HIDDEN}, Adam, batches of "
+        f"{KIND_BATCH_SIZE}, float32; fit with max_iter=1 (initialization "
+        f"included); medians of {args.repeats} interleaved repeats"
+    )
+
+
+def kind_machine(torch, keras):
+    versions = [
+        f"Python {platform.python_version()}",
+        f"numpy {np.__version__}",
+        f"scikit-learn {sklearn.__version__}",
+        f"torch {torch.__version__}" if torch is not None else "torch not installed",
+        f"keras {keras.__version__}" if keras is not None else "keras not installed",
+    ]
+    return machine(versions)
+
+
+def kind_text(rows, args):
+    lines = [kind_title(args)]
+    widths = [40, 3, 7, 7, 24, 52, 7, 24, 6]
+    header = ["kind", "thr", "ours ms", "none ms", "ours/none", "reference"]
+    header += ["ref ms", "ours/ref", "ref/its none"]
+    lines.append(" ".join(f"{h:{w}}" for h, w in zip(header, widths, strict=True)))
+    for row in rows:
+        cells = kind_cells(row)
+        lines.append(" ".join(f"{c:{w}}" for c, w in zip(cells, widths, strict=True)))
+    return "\n".join(lines)
+
+
+def kind_rst(rows, args, torch, keras):
+    return "\n".join(
+        [
+            f"Measured on {kind_machine(torch, keras)}; BLAS and torch limited to "
+            "the threads given in each row; load average "
+            f"{LOAD_AT_START:.1f} when the run began.",
+            "",
+            f"Command: ``python {' '.join(sys.argv)}``",
+            "",
+            rst_list_table(kind_title(args), KIND_HEADER, map(kind_cells, rows)),
+        ]
+    )
+
+
+def measure_kinds(args, torch):
+    """Question 6 on each thread count of ``args.threads``: (rows, keras)."""
+    keras = _import_keras() if torch is not None else None
+    X, y = kind_data(args.kind_samples)
+    rows = []
+    for threads in args.threads:
+        times = measure_kind_times(
+            X, y, args.repeats, threads, torch, keras, CLOCKS[args.clock]
+        )
+        rows += kind_rows(times, threads)
+    return rows, keras
+
+
 def machine_description(torch):
     versions = [
         f"Python {platform.python_version()}",
@@ -441,8 +804,27 @@ def main():
     parser.add_argument("--rst", help="also write the tables as reStructuredText")
     parser.add_argument(
         "--only",
-        choices=["predict", "rollback"],
-        help="run one question only, print it and write no rst",
+        choices=["predict", "rollback", "kinds"],
+        help="run one question only and print it; only kinds writes --rst",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="the BLAS and torch threads of each run of --only kinds",
+    )
+    parser.add_argument(
+        "--clock",
+        choices=list(CLOCKS),
+        default="wall",
+        help="what --only kinds times: wall-clock time, or the process's CPU time",
+    )
+    parser.add_argument(
+        "--kind-samples",
+        type=int,
+        default=KIND_SHAPE[0],
+        help="the rows of --only kinds' data (fewer for a quick look)",
     )
     args = parser.parse_args()
 
@@ -451,6 +833,15 @@ def main():
     X, y = load_digits(return_X_y=True)
     X = X / 16.0
 
+    if args.only == "kinds":
+        rows, keras = measure_kinds(args, torch)
+        print(kind_machine(torch, keras))
+        print(kind_text(rows, args))
+        if args.rst:
+            with open(args.rst, "w") as rst:
+                rst.write(kind_rst(rows, args, torch, keras))
+                rst.write("\n")
+        return
     print(machine_description(torch))
     if args.only == "predict":
         print(predict_text(measure_predict_times(args.repeats)))
