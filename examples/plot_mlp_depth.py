@@ -26,7 +26,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from sklearn_bn import BatchNormMLPClassifier
+from sklearn_bn import BatchNorm, BatchNormMLPClassifier
 
 threadpool_limits(limits=1)
 X, y = load_digits(return_X_y=True)
@@ -51,8 +51,9 @@ def pre_activations(mlp, X, layer):
     for i in range(layer):
         z = a @ mlp.coefs_[i]
         if mlp.bn_gammas_ is not None:
+            # batch_norm=True is BatchNorm(), whose epsilon is 1e-5.
             z = (z - mlp.bn_running_means_[i]) / np.sqrt(
-                mlp.bn_running_vars_[i] + mlp.bn_epsilon
+                mlp.bn_running_vars_[i] + BatchNorm().epsilon
             )
             z = mlp.bn_gammas_[i] * z + mlp.bn_betas_[i]
         else:
