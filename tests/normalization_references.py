@@ -387,6 +387,9 @@ def sgd_epoch(estimator, network, X, Y, batch_size, learning_rate):
     sees the targets (2-d, label indicators for a classifier)."""
     import torch
 
+    if len(X) % batch_size:
+        # The networks merge a short last mini-batch into the one before.
+        raise ValueError(f"batch_size={batch_size} must divide the {len(X)} rows.")
     network.train()
     parameters = _trained_parameters(network)
     X, Y = _tensor(X), _tensor(Y).to(_tensor(X).dtype)

@@ -178,6 +178,9 @@ REFERENCE_KINDS = {
     "batch_norm-momentum-none": BatchNorm(momentum=None),
     "batch_norm-no-affine": BatchNorm(affine=False),
     "batch_norm-after-activation": BatchNorm(position="after_activation"),
+    "batch_norm-after-activation-no-affine-momentum-none": BatchNorm(
+        position="after_activation", affine=False, momentum=None
+    ),
     # Mini-batches of 10: virtual batches of 3, 3 and 4 (a last one of one row
     # joined to the one before); of 4, 4 and 2.
     "ghost-3-momentum-none": GhostBatchNorm(virtual_batch_size=3, momentum=None),
