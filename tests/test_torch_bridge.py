@@ -6,21 +6,31 @@ With ``SKLEARN_BN_EXPORT_ERRORS=path`` set, the largest error of each kind is
 appended to that file as JSON lines, with the test case that gave it.
 """
 
-import functools
+import copy
 import pickle
-import warnings
 
 import numpy as np
 import pytest
 import sklearn
 import torch
+from export_errors import (
+    CLASSIFIER_TARGETS,
+    NORMALIZATIONS,
+    REGRESSOR_LOSSES,
+    case_id,
+    fit_quietly,
+    fitted_classifier,
+    fitted_regressor,
+    make_data,
+    network_cases,
+    regression,
+    report_errors,
+)
 from export_errors import assert_close as export_assert_close
-from export_errors import case_id, report_errors
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
-from sklearn.datasets import make_classification
-from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
@@ -32,11 +42,11 @@ from sklearn_bn import (
     from_torch,
     to_torch,
 )
+from sklearn_bn.neural_network._inference import inference_layers
 
 TOLERANCE = {np.float32: 2e-5, np.float64: 1e-10}
 DTYPES = [np.float32, np.float64]
 TORCH_DTYPE = {np.float32: torch.float32, np.float64: torch.float64}
-ACTIVATIONS = ["identity", "logistic", "tanh", "relu"]
 _report_errors = pytest.fixture(scope="module", autouse=True)(report_errors)
 
 
@@ -48,24 +58,6 @@ def assert_close(actual, desired, dtype, what):
 def forward(module, X):
     with torch.no_grad():
         return module(torch.from_numpy(X)).numpy()
-
-
-def make_data(n_samples=300, n_classes=3, seed=0):
-    X, y = make_classification(
-        n_samples=n_samples,
-        n_features=6,
-        n_informative=4,
-        n_classes=n_classes,
-        random_state=seed,
-    )
-    X = X * [1.0, 10.0, 100.0, 0.1, 3.0, 1.0] + [0.0, 5.0, -50.0, 3.0, 1.0, -2.0]
-    return X, y
-
-
-def fit_quietly(model, X, y):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return model.fit(X, y)
 
 
 # to_torch: BatchNormScaler -----------------------------------------------------
@@ -206,13 +198,31 @@ def test_float32_network_module_that_cannot_hold_a_weight_is_an_error():
     to_torch(clf, dtype=torch.float64)
 
 
-# to_torch: the networks ----------------------------------------------------------
-
-# Every target a classifier converts, and every loss of the regressor.
-CLASSIFIER_TARGETS = ["binary", "multiclass", "one class"]
-REGRESSOR_LOSSES = sorted(
-    BatchNormMLPRegressor._parameter_constraints["loss"][0].options
+@pytest.mark.parametrize(
+    "kind, attribute, what",
+    [
+        ("BatchNorm(after_activation)", "bn_betas_", "beta"),
+        ("GhostBatchNorm", "bn_running_means_", "running_mean"),
+        ("BatchRenorm", "bn_renorm_stds_", "renorm_std"),
+        ("BatchRenorm", "bn_running_stds_", "running_std"),
+        ("LayerNorm", "ln_betas_", "beta"),
+        ("RMSNorm", "rms_gammas_", "gamma"),
+    ],
 )
+def test_float32_module_that_cannot_hold_a_normalization_constant_is_an_error(
+    kind, attribute, what
+):
+    clf, _ = fitted_classifier("multiclass", "relu", kind)
+    clf = copy.deepcopy(clf)
+    values = getattr(clf, attribute)
+    values[1] = values[1] * 1e45  # beyond float32's largest
+    match = f"normalization {what} of layer 1, .*dtype=torch\\.float64"
+    with pytest.raises(ValueError, match=match):
+        to_torch(clf, dtype=torch.float32)
+    to_torch(clf, dtype=torch.float64)
+
+
+# to_torch: the networks ----------------------------------------------------------
 
 
 def _classifier(activation, n_classes, dtype, **params):
@@ -222,33 +232,6 @@ def _classifier(activation, n_classes, dtype, **params):
         (8, 6), activation=activation, max_iter=15, random_state=0, **params
     )
     return fit_quietly(clf, X, y), X
-
-
-@functools.cache
-def _fitted_classifier(target, activation, batch_norm, dtype):
-    """A small classifier fitted in dtype; cached, so tests must not change it."""
-    X, y = make_data(n_classes=3 if target == "multiclass" else 2)
-    X = StandardScaler().fit_transform(X).astype(dtype)
-    if target == "one class":
-        y = np.full_like(y, 7)
-    clf = BatchNormMLPClassifier(
-        (8, 6),
-        activation=activation,
-        batch_norm=batch_norm,
-        max_iter=15,
-        random_state=0,
-    )
-    return fit_quietly(clf, X, y), X
-
-
-def _regression(loss, n_outputs, dtype=np.float64):
-    """Standardized X and a target for loss: non-negative for 'poisson'."""
-    X, _ = make_data()
-    X = StandardScaler().fit_transform(X).astype(dtype)
-    y = X[:, :n_outputs] * 2 + np.sin(X[:, 1:2])
-    if loss == "poisson":
-        y = np.exp(0.5 * y)
-    return X, y.ravel() if n_outputs == 1 else y
 
 
 def _proba_from_logits(logits):
@@ -261,11 +244,12 @@ def _proba_from_logits(logits):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("batch_norm", [True, False])
-@pytest.mark.parametrize("activation", ACTIVATIONS)
-@pytest.mark.parametrize("target", CLASSIFIER_TARGETS)
-def test_classifier_logits_give_predict_proba(target, activation, batch_norm, dtype):
-    clf, X = _fitted_classifier(target, activation, batch_norm, dtype)
+@pytest.mark.parametrize(
+    "target, kind, activation",
+    network_cases([(target,) for target in CLASSIFIER_TARGETS], [("multiclass",)]),
+)
+def test_classifier_logits_give_predict_proba(target, kind, activation, dtype):
+    clf, X = fitted_classifier(target, activation, kind, dtype)
     net = to_torch(clf)
     assert isinstance(net, torch.nn.Sequential) and not net.training
     logits = forward(net, X)
@@ -291,6 +275,56 @@ def test_network_layers_in_order():
     assert net[0].bias is None and net[1].momentum == clf._normalization.momentum
     assert net[1].eps == clf._normalization.epsilon
     assert_array_equal(net[1].running_var.numpy(), clf.bn_running_vars_[0])
+
+
+# Each kind's module (after the first Linear or its activation), and whether
+# the Linear before it has a bias.
+NORMALIZATION_MODULES = {
+    "BatchNorm(after_activation)": ("BatchNorm1d", True),
+    "BatchNorm(affine=False)": ("BatchNorm1d", False),
+    "BatchNorm(momentum=None)": ("BatchNorm1d", False),
+    "BatchNorm(population)": ("BatchNorm1d", False),
+    "GhostBatchNorm": ("GhostBatchNorm1d", False),
+    "BatchRenorm": ("BatchRenorm1d", False),
+    "LayerNorm": ("LayerNorm", True),
+    "LayerNorm(affine=False)": ("LayerNorm", True),
+    "RMSNorm": ("RMSNorm", True),
+    "RMSNorm(affine=False)": ("RMSNorm", True),
+}
+
+
+@pytest.mark.parametrize("kind", NORMALIZATION_MODULES)
+def test_each_normalization_becomes_its_module(kind):
+    clf, _ = fitted_classifier("multiclass", "relu", kind)
+    normalization = clf._normalization
+    net = to_torch(clf)
+    module_name, has_bias = NORMALIZATION_MODULES[kind]
+    after = kind == "BatchNorm(after_activation)"
+    hidden = (
+        ["Linear", "ReLU", module_name] if after else ["Linear", module_name, "ReLU"]
+    )
+    assert [type(layer).__name__ for layer in net] == [*hidden, *hidden, "Linear"]
+    assert (net[0].bias is not None) == has_bias
+    module = net[2] if after else net[1]
+    affine = getattr(normalization, "affine", True)
+    inner = getattr(module, "batch_norm", module)
+    assert inner.eps == normalization.epsilon
+    if module_name in ("LayerNorm", "RMSNorm"):
+        assert module.elementwise_affine == affine
+        assert module.normalized_shape == (8,)
+        return
+    assert inner.affine == affine and inner.momentum == normalization.momentum
+    assert_array_equal(inner.running_mean.numpy(), clf.bn_running_means_[0])
+    if module_name == "BatchRenorm1d":
+        assert (module.renorm_momentum, module.r_max, module.d_max) == (0.1, 1.5, 0.5)
+        assert_array_equal(module.renorm_std.numpy(), clf.bn_renorm_stds_[0])
+        running_var = np.maximum(clf.bn_running_stds_[0] ** 2 - 1e-5, 0)
+        assert_allclose(inner.running_var.numpy(), running_var, rtol=1e-15)
+        return
+    assert_array_equal(inner.running_var.numpy(), clf.bn_running_vars_[0])
+    assert int(inner.num_batches_tracked) == clf.bn_num_batches_tracked_[0] > 0
+    if module_name == "GhostBatchNorm1d":
+        assert module.virtual_batch_size == 16
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -320,37 +354,23 @@ def test_multilabel_classifier_sigmoid_gives_predict_proba():
     )
 
 
-@functools.cache
-def _fitted_regressor(loss, activation, batch_norm, n_outputs, dtype):
-    """A small regressor fitted in dtype; cached, so tests must not change it."""
-    X, y = _regression(loss, n_outputs, dtype)
-    reg = BatchNormMLPRegressor(
-        (8, 6),
-        activation=activation,
-        loss=loss,
-        batch_norm=batch_norm,
-        max_iter=15,
-        random_state=0,
-    )
-    return fit_quietly(reg, X, y), X
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("n_outputs", [1, 2])
-@pytest.mark.parametrize("batch_norm", [True, False])
-@pytest.mark.parametrize("activation", ACTIVATIONS)
-@pytest.mark.parametrize("loss", REGRESSOR_LOSSES)
-def test_regressor_output_equals_predict(
-    loss, activation, batch_norm, n_outputs, dtype
-):
-    reg, X = _fitted_regressor(loss, activation, batch_norm, n_outputs, dtype)
+@pytest.mark.parametrize(
+    "loss, n_outputs, kind, activation",
+    network_cases(
+        [(loss, n_outputs) for loss in REGRESSOR_LOSSES for n_outputs in (1, 2)],
+        [(loss, 1) for loss in REGRESSOR_LOSSES],
+    ),
+)
+def test_regressor_output_equals_predict(loss, n_outputs, kind, activation, dtype):
+    reg, X = fitted_regressor(loss, n_outputs, activation, kind, dtype)
     output = forward(to_torch(reg), X)
     expected = reg.predict(X).reshape(-1, n_outputs)
     assert_close(output, expected, dtype, "to_torch(regressor), predict")
 
 
 def test_poisson_regressor_module_ends_with_exp_and_pickles():
-    reg, X = _fitted_regressor("poisson", "relu", True, 1, np.float64)
+    reg, X = fitted_regressor("poisson", 1, "relu", "BatchNorm")
     net = to_torch(reg)
     assert type(net[-1]).__name__ == "Exp"
     # The Exp layer is made when torch is there, and found again by pickle.
@@ -383,7 +403,7 @@ NETWORK_CHANGES = {
 )
 def test_network_module_computes_predict_after_set_params(kind, params, dtype):
     if kind == "regressor":
-        X, y = _regression("poisson", 1, dtype)
+        X, y = regression("poisson", 1, dtype)
         model = BatchNormMLPRegressor((8, 6), loss="poisson", random_state=0)
     else:
         X, y = make_data()
@@ -422,8 +442,11 @@ def test_float64_network_as_float32_module():
     assert_allclose(proba.numpy(), clf.predict_proba(X), atol=2e-5)
 
 
-def test_network_can_be_fine_tuned_with_a_torch_loss():
-    clf, X = _classifier("relu", 3, np.float64)
+@pytest.mark.parametrize(
+    "kind", ["BatchNorm", "GhostBatchNorm", "BatchRenorm", "LayerNorm", "RMSNorm"]
+)
+def test_network_can_be_fine_tuned_with_a_torch_loss(kind):
+    clf, X = fitted_classifier("multiclass", "relu", kind)
     y = clf.predict(X)
     net = to_torch(clf).train()
     assert all(p.requires_grad for p in net.parameters())
@@ -438,8 +461,78 @@ def test_network_can_be_fine_tuned_with_a_torch_loss():
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0]
-    # Training mode updated the running statistics with the network's momentum.
-    assert not np.allclose(net[1].running_mean.numpy(), clf.bn_running_means_[0])
+    if kind in ("BatchNorm", "GhostBatchNorm", "BatchRenorm"):
+        # Training mode updated the running statistics.
+        running_mean = getattr(net[1], "batch_norm", net[1]).running_mean
+        assert not np.allclose(running_mean.numpy(), clf.bn_running_means_[0])
+
+
+def _statistics_by_role(module):
+    """A normalization module's statistics, by their roles in the inference
+    view (``InferenceLayer.statistics``)."""
+    if isinstance(module, torch.nn.BatchNorm1d):
+        return {
+            "running_mean": module.running_mean,
+            "running_var": module.running_var,
+            "num_batches_tracked": module.num_batches_tracked,
+        }
+    if type(module).__name__ == "GhostBatchNorm1d":
+        return _statistics_by_role(module.batch_norm)
+    if type(module).__name__ == "BatchRenorm1d":
+        return {
+            "running_mean": module.batch_norm.running_mean,
+            "running_std": module.running_std,
+            "renorm_mean": module.renorm_mean,
+            "renorm_std": module.renorm_std,
+        }
+    return {}
+
+
+@pytest.mark.parametrize("kind", [kind for kind in NORMALIZATIONS if kind != "none"])
+def test_a_training_step_of_the_module_is_the_networks(kind):
+    # The module in train mode computes what the network's training computes
+    # on a batch: the output, the gradient of the first layer's weights (r
+    # and d of the renormalization held constant) and the statistics.
+    reg, X = fitted_regressor("squared_error", 1, "relu", kind)
+    # 65 rows: virtual batches of 16 rows, the last, of one row, joined to the
+    # one before; shifted and scaled, so that the renormalization clips.
+    batch = X[:65] * 1.5 + 0.5
+    target = np.sin(batch[:, :1])
+    net = pickle.loads(pickle.dumps(to_torch(reg))).train()
+    output = net(torch.from_numpy(batch))
+    output.backward((output.detach() - torch.from_numpy(target)) / len(batch))
+
+    activations, _, batch_stats = reg._forward_train(batch)
+    _, grads, _ = reg._backprop(batch, target)
+    coef_grad = grads[0] - reg.alpha * reg.coefs_[0] / len(batch)
+    normalization = reg._normalization
+    expected = [activations[-1].ravel(), coef_grad.ravel()]
+    actual = [output.detach().numpy().ravel(), net[0].weight.grad.numpy().T.ravel()]
+    modules = [m for m in net if _statistics_by_role(m)]
+    layers = inference_layers(reg)[:-1]
+    assert len(modules) == (len(layers) if normalization.batch_statistics else 0)
+    for module, layer, stats in zip(modules, layers, batch_stats, strict=False):
+        before = tuple(layer.statistics.values())
+        after = normalization._update(before, stats)
+        updated = normalization.by_role(normalization.statistics_names, after)
+        by_role = _statistics_by_role(module)
+        assert by_role.keys() == updated.keys()
+        for role, values in updated.items():
+            expected.append(np.ravel(values))
+            actual.append(by_role[role].detach().numpy().ravel())
+    what = "to_torch(network), a training step"
+    assert_close(np.concatenate(actual), np.concatenate(expected), np.float64, what)
+    if kind == "GhostBatchNorm":
+        assert int(net[1].batch_norm.num_batches_tracked) == (
+            reg.bn_num_batches_tracked_[0] + 4
+        )
+    if kind == "BatchRenorm":
+        # Some r and d of the first layer beyond r_max = 1.5 and d_max = 0.5.
+        z = batch @ reg.coefs_[0]
+        sigma = np.sqrt(z.var(axis=0) + 1e-5)
+        r = sigma / reg.bn_renorm_stds_[0]
+        d = (z.mean(axis=0) - reg.bn_renorm_means_[0]) / reg.bn_renorm_stds_[0]
+        assert (np.abs(np.log(r)) > np.log(1.5)).any() and (np.abs(d) > 0.5).any()
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -459,13 +552,27 @@ def test_network_with_dropout_has_dropout_modules_that_eval_ignores(dtype):
     assert not np.allclose(trained, forward(net.eval(), X))
 
 
-def test_network_whose_normalization_has_no_torch_module_is_an_error(monkeypatch):
+def test_dropout_follows_a_batch_norm_after_the_activation():
+    batch_norm = BatchNorm(position="after_activation")
+    clf, X = _classifier("relu", 3, np.float64, batch_norm=batch_norm, dropout=0.25)
+    net = to_torch(clf)
+    hidden = ["Linear", "ReLU", "BatchNorm1d", "Dropout"]
+    assert [type(layer).__name__ for layer in net] == [*hidden, *hidden, "Linear"]
+    proba = _proba_from_logits(forward(net, X))
+    what = "to_torch(classifier), predict_proba"
+    assert_close(proba, clf.predict_proba(X), np.float64, what)
+
+
+@pytest.mark.parametrize(
+    "kind", ["BatchNorm", "GhostBatchNorm", "BatchRenorm", "LayerNorm", "RMSNorm"]
+)
+def test_network_whose_normalization_has_no_torch_module_is_an_error(kind, monkeypatch):
     # A kind added to the normalization table but not to to_torch's own table
     # would be left out of the module, which would then compute something else.
     from sklearn_bn.export import _torch as bridge
 
-    clf, _ = _classifier("relu", 3, np.float64)
-    monkeypatch.delitem(bridge._TORCH_NORMALIZATIONS, "batch_norm")
+    clf, _ = fitted_classifier("multiclass", "relu", kind)
+    monkeypatch.delitem(bridge._TORCH_NORMALIZATIONS, clf._normalization.name)
     with pytest.raises(ValueError, match="no torch module for the normalization"):
         to_torch(clf)
 

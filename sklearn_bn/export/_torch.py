@@ -11,6 +11,7 @@ from ..neural_network import BatchNormMLPClassifier, BatchNormMLPRegressor
 from ..neural_network._inference import inference_layers
 from ..preprocessing._scaler import BatchNormScaler
 from ._common import as_float64, float32_overflows
+from ._torch_modules import torch_class
 
 _TORCH_ACTIVATIONS = {
     "identity": "Identity",
@@ -26,14 +27,15 @@ def to_torch(estimator, *, dtype=None):
     A :class:`BatchNormScaler` becomes a :class:`torch.nn.BatchNorm1d` whose
     output in eval mode equals :meth:`BatchNormScaler.transform`. A
     :class:`BatchNormMLPClassifier` or :class:`BatchNormMLPRegressor` becomes a
-    :class:`torch.nn.Sequential` of ``Linear``, ``BatchNorm1d`` and activation
+    :class:`torch.nn.Sequential` of ``Linear``, normalization and activation
     layers that outputs the last layer's pre-activation (the logits): its
     softmax equals ``predict_proba`` for a multiclass classifier, its sigmoid
     the probability of the positive class (of each label, for multilabel
     targets; the second column of ``predict_proba`` for a classifier fitted on
     one class). A regressor's module outputs ``predict``: the logits, then
     ``exp`` with ``loss='poisson'``. The module can then be fine-tuned with
-    torch's losses and optimizers.
+    torch's losses and optimizers: in train mode each normalization trains as
+    it did in the network.
 
     The module computes what the fitted estimator computes, from its fitted
     state: parameters changed with ``set_params`` since the last fit change
@@ -59,6 +61,14 @@ def to_torch(estimator, *, dtype=None):
         :class:`torch.nn.Sequential` for a network, in eval mode (it
         normalizes with the running statistics).
 
+    Raises
+    ------
+    TypeError
+        For an estimator of another class.
+    ValueError
+        For a float32 module that cannot hold a constant, or a network whose
+        normalization has no torch module here.
+
     See Also
     --------
     from_torch : The other way: a ``BatchNorm1d`` to a fitted scaler.
@@ -83,18 +93,52 @@ def to_torch(estimator, *, dtype=None):
     batch variance, as ``BatchNormScaler(ddof=1)`` does.
 
     For a network, the module is the network's inference layers (the view
-    that ``predict`` and the ONNX graph read folded), unfolded: hidden layer
+    that ``predict`` and the ONNX graph read folded), unfolded. Hidden layer
     ``i`` is ``Linear`` with weight ``coefs_[i].T`` (and bias
-    ``intercepts_[i]`` with ``batch_norm=False``), then ``BatchNorm1d`` with
-    ``weight=bn_gammas_[i]``, ``bias=bn_betas_[i]``, the running statistics
-    and the ``bn_epsilon`` and ``bn_momentum`` of the fit, then the
-    activation; the output layer is ``Linear`` with ``intercepts_[-1]``,
-    followed by ``exp`` for a regressor fitted with ``loss='poisson'`` (its
-    ``out_activation_``). With ``dropout > 0``, each hidden activation is
-    followed by ``torch.nn.Dropout(dropout)``, which drops nothing in eval
-    mode and trains on as the network did. The network keeps the running
-    variance as PyTorch does (unbiased), so training on in torch continues
-    the same statistics.
+    ``intercepts_[i]`` where the layer keeps its bias: without normalization,
+    and with a normalization that does not replace it), then its
+    normalization, then the activation; with
+    ``BatchNorm(position="after_activation")``, ``Linear``, the activation,
+    then the normalization. The normalization of the fit
+    (``batch_norm``, with its hyperparameters) becomes:
+
+    - :class:`BatchNorm`: ``torch.nn.BatchNorm1d`` with ``weight`` and
+      ``bias`` ``bn_gammas_[i]`` and ``bn_betas_[i]`` (none with
+      ``affine=False``), ``running_mean``, ``running_var`` and
+      ``num_batches_tracked`` from ``bn_running_means_[i]``,
+      ``bn_running_vars_[i]`` and ``bn_num_batches_tracked_[i]``, and the
+      ``epsilon`` and ``momentum`` of the fit (None, the cumulative average,
+      stays None). The network keeps the running variance as torch does
+      (unbiased), so training on continues the same statistics; with
+      ``statistics="population"`` they are the population's, which training
+      then updates as running statistics.
+    - :class:`GhostBatchNorm`: a ``GhostBatchNorm1d`` module around such a
+      ``BatchNorm1d`` (its ``batch_norm``). In train mode it normalizes each
+      virtual batch of ``virtual_batch_size`` rows with ``batch_norm`` (a
+      last virtual batch of one row joins the one before), which updates
+      the running statistics once per virtual batch; in eval mode it is
+      ``batch_norm``.
+    - :class:`BatchRenorm`: a ``BatchRenorm1d`` module around a
+      ``BatchNorm1d`` that holds ``weight``, ``bias``, the running mean and
+      the variance that inference uses, ``max(bn_running_stds_[i] ** 2 -
+      epsilon, 0)``; in eval mode it is that ``BatchNorm1d``. Its buffers
+      ``running_std``, ``renorm_mean`` and ``renorm_std`` hold Keras' moving
+      standard deviation and the renormalization's averages, and in train
+      mode it computes ``r`` and ``d``, clipped and detached from the graph,
+      and updates them all as the network does.
+    - :class:`LayerNorm`: ``torch.nn.LayerNorm(n_units, eps=epsilon,
+      elementwise_affine=affine)``, with ``ln_gammas_[i]`` and
+      ``ln_betas_[i]``.
+    - :class:`RMSNorm`: ``torch.nn.RMSNorm(n_units, eps=epsilon,
+      elementwise_affine=affine)``, with ``rms_gammas_[i]``.
+
+    ``GhostBatchNorm1d`` and ``BatchRenorm1d`` are module classes of
+    ``sklearn_bn.export._torch_modules`` that pickle finds again. With
+    ``dropout > 0``, each hidden activation (and a normalization after it)
+    is followed by ``torch.nn.Dropout(dropout)``, which drops nothing in
+    eval mode and trains on as the network did. The output layer is
+    ``Linear`` with ``intercepts_[-1]``, followed by ``exp`` for a regressor
+    fitted with ``loss='poisson'`` (its ``out_activation_``).
 
     Examples
     --------
@@ -131,6 +175,38 @@ def to_torch(estimator, *, dtype=None):
     ...     proba = torch.softmax(net(torch.from_numpy(X)), dim=1).numpy()
     >>> bool(np.abs(proba - clf.predict_proba(X)).max() < 1e-12)
     True
+
+    A layer normalization keeps the layer's bias and becomes
+    ``torch.nn.LayerNorm``:
+
+    >>> from sklearn_bn import GhostBatchNorm, LayerNorm
+    >>> clf = BatchNormMLPClassifier((16,), batch_norm=LayerNorm(),
+    ...                              learning_rate_init=0.01, max_iter=300,
+    ...                              random_state=0).fit(X, y)
+    >>> to_torch(clf)[:2]
+    Sequential(
+      (0): Linear(in_features=4, out_features=16, bias=True)
+      (1): LayerNorm((16,), eps=1e-05, elementwise_affine=True, ...)
+    )
+
+    A ghost batch norm is a module that trains on virtual batches: here, in
+    train mode, each batch of 32 rows is normalized as two of 16, and the
+    running statistics take two steps:
+
+    >>> clf = BatchNormMLPClassifier(
+    ...     (16,), batch_norm=GhostBatchNorm(virtual_batch_size=16),
+    ...     learning_rate_init=0.01, max_iter=300, random_state=0,
+    ... ).fit(X, y)
+    >>> ghost = to_torch(clf)[1]
+    >>> ghost
+    GhostBatchNorm1d(
+      virtual_batch_size=16
+      (batch_norm): BatchNorm1d(16, eps=1e-05, momentum=0.1, affine=True, ...)
+    )
+    >>> before = int(ghost.batch_norm.num_batches_tracked)
+    >>> _ = ghost.train()(torch.randn(32, 16, dtype=torch.float64))
+    >>> int(ghost.batch_norm.num_batches_tracked) - before
+    2
 
     A float32 module cannot hold the statistics of data whose spread is below
     float32's smallest normal number; float64 can:
@@ -386,33 +462,148 @@ def _scaler_to_torch(torch, scaler, dtype):
     return module.eval()
 
 
+# The networks' normalizations as torch modules ----------------------------------
+#
+# Each kind is built unfolded, as a module that trains on as the kind does, so
+# that the network can be fine-tuned; each entry of _TORCH_NORMALIZATIONS also
+# names the constants the module holds, for the float32 check.
+
+
+def _set_batch_norm1d(torch, module, gamma, beta, running_mean, running_var):
+    """Copy a batch norm's parameters and inference statistics into a
+    ``torch.nn.BatchNorm1d``; ``gamma`` None for an ``affine=False`` one."""
+    if gamma is not None:
+        _set(torch, module.weight, gamma)
+        _set(torch, module.bias, beta)
+    _set(torch, module.running_mean, running_mean)
+    _set(torch, module.running_var, running_var)
+
+
 def _batch_norm1d(torch, layer, dtype):
     """A batch-norm layer of the inference view as ``torch.nn.BatchNorm1d``."""
-    trained, statistics = layer.trained, layer.statistics
+    kind, trained, statistics = layer.normalizer, layer.trained, layer.statistics
     module = torch.nn.BatchNorm1d(
-        layer.coef.shape[1], eps=layer.epsilon, momentum=layer.momentum, dtype=dtype
+        layer.coef.shape[1],
+        eps=kind.epsilon,
+        momentum=kind.momentum,
+        affine=kind.affine,
+        dtype=dtype,
     )
-    _set(torch, module.weight, trained["gamma"])
-    _set(torch, module.bias, trained["beta"])
-    _set(torch, module.running_mean, statistics["running_mean"])
-    _set(torch, module.running_var, statistics["running_var"])
+    _set_batch_norm1d(
+        torch,
+        module,
+        trained.get("gamma"),
+        trained.get("beta"),
+        statistics["running_mean"],
+        statistics["running_var"],
+    )
+    module.num_batches_tracked.fill_(int(statistics["num_batches_tracked"]))
+    return module
+
+
+def _ghost_batch_norm1d(torch, layer, dtype):
+    """A ghost batch norm as :class:`GhostBatchNorm1d` around the BatchNorm1d."""
+    module = torch_class("GhostBatchNorm1d")(
+        layer.coef.shape[1],
+        virtual_batch_size=layer.normalizer.virtual_batch_size,
+        dtype=dtype,
+    )
+    module.batch_norm = _batch_norm1d(torch, layer, dtype)
+    return module
+
+
+def _renorm_running_var(layer):
+    """The variance inference divides by: ``max(running_std ** 2 - eps, 0)``."""
+    running_std = as_float64(layer.statistics["running_std"])
+    return np.maximum(running_std * running_std - layer.epsilon, 0.0)
+
+
+def _batch_renorm1d(torch, layer, dtype):
+    """A batch renorm as :class:`BatchRenorm1d`, its inference statistics in
+    the BatchNorm1d it holds."""
+    kind, trained, statistics = layer.normalizer, layer.trained, layer.statistics
+    module = torch_class("BatchRenorm1d")(
+        layer.coef.shape[1],
+        eps=kind.epsilon,
+        momentum=kind.momentum,
+        renorm_momentum=kind.renorm_momentum,
+        r_max=kind.r_max,
+        d_max=kind.d_max,
+        dtype=dtype,
+    )
+    _set_batch_norm1d(
+        torch,
+        module.batch_norm,
+        trained["gamma"],
+        trained["beta"],
+        statistics["running_mean"],
+        _renorm_running_var(layer),
+    )
+    _set(torch, module.running_std, statistics["running_std"])
+    _set(torch, module.renorm_mean, statistics["renorm_mean"])
+    _set(torch, module.renorm_std, statistics["renorm_std"])
+    return module
+
+
+def _layer_norm(torch, layer, dtype):
+    """A layer norm as ``torch.nn.LayerNorm``."""
+    kind = layer.normalizer
+    module = torch.nn.LayerNorm(
+        layer.coef.shape[1],
+        eps=kind.epsilon,
+        elementwise_affine=kind.affine,
+        dtype=dtype,
+    )
+    if kind.affine:
+        _set(torch, module.weight, layer.trained["gamma"])
+        _set(torch, module.bias, layer.trained["beta"])
+    return module
+
+
+def _rms_norm(torch, layer, dtype):
+    """An RMS norm as ``torch.nn.RMSNorm``."""
+    kind = layer.normalizer
+    module = torch.nn.RMSNorm(
+        layer.coef.shape[1],
+        eps=kind.epsilon,
+        elementwise_affine=kind.affine,
+        dtype=dtype,
+    )
+    if kind.affine:
+        _set(torch, module.weight, layer.trained["gamma"])
     return module
 
 
 def _batch_norm_constants(layer):
     """What a BatchNorm1d holds, by name, for the float32 check."""
-    return {
-        "gamma": layer.trained["gamma"],
-        "beta": layer.trained["beta"],
-        "running_mean": layer.statistics["running_mean"],
-        "running_var + eps": as_float64(layer.statistics["running_var"])
-        + layer.epsilon,
-    }
+    constants = dict(layer.trained)
+    constants["running_mean"] = layer.statistics["running_mean"]
+    running_var = as_float64(layer.statistics["running_var"])
+    constants["running_var + eps"] = running_var + layer.epsilon
+    return constants
 
 
-# Each kind of normalization of the inference view, as a torch module (built
-# unfolded, so that it can be fine-tuned) and the constants it holds.
-_TORCH_NORMALIZATIONS = {"batch_norm": (_batch_norm1d, _batch_norm_constants)}
+def _batch_renorm_constants(layer):
+    """What a BatchRenorm1d holds, by name, for the float32 check."""
+    constants = {**layer.trained, **layer.statistics}
+    constants["running_var + eps"] = _renorm_running_var(layer) + layer.epsilon
+    return constants
+
+
+def _trained_constants(layer):
+    """What a layer or RMS norm holds: its gamma and beta, if affine."""
+    return dict(layer.trained)
+
+
+# Each kind of normalization of the inference view (by name): the module that
+# to_torch builds for it, and the constants that module holds.
+_TORCH_NORMALIZATIONS = {
+    "batch_norm": (_batch_norm1d, _batch_norm_constants),
+    "ghost_batch_norm": (_ghost_batch_norm1d, _batch_norm_constants),
+    "batch_renorm": (_batch_renorm1d, _batch_renorm_constants),
+    "layer_norm": (_layer_norm, _trained_constants),
+    "rms_norm": (_rms_norm, _trained_constants),
+}
 
 
 def _network_constants(layers):
@@ -449,41 +640,24 @@ def _network_to_torch(torch, mlp, dtype):
         if has_bias:
             _set(torch, linear.bias, layer.intercept)
         modules.append(linear)
+        normalization = []
         if layer.normalization != "none":
             build, _ = _TORCH_NORMALIZATIONS[layer.normalization]
-            modules.append(build(torch, layer, dtype))
-        if i < len(layers) - 1:
-            modules.append(getattr(nn, _TORCH_ACTIVATIONS[layer.activation])())
-            if layer.dropout:
-                modules.append(nn.Dropout(layer.dropout))
-        elif layer.activation in _TORCH_OUTPUTS:
-            modules.append(_TORCH_OUTPUTS[layer.activation]()())
+            normalization.append(build(torch, layer, dtype))
+        if i == len(layers) - 1:
+            if layer.activation in _TORCH_OUTPUTS:
+                modules.append(torch_class(_TORCH_OUTPUTS[layer.activation])())
+            break
+        activation = getattr(nn, _TORCH_ACTIVATIONS[layer.activation])()
+        if layer.position == "after_activation":
+            modules += [activation, *normalization]
+        else:
+            modules += [*normalization, activation]
+        if layer.dropout:
+            modules.append(nn.Dropout(layer.dropout))
     return nn.Sequential(*modules).eval()
-
-
-def _exp_class():
-    """The torch module class ``Exp``, made on first use: torch is optional."""
-    if "Exp" not in globals():
-        import torch
-
-        class Exp(torch.nn.Module):
-            """``exp`` of the input: the output layer of a Poisson regressor."""
-
-            def forward(self, input):
-                return input.exp()
-
-        # Under this module's name, so that pickle finds it again.
-        Exp.__module__, Exp.__qualname__ = __name__, "Exp"
-        globals()["Exp"] = Exp
-    return globals()["Exp"]
-
-
-def __getattr__(name):
-    if name == "Exp":
-        return _exp_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # The layer after a network's output layer, by out_activation_, so that a
 # regressor's module outputs predict; a classifier's outputs its logits.
-_TORCH_OUTPUTS = {"exp": _exp_class}
+_TORCH_OUTPUTS = {"exp": "Exp"}
