@@ -12,25 +12,38 @@ compute, from the fitted state: parameters changed with ``set_params`` since
 the fit change the graph no more than they change those methods. They
 compute in the dtype of the input, float32 or float64. Every constant is
 taken in float64 from the fitted attributes first (the scaler's ``mean_``,
-``multiplier_`` and the ``beta`` of the fit, a network's layers with each
-batch normalization folded into the weights, as ``predict`` folds it) and
-then cast to that dtype. Where float32 cannot hold a constant (a
+``multiplier_`` and the ``beta`` of the fit, a network's layers with their
+normalization folded into the weights where it folds, as ``predict`` folds
+it) and then cast to that dtype. Where float32 cannot hold a constant (a
 ``multiplier_`` above 3.4e38, for data whose spread is below float32's
 smallest normal number), a float32 graph computes that step in float64:
 ``Cast`` to double, the step, ``Cast`` back. The graphs use only ``Sub``,
-``Mul``, ``Add``, ``MatMul``, those ``Cast`` nodes and the activations. Two
-ONNX operators that look like the natural choice are avoided on purpose:
+``Mul``, ``Add``, ``MatMul``, those ``Cast`` nodes and the activations, and
+for a network with :class:`~sklearn_bn.LayerNorm` or
+:class:`~sklearn_bn.RMSNorm` ``ReduceMean``, ``Sqrt`` and ``Reciprocal``.
+Two ONNX operators that look like the natural choice are avoided on purpose:
 ``ai.onnx.ml.Scaler`` computes in float32 whatever its input, and
 ``BatchNormalization`` stores ``epsilon`` as a float32, a relative error of
-about 1.4e-8 in float64.
+about 1.4e-8 in float64 (``LayerNormalization`` and ``RMSNormalization`` too).
 
 The scaler maps each feature to ``(x - mean_) * multiplier_ + beta`` (``x *
 multiplier_ + beta`` when ``with_mean=False``), the centered form that keeps
 full precision wherever the mean lies far from zero; NaN stays NaN, as in
 ``transform``. A network becomes ``MatMul`` by the folded weights and
-``Add`` of the folded shift (of the bias without batch normalization), then
-the activation, layer after layer, and the output activation of ``predict``:
-``exp`` for a regressor fitted with ``loss='poisson'``. A classifier has
+``Add`` of the folded shift, then the activation, layer after layer, and the
+output activation of ``predict``: ``exp`` for a regressor fitted with
+``loss='poisson'``. Every kind of batch normalization
+(:class:`~sklearn_bn.BatchNorm` before or after the activation,
+:class:`~sklearn_bn.GhostBatchNorm`, :class:`~sklearn_bn.BatchRenorm`)
+folds into the weights with its inference statistics, one after the
+activation into the next layer's. A layer or RMS normalization does not
+fold: it is computed after ``Add``, before the activation, in the graph's
+dtype as ``predict`` computes it in the network's:
+``(z - mean) * (1 / sqrt(var + epsilon)) * gamma + beta`` over each row
+(``ReduceMean``, ``Sub``, ``Mul``, ``Add``, ``Sqrt``, ``Reciprocal``) and
+``z * (1 / sqrt(mean(z ** 2) + epsilon)) * gamma``. A network whose
+normalization the converter has no nodes for is refused with a
+``ValueError``, not exported without it. A classifier has
 skl2onnx's two outputs, the labels and the probabilities, and takes
 skl2onnx's options ``zipmap`` (True, False or ``"columns"``) and ``nocl``
 (labels as class indices); a regressor has one output of shape

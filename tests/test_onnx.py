@@ -9,21 +9,31 @@ the test case that gave it.
 """
 
 import copy
-import functools
 import subprocess
 import sys
-import warnings
 
 import numpy as np
 import onnxruntime as ort
 import pytest
+from export_errors import (
+    CLASSIFIER_TARGETS,
+    NORMALIZATIONS,
+    REGRESSOR_LOSSES,
+    case_id,
+    classes,
+    fit_quietly,
+    fitted_classifier,
+    fitted_regressor,
+    make_data,
+    network_cases,
+    regression,
+    report_errors,
+)
 from export_errors import assert_close as export_assert_close
-from export_errors import case_id, report_errors
 from numpy.testing import assert_allclose, assert_array_equal
 from skl2onnx import to_onnx
 from sklearn.compose import ColumnTransformer
-from sklearn.datasets import make_classification
-from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
@@ -38,7 +48,6 @@ from sklearn_bn import (
 
 TOLERANCE = {np.float32: 2e-5, np.float64: 1e-11}
 DTYPES = [np.float32, np.float64]
-ACTIVATIONS = ["identity", "logistic", "tanh", "relu"]
 _report_errors = pytest.fixture(scope="module", autouse=True)(report_errors)
 
 
@@ -54,25 +63,6 @@ def run(model, X, **options):
         onx.SerializeToString(), providers=["CPUExecutionProvider"]
     )
     return session.run(None, {session.get_inputs()[0].name: X})
-
-
-def make_data(n_samples=300, n_classes=3, seed=0):
-    """Features on very different scales and offsets, and class labels."""
-    X, y = make_classification(
-        n_samples=n_samples,
-        n_features=6,
-        n_informative=4,
-        n_classes=n_classes,
-        random_state=seed,
-    )
-    X = X * [1.0, 10.0, 100.0, 0.1, 3.0, 1.0] + [0.0, 5.0, -50.0, 3.0, 1.0, -2.0]
-    return X, y
-
-
-def fit_quietly(model, X, y):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return model.fit(X, y)
 
 
 def test_import_sklearn_bn_loads_no_onnx_package():
@@ -200,60 +190,6 @@ def test_scaler_beyond_float32_is_computed_in_float64(dtype):
 
 # BatchNormMLPClassifier and BatchNormMLPRegressor ------------------------------
 
-# Every target a classifier converts, and every loss of the regressor.
-CLASSIFIER_TARGETS = ["binary", "multiclass", "one class"]
-REGRESSOR_LOSSES = sorted(
-    BatchNormMLPRegressor._parameter_constraints["loss"][0].options
-)
-
-
-def _classes(target, seed=0):
-    """Standardized X and labels for a classifier target."""
-    X, y = make_data(n_classes=3 if target == "multiclass" else 2, seed=seed)
-    X = StandardScaler().fit_transform(X)
-    if target == "one class":
-        y = np.full_like(y, 7)
-    return X, y
-
-
-def _regression(loss, n_outputs):
-    """Standardized X and a target for loss: non-negative for 'poisson'."""
-    X, _ = make_data()
-    X = StandardScaler().fit_transform(X)
-    y = X[:, :n_outputs] * 2 + np.sin(X[:, 1:2])
-    if loss == "poisson":
-        y = np.exp(0.5 * y)
-    return X, y.ravel() if n_outputs == 1 else y
-
-
-@functools.cache
-def _fitted_classifier(target, activation, batch_norm):
-    """A small classifier fitted in float64; cached, so tests must not change it."""
-    X, y = _classes(target)
-    clf = BatchNormMLPClassifier(
-        (8, 6),
-        activation=activation,
-        batch_norm=batch_norm,
-        max_iter=15,
-        random_state=0,
-    )
-    return fit_quietly(clf, X, y), X
-
-
-@functools.cache
-def _fitted_regressor(loss, activation, batch_norm, n_outputs):
-    """A small regressor fitted in float64; cached, so tests must not change it."""
-    X, y = _regression(loss, n_outputs)
-    reg = BatchNormMLPRegressor(
-        (8, 6),
-        activation=activation,
-        loss=loss,
-        batch_norm=batch_norm,
-        max_iter=15,
-        random_state=0,
-    )
-    return fit_quietly(reg, X, y), X
-
 
 def _fit_classifier(activation, n_classes, dtype, labels=None, **params):
     X, y = make_data(n_classes=n_classes)
@@ -276,13 +212,12 @@ def _assert_labels_match(labels, clf, X, proba):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("batch_norm", [True, False])
-@pytest.mark.parametrize("activation", ACTIVATIONS)
-@pytest.mark.parametrize("target", CLASSIFIER_TARGETS)
-def test_classifier_matches_predict_proba_and_predict(
-    target, activation, batch_norm, dtype
-):
-    clf, X = _fitted_classifier(target, activation, batch_norm)
+@pytest.mark.parametrize(
+    "target, kind, activation",
+    network_cases([(target,) for target in CLASSIFIER_TARGETS], [("multiclass",)]),
+)
+def test_classifier_matches_predict_proba_and_predict(target, kind, activation, dtype):
+    clf, X = fitted_classifier(target, activation, kind)
     X = X.astype(dtype)
     labels, proba = run(clf, X, zipmap=False)
     assert proba.dtype == dtype and labels.dtype == np.int64
@@ -294,7 +229,7 @@ def test_classifier_matches_predict_proba_and_predict(
 def test_one_class_classifier_predicts_its_class_whatever_the_probabilities():
     # Fitted on one class, predict_proba has two columns (the class and its
     # complement) and predict gives the class even where the second is larger.
-    clf, X = _fitted_classifier("one class", "relu", True)
+    clf, X = fitted_classifier("one class", "relu", "BatchNorm")
     X = X.astype(np.float32)
     labels, proba = run(clf, X, zipmap=False)
     assert proba.shape == (X.shape[0], 2) and (proba[:, 1] > 0.5).any()
@@ -305,7 +240,7 @@ def test_one_class_classifier_predicts_its_class_whatever_the_probabilities():
 
 @pytest.mark.parametrize("zipmap", [True, "columns"])
 def test_one_class_classifier_with_zipmap_is_an_error(zipmap):
-    clf, X = _fitted_classifier("one class", "relu", True)
+    clf, X = fitted_classifier("one class", "relu", "BatchNorm")
     with pytest.raises(
         ValueError, match="fitted on a single class, 7.*'zipmap': False"
     ):
@@ -384,12 +319,15 @@ def test_classifier_nocl_gives_class_indices(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("n_outputs", [1, 2])
-@pytest.mark.parametrize("batch_norm", [True, False])
-@pytest.mark.parametrize("activation", ACTIVATIONS)
-@pytest.mark.parametrize("loss", REGRESSOR_LOSSES)
-def test_regressor_matches_predict(loss, activation, batch_norm, n_outputs, dtype):
-    reg, X = _fitted_regressor(loss, activation, batch_norm, n_outputs)
+@pytest.mark.parametrize(
+    "loss, n_outputs, kind, activation",
+    network_cases(
+        [(loss, n_outputs) for loss in REGRESSOR_LOSSES for n_outputs in (1, 2)],
+        [(loss, 1) for loss in REGRESSOR_LOSSES],
+    ),
+)
+def test_regressor_matches_predict(loss, n_outputs, kind, activation, dtype):
+    reg, X = fitted_regressor(loss, n_outputs, activation, kind)
     X = X.astype(dtype)
     (output,) = run(reg, X)
     assert output.shape == (X.shape[0], n_outputs) and output.dtype == dtype
@@ -398,7 +336,7 @@ def test_regressor_matches_predict(loss, activation, batch_norm, n_outputs, dtyp
 
 
 def test_poisson_regressor_graph_ends_with_exp():
-    reg, X = _fitted_regressor("poisson", "relu", True, 1)
+    reg, X = fitted_regressor("poisson", 1, "relu", "BatchNorm")
     assert to_onnx(reg, X[:1]).graph.node[-1].op_type == "Exp"
     (output,) = run(reg, X)
     assert (output > 0).all()
@@ -429,11 +367,11 @@ NETWORK_CHANGES = {
 )
 def test_network_graph_computes_predict_after_set_params(kind, params, dtype):
     if kind == "regressor":
-        X, y = _regression("poisson", 1)
+        X, y = regression("poisson", 1)
         model = BatchNormMLPRegressor((8, 6), loss="poisson", random_state=0)
         method, what = "predict", "BatchNormMLPRegressor.predict"
     else:
-        X, y = _classes("multiclass")
+        X, y = classes("multiclass")
         model = BatchNormMLPClassifier((8, 6), random_state=0)
         method, what = "predict_proba", "BatchNormMLPClassifier.predict_proba"
     fit_quietly(model.set_params(max_iter=15), X, y)
@@ -448,7 +386,7 @@ def test_network_graph_computes_predict_after_set_params(kind, params, dtype):
 def test_network_beyond_float32_is_computed_in_float64(dtype):
     # Weights scaled by 1e39 in the first layer and 1e-39 in the next leave
     # predict as it was (identity activation), but float32 cannot hold them.
-    reg, X = _fitted_regressor("squared_error", "identity", False, 1)
+    reg, X = fitted_regressor("squared_error", 1, "identity", "none")
     reg = copy.deepcopy(reg)
     reg.coefs_[0] = reg.coefs_[0] * 1e39
     reg.intercepts_[0] = reg.intercepts_[0] * 1e39
@@ -458,6 +396,48 @@ def test_network_beyond_float32_is_computed_in_float64(dtype):
     assert output.dtype == dtype
     expected = reg.predict(X).reshape(-1, 1)
     assert_close(output, expected, dtype, "BatchNormMLPRegressor.predict")
+
+
+# The graph of each kind of normalization: folded into the weights, or
+# computed with arithmetic after the layer's product.
+COMPUTED_NODES = {
+    "LayerNorm": ["ReduceMean", "Sub", "Mul", "ReduceMean", "Add", "Sqrt"]
+    + ["Reciprocal", "Mul", "Mul", "Add"],
+    "LayerNorm(affine=False)": ["ReduceMean", "Sub", "Mul", "ReduceMean", "Add"]
+    + ["Sqrt", "Reciprocal", "Mul"],
+    "RMSNorm": ["Mul", "ReduceMean", "Add", "Sqrt", "Reciprocal", "Mul", "Mul"],
+    "RMSNorm(affine=False)": ["Mul", "ReduceMean", "Add", "Sqrt", "Reciprocal", "Mul"],
+}
+
+
+@pytest.mark.parametrize("kind", [kind for kind in NORMALIZATIONS if kind != "none"])
+def test_network_graph_of_each_normalization(kind):
+    reg, X = fitted_regressor("squared_error", 1, "relu", kind)
+    ops = [node.op_type for node in to_onnx(reg, X[:1]).graph.node]
+    # MatMul and Add of the folded layer, the normalization where it does not
+    # fold, then the activation; the output layer, and Identity.
+    hidden = ["MatMul", "Add", *COMPUTED_NODES.get(kind, []), "Relu"]
+    assert ops == [*hidden, *hidden, "MatMul", "Add", "Identity"]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", ["LayerNorm", "RMSNorm"])
+def test_normalization_beyond_float32_is_computed_in_float64(kind, dtype):
+    # gamma and beta of the first layer scaled by 1e45 and the next layer's
+    # weights by 1e-45 leave predict as it was (relu), but float32 cannot
+    # hold them.
+    reg, X = fitted_regressor("squared_error", 1, "relu", kind)
+    reg = copy.deepcopy(reg)
+    for name in reg._normalization.trained_names:
+        getattr(reg, name)[0] = getattr(reg, name)[0] * 1e45
+    reg.coefs_[1] = reg.coefs_[1] * 1e-45
+    X = X.astype(dtype)
+    (output,) = run(reg, X)
+    assert output.dtype == dtype
+    expected = reg.predict(X).reshape(-1, 1)
+    assert_close(output, expected, dtype, "BatchNormMLPRegressor.predict")
+    ops = [node.op_type for node in to_onnx(reg, X[:1]).graph.node]
+    assert ops.count("Cast") == (2 if dtype == np.float32 else 0)
 
 
 # Pipelines and ColumnTransformers ----------------------------------------------
@@ -552,3 +532,26 @@ def test_integer_input_is_an_error():
     scaler = BatchNormScaler().fit(X)
     with pytest.raises(TypeError, match="converts float and double tensors"):
         to_onnx(scaler, X[:1].astype(np.int64))
+
+
+@pytest.mark.parametrize(
+    "kind", ["BatchNorm", "GhostBatchNorm", "BatchRenorm", "LayerNorm", "RMSNorm"]
+)
+def test_network_whose_normalization_has_no_conversion_is_an_error(kind, monkeypatch):
+    # A kind added to the normalization table but not to the converter's would
+    # be left out of the graph, which would then compute something else.
+    from sklearn_bn.export import _onnx as converter
+
+    clf, X = fitted_classifier("multiclass", "relu", kind)
+    monkeypatch.delitem(converter._ONNX_NORMALIZATIONS, clf._normalization.name)
+    with pytest.raises(ValueError, match="no nodes for the normalization"):
+        to_onnx(clf, X[:1], options={"zipmap": False})
+
+
+def test_computed_normalization_without_nodes_is_an_error(monkeypatch):
+    from sklearn_bn.export import _onnx as converter
+
+    reg, X = fitted_regressor("squared_error", 1, "relu", "LayerNorm")
+    monkeypatch.setitem(converter._ONNX_NORMALIZATIONS, "layer_norm", None)
+    with pytest.raises(ValueError, match="no nodes for the normalization 'layer_n"):
+        to_onnx(reg, X[:1])

@@ -57,6 +57,8 @@ def _checked_parser(parse):
 
     def parser(scope, model, inputs, custom_parsers=None):
         check_is_fitted(model, msg=_NOT_FITTED)
+        if isinstance(model, BatchNormMLPClassifier | BatchNormMLPRegressor):
+            _check_normalization(model)
         if isinstance(model, BatchNormMLPClassifier):
             _check_single_label(model)
             _check_one_class_zipmap(scope, model)
@@ -261,21 +263,96 @@ def _convert_scaler(scope, operator, container):
     )
 
 
-def _network_layers(mlp):
-    """The layers that predict multiplies by, as float64 arrays, input first.
+def _reduce_mean(scope, container, x, name):
+    """The mean of each row of ``x``, as a column: ``ReduceMean`` over axis 1,
+    whose axes are an input from opset 18 on and an attribute before."""
+    if container.target_opset >= 18:
+        axes = _constant(scope, container, "axes", [1], TensorProto.INT64, np.int64)
+        return _node(scope, container, "ReduceMean", [x, axes], name, keepdims=1)
+    return _node(scope, container, "ReduceMean", [x], name, axes=[1], keepdims=1)
 
-    Each layer is ``(coef, intercept, activation)``: ``a @ coef + intercept``,
-    then the activation: the folded form of the inference view, each hidden
-    layer's normalization folded into its weights as ``predict`` folds it,
-    so that ``set_params`` since the fit changes the graph no more than it
-    changes predict.
+
+def _scaled_nodes(scope, container, x, inv_std, layer, proto_type, dtype):
+    """``x * inv_std``, then times ``gamma`` and plus ``beta`` where the layer
+    has them, as the normalization's ``_infer`` computes it."""
+    out = _node(scope, container, "Mul", [x, inv_std], "normalized")
+    trained = layer.trained
+    for op_type, role in (("Mul", "gamma"), ("Add", "beta")):
+        if role in trained:
+            values = as_float64(trained[role])
+            constant = _constant(scope, container, role, values, proto_type, dtype)
+            out = _node(scope, container, op_type, [out, constant], role)
+    return out
+
+
+def _inv_sqrt(scope, container, mean_square, layer, proto_type, dtype):
+    """``1 / sqrt(mean_square + epsilon)``."""
+    epsilon = _constant(scope, container, "epsilon", layer.epsilon, proto_type, dtype)
+    shifted = _node(scope, container, "Add", [mean_square, epsilon], "plus_epsilon")
+    root = _node(scope, container, "Sqrt", [shifted], "root")
+    return _node(scope, container, "Reciprocal", [root], "inv_root")
+
+
+def _layer_norm_nodes(scope, container, z, layer, proto_type, dtype):
+    """Layer normalization of each row: ``(z - mean) / sqrt(var + epsilon)``,
+    the variance biased, then ``gamma`` and ``beta``."""
+    mean = _reduce_mean(scope, container, z, "ln_mean")
+    centered = _node(scope, container, "Sub", [z, mean], "ln_centered")
+    square = _node(scope, container, "Mul", [centered, centered], "ln_square")
+    var = _reduce_mean(scope, container, square, "ln_var")
+    inv_std = _inv_sqrt(scope, container, var, layer, proto_type, dtype)
+    return _scaled_nodes(scope, container, centered, inv_std, layer, proto_type, dtype)
+
+
+def _rms_norm_nodes(scope, container, z, layer, proto_type, dtype):
+    """RMS normalization of each row: ``z / sqrt(mean(z ** 2) + epsilon)``,
+    then ``gamma``."""
+    square = _node(scope, container, "Mul", [z, z], "rms_square")
+    mean_square = _reduce_mean(scope, container, square, "rms_mean_square")
+    inv_rms = _inv_sqrt(scope, container, mean_square, layer, proto_type, dtype)
+    return _scaled_nodes(scope, container, z, inv_rms, layer, proto_type, dtype)
+
+
+# Each kind of normalization of the inference view, by name: None where the
+# view folds it into the weights (folded_coef, folded_intercept), else the
+# nodes that compute it after the folded product (a kind that is
+# ``computed``). A kind not here is refused, not exported without it.
+_ONNX_NORMALIZATIONS = {
+    "none": None,
+    "batch_norm": None,
+    "ghost_batch_norm": None,
+    "batch_renorm": None,
+    "layer_norm": _layer_norm_nodes,
+    "rms_norm": _rms_norm_nodes,
+}
+
+
+def _check_normalization(mlp):
+    """Refuse a network whose normalization the converter cannot compute."""
+    for layer in inference_layers(mlp):
+        name = layer.normalization
+        if name not in _ONNX_NORMALIZATIONS or (
+            layer.computed and _ONNX_NORMALIZATIONS[name] is None
+        ):
+            raise ValueError(
+                f"ONNX export has no nodes for the normalization {name!r} of "
+                f"this {type(mlp).__name__}; the graph would leave it out and "
+                "compute something else than predict."
+            )
+
+
+def _network_layers(mlp):
+    """The layers that predict computes, input first.
+
+    The folded form of the inference view, each hidden layer's
+    normalization folded into its weights where it folds, as ``predict``
+    folds it, so that ``set_params`` since the fit changes the graph no more
+    than it changes predict. Each layer is ``(coef, intercept, layer)``:
+    ``a @ coef + intercept`` (float64 arrays), then the normalization where
+    the view's ``layer`` is ``computed``, then its activation.
     """
     return [
-        (
-            as_float64(layer.folded_coef),
-            as_float64(layer.folded_intercept),
-            layer.activation,
-        )
+        (as_float64(layer.folded_coef), as_float64(layer.folded_intercept), layer)
         for layer in inference_layers(mlp)
     ]
 
@@ -290,17 +367,23 @@ def _mlp_logits(scope, operator, container):
     layers = _network_layers(mlp)
     input_type, _ = _proto_dtype(operator)
     constants = [array for coef, intercept, _ in layers for array in (coef, intercept)]
+    constants += [
+        as_float64(values) for *_, layer in layers for values in layer.trained.values()
+    ]
     proto_type, dtype = _compute_dtype(operator, constants)
     activation = _cast(
         scope, container, operator.inputs[0].full_name, input_type, proto_type
     )
-    for i, (coef, intercept, hidden_activation) in enumerate(layers):
+    for i, (coef, intercept, layer) in enumerate(layers):
         coef_name = _constant(scope, container, "coef", coef, proto_type, dtype)
         z = _node(scope, container, "MatMul", [activation, coef_name], "z")
         shift = _constant(scope, container, "intercept", intercept, proto_type, dtype)
         z = _node(scope, container, "Add", [z, shift], "z_shifted")
+        if layer.computed:
+            normalize = _ONNX_NORMALIZATIONS[layer.normalization]
+            z = normalize(scope, container, z, layer, proto_type, dtype)
         if i < len(layers) - 1:
-            op_type = _ONNX_ACTIVATIONS[hidden_activation]
+            op_type = _ONNX_ACTIVATIONS[layer.activation]
             z = _node(scope, container, op_type, [z], "hidden")
         activation = z
     return activation, proto_type
