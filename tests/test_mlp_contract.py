@@ -393,6 +393,37 @@ def test_skops_round_trip_trusts_only_our_classes_and_keeps_training(
     assert_allclose(loaded.loss_curve_, mlp.loss_curve_, rtol=1e-12)
 
 
+@pytest.mark.parametrize("kind", ["BatchNorm", "GhostBatchNorm", "LayerNorm"])
+def test_skops_round_trip_of_a_normalization_object_trusts_its_class_too(kind):
+    # batch_norm=<a normalization> is a parameter, which skops saves as the
+    # object: its class must be trusted as well as the estimator's.
+    sio = pytest.importorskip("skops.io")
+    import sklearn_bn
+
+    batch_norm = getattr(sklearn_bn, kind)()
+    X, y = make_classification(n_samples=80, random_state=0)
+    mlp = BatchNormMLPClassifier(
+        (8,), batch_norm=batch_norm, max_iter=3, random_state=0
+    )
+    _quiet_fit(mlp, X, y)
+    data = sio.dumps(mlp)
+    network_type = (
+        "sklearn_bn.neural_network._multilayer_perceptron.BatchNormMLPClassifier"
+    )
+    kind_type = f"{type(batch_norm).__module__}.{type(batch_norm).__qualname__}"
+    assert sio.get_untrusted_types(data=data) == sorted([network_type, kind_type])
+    with pytest.raises(sio.exceptions.UntrustedTypesFoundException):
+        sio.loads(data, trusted=[network_type])
+    loaded = sio.loads(data, trusted=[network_type, kind_type])
+    assert_array_equal(loaded.predict_proba(X), mlp.predict_proba(X))
+    for estimator in (mlp, loaded):
+        estimator.set_params(warm_start=True)
+        _quiet_fit(estimator, X, y)
+        estimator.partial_fit(X, y)
+    assert_allclose(loaded.predict_proba(X), mlp.predict_proba(X), rtol=1e-12)
+    assert_allclose(loaded.loss_curve_, mlp.loss_curve_, rtol=1e-12)
+
+
 def test_skops_round_trip_of_the_regressor():
     sio = pytest.importorskip("skops.io")
     # Seeded: unseeded, the two partial_fit calls below shuffle the one batch

@@ -16,9 +16,14 @@ from sklearn.exceptions import ConvergenceWarning
 import sklearn_bn
 from sklearn_bn import (
     SKOPS_TRUSTED_TYPES,
+    BatchNorm,
     BatchNormMLPClassifier,
     BatchNormMLPRegressor,
     BatchNormScaler,
+    BatchRenorm,
+    GhostBatchNorm,
+    LayerNorm,
+    RMSNorm,
 )
 
 
@@ -190,6 +195,45 @@ def test_network_loads_trusting_only_the_public_classes(config):
         f"{type(network).__module__}.{type(network).__qualname__}"
     ]
     loaded = sio.loads(data, trusted=SKOPS_TRUSTED_TYPES)
+    _assert_same_outputs(loaded, network, X)
+    _assert_keeps_working(loaded, copy.deepcopy(network), X, y)
+
+
+# Every kind of normalization, as the batch_norm of a network.
+NORMALIZATIONS = {
+    "BatchNorm(after_activation, momentum=None)": BatchNorm(
+        momentum=None, position="after_activation"
+    ),
+    "BatchNorm(affine=False, population)": BatchNorm(
+        affine=False, statistics="population"
+    ),
+    "GhostBatchNorm": GhostBatchNorm(virtual_batch_size=8),
+    "BatchRenorm": BatchRenorm(r_max=1.5, d_max=0.5),
+    "LayerNorm": LayerNorm(),
+    "LayerNorm(affine=False)": LayerNorm(affine=False),
+    "RMSNorm": RMSNorm(),
+    "RMSNorm(affine=False)": RMSNorm(affine=False),
+}
+
+
+@pytest.mark.parametrize("Network", [BatchNormMLPClassifier, BatchNormMLPRegressor])
+@pytest.mark.parametrize("kind", NORMALIZATIONS)
+def test_network_of_each_normalization_loads_trusting_the_public_classes(kind, Network):
+    # batch_norm=<a normalization> is a parameter: skops saves the object, and
+    # its class must be trusted too; the fitted state is plain arrays.
+    X, y = make_data()
+    X = X / np.abs(X).max(axis=0)
+    y = y if Network is BatchNormMLPClassifier else X[:, 0]
+    normalization = NORMALIZATIONS[kind]
+    network = Network((6,), batch_norm=normalization, max_iter=5, random_state=0)
+    _fit(network, X, y)
+    data = sio.dumps(network)
+    assert sio.get_untrusted_types(data=data) == sorted(
+        f"{type(obj).__module__}.{type(obj).__qualname__}"
+        for obj in (network, normalization)
+    )
+    loaded = sio.loads(data, trusted=SKOPS_TRUSTED_TYPES)
+    assert repr(loaded.batch_norm) == repr(normalization)
     _assert_same_outputs(loaded, network, X)
     _assert_keeps_working(loaded, copy.deepcopy(network), X, y)
 
