@@ -18,7 +18,15 @@ from sklearn.linear_model import PoissonRegressor
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.utils.fixes import parse_version
 
-from sklearn_bn import BatchNormMLPClassifier, BatchNormMLPRegressor
+from sklearn_bn import (
+    BatchNorm,
+    BatchNormMLPClassifier,
+    BatchNormMLPRegressor,
+    BatchRenorm,
+    GhostBatchNorm,
+    LayerNorm,
+    RMSNorm,
+)
 from sklearn_bn.neural_network._training import TrainingMixin
 from sklearn_bn.utils._compat import SKLEARN_VERSION
 
@@ -32,6 +40,18 @@ needs_sklearn_17 = pytest.mark.skipif(
 
 X_IRIS, Y_IRIS = load_iris(return_X_y=True)
 BOTH = pytest.mark.parametrize("batch_norm", [True, False])
+# Every kind of normalization, for the promises that hold for each.
+KINDS = [
+    True,
+    False,
+    BatchNorm(position="after_activation", statistics="population"),
+    BatchNorm(momentum=None, affine=False),
+    GhostBatchNorm(virtual_batch_size=8),
+    BatchRenorm(),
+    LayerNorm(),
+    RMSNorm(affine=False),
+]
+EVERY_KIND = pytest.mark.parametrize("batch_norm", KINDS, ids=repr)
 ESTIMATORS = pytest.mark.parametrize(
     "Estimator", [BatchNormMLPClassifier, BatchNormMLPRegressor]
 )
@@ -97,7 +117,11 @@ DIVERGING = dict(
 )
 
 
-@BOTH
+# Without gamma a normalized identity layer's output keeps unit variance, and
+# the output layer alone does not diverge at this learning rate.
+@pytest.mark.parametrize(
+    "batch_norm", [k for k in KINDS if getattr(k, "affine", True)], ids=repr
+)
 def test_diverging_fit_with_early_stopping_records_nan_and_keeps_the_best_epoch(
     batch_norm, monkeypatch
 ):
@@ -123,9 +147,10 @@ def test_diverging_fit_with_early_stopping_records_nan_and_keeps_the_best_epoch(
     assert np.isnan(mlp.loss_curve_[-1])
     assert all(np.isfinite(p).all() for p in mlp.coefs_ + mlp.intercepts_)
     # The kept parameters are the best epoch's, or the starting ones if no
-    # epoch scored: they score best_validation_score_ again.
+    # epoch scored: they score best_validation_score_ again (but population
+    # statistics, computed at the end of the fit, replace those it scored).
     best = mlp.best_validation_score_
-    if np.isfinite(best):
+    if np.isfinite(best) and not mlp._normalization.population:
         assert mlp.score(held_out["X"], held_out["y"]) == pytest.approx(best)
     # scikit-learn's own MLP finishes the same fit too, with NaN last.
     reference = MLPRegressor(**DIVERGING, early_stopping=True)
@@ -135,7 +160,7 @@ def test_diverging_fit_with_early_stopping_records_nan_and_keeps_the_best_epoch(
     assert np.isnan(reference.validation_scores_[-1])
 
 
-@BOTH
+@EVERY_KIND
 def test_diverging_first_epoch_with_early_stopping_keeps_the_starting_network(
     batch_norm,
 ):
@@ -155,9 +180,15 @@ def test_diverging_first_epoch_with_early_stopping_keeps_the_starting_network(
     assert_array_equal(mlp.coefs_[0], coef)
     assert_array_equal(mlp.coefs_[1], out_coef)
     assert_array_equal(mlp.intercepts_[-1], out_intercept)
-    if batch_norm:
-        assert_array_equal(mlp.bn_gammas_[0], np.ones(100))
-        assert_array_equal(mlp.bn_running_vars_[0], np.ones(100))
+    # The starting normalization: gamma 1, beta 0 and the statistics a new
+    # layer has (the population's of the starting network, with those).
+    kind = mlp._normalization
+    trained, statistics = kind._initialize(100, np.float64)
+    for name, start in zip(kind.trained_names, trained, strict=True):
+        assert_array_equal(getattr(mlp, name)[0], start)
+    if not kind.population:
+        for name, start in zip(kind.statistics_names, statistics, strict=True):
+            assert_array_equal(getattr(mlp, name)[0], start)
 
 
 def _sklearn_non_finite_message():
@@ -308,7 +339,7 @@ def _interrupt_on_call(monkeypatch, estimator, n_calls):
     monkeypatch.setattr(type(estimator), "_backprop", interrupted)
 
 
-@BOTH
+@EVERY_KIND
 @pytest.mark.parametrize("solver", ["sgd", "adam"])
 def test_keyboard_interrupt_restores_the_fitted_network_exactly(
     monkeypatch, batch_norm, solver
@@ -343,7 +374,7 @@ def test_keyboard_interrupt_in_a_first_fit_leaves_the_estimator_unfitted(monkeyp
     assert not hasattr(mlp, "coefs_")
 
 
-@BOTH
+@EVERY_KIND
 def test_training_writes_into_no_array_held_before_the_call(batch_norm):
     # What makes the rollback cheap: a shallow copy of __dict__ is a snapshot.
     X, y = make_classification(n_samples=60, random_state=0)

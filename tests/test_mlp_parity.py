@@ -20,7 +20,15 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.utils.fixes import parse_version
 
-from sklearn_bn import BatchNorm, BatchNormMLPClassifier, BatchNormMLPRegressor
+from sklearn_bn import (
+    BatchNorm,
+    BatchNormMLPClassifier,
+    BatchNormMLPRegressor,
+    BatchRenorm,
+    GhostBatchNorm,
+    LayerNorm,
+    RMSNorm,
+)
 from sklearn_bn.neural_network._normalization import batch_norm_inference_affine
 from sklearn_bn.utils._compat import SKLEARN_VERSION
 
@@ -406,10 +414,24 @@ def test_a_callback_can_stop_training_after_an_iteration(solver):
     assert_allclose(mlp.predict_proba(X), one.predict_proba(X), rtol=1e-12)
 
 
-@pytest.mark.parametrize("batch_norm", [True, False])
+@pytest.mark.parametrize(
+    "batch_norm",
+    [
+        True,
+        False,
+        BatchNorm(position="after_activation"),
+        BatchNorm(momentum=None, affine=False),
+        GhostBatchNorm(virtual_batch_size=8),
+        BatchRenorm(),
+        LayerNorm(),
+        RMSNorm(),
+    ],
+    ids=repr,
+)
 def test_scoring_monitor_scores_the_model_as_it_trains(batch_norm):
     # scikit-learn's test_score_after_fit: each epoch's logged score is the
-    # score of the model trained for that many epochs.
+    # score of the model trained for that many epochs (the copy the callbacks
+    # get has the normalization of the network, whatever its kind).
     _callback_utils()
     from sklearn.callback import ScoringMonitor
     from sklearn.metrics import check_scoring
