@@ -296,7 +296,10 @@ class BatchNorm(Normalization):
         the normalization over the whole ``X`` given to ``fit``, in inference
         mode, layer by layer (each layer already using its population
         statistics). ``partial_fit`` updates the running statistics as
-        ``"running"`` does: it sees one chunk of the data.
+        ``"running"`` does: it sees one chunk of the data. With
+        ``early_stopping=True`` the validation scores are computed with the
+        running statistics, and the population statistics of the epoch kept
+        replace them at the end.
 
     affine : bool, default=True
         Whether to learn ``gamma`` and ``beta``. Without, the output is the
