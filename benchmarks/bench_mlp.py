@@ -48,6 +48,7 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import copy  # noqa: E402
 import platform  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
@@ -654,12 +655,29 @@ def kind_text(rows, args):
     return "\n".join(lines)
 
 
+def _package_commit():
+    """The commit of the checkout the benchmark runs in, or None outside git."""
+    try:
+        completed = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=os.path.dirname(os.path.abspath(__file__)),
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return completed.stdout.strip()
+
+
 def kind_rst(rows, args, torch, keras):
+    commit = _package_commit()
     return "\n".join(
         [
-            f"Measured on {kind_machine(torch, keras)}; BLAS and torch limited to "
-            "the threads given in each row; load average "
-            f"{LOAD_AT_START:.1f} when the run began.",
+            f"Measured on {kind_machine(torch, keras)}"
+            + (f"; sklearn-bn at commit {commit}" if commit else "")
+            + "; BLAS and torch limited to the threads given in each row; load "
+            f"average {LOAD_AT_START:.1f} when the run began.",
             "",
             f"Command: ``python {' '.join(sys.argv)}``",
             "",
