@@ -147,7 +147,8 @@ class LayerNorm(Normalization):
     >>> from sklearn_bn import BatchNormMLPClassifier, LayerNorm
     >>> X, y = load_iris(return_X_y=True)
     >>> clf = BatchNormMLPClassifier(
-    ...     (8,), batch_norm=LayerNorm(), learning_rate_init=0.01, random_state=0
+    ...     (8,), batch_norm=LayerNorm(), learning_rate_init=0.01, max_iter=400,
+    ...     random_state=0,
     ... ).fit(X, y)
     >>> [gamma.shape for gamma in clf.ln_gammas_]
     [(8,)]
@@ -219,7 +220,8 @@ class RMSNorm(Normalization):
     >>> from sklearn_bn import BatchNormMLPClassifier, RMSNorm
     >>> X, y = load_iris(return_X_y=True)
     >>> clf = BatchNormMLPClassifier(
-    ...     (8,), batch_norm=RMSNorm(), learning_rate_init=0.01, random_state=0
+    ...     (8,), batch_norm=RMSNorm(), learning_rate_init=0.01, max_iter=400,
+    ...     random_state=0,
     ... ).fit(X, y)
     >>> round(clf.score(X, y), 2)
     0.98
