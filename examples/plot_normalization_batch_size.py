@@ -4,9 +4,9 @@ Which normalization for which mini-batch size
 =============================================
 
 Batch normalization estimates each unit's mean and variance from the
-mini-batch. Ioffe (2017) writes that with small mini-batches these estimates
-are poor and batch norm "is less effective", and proposes batch
-renormalization, which corrects the batch statistics towards the running ones
+mini-batch. Ioffe (2017) writes that its "effectiveness diminishes when the
+training minibatches are small", and proposes batch renormalization, which
+corrects the batch statistics towards the running ones
 (:class:`~sklearn_bn.BatchRenorm`). Layer normalization
 (:class:`~sklearn_bn.LayerNorm`) normalizes each row over its units and does
 not depend on the batch at all. At the other end, Hoffer et al. (2017) write
@@ -253,20 +253,22 @@ for name, train_accuracy, test_accuracy_ in zip(arms, train, test, strict=True):
 # %%
 # Result
 # ------
-# **Small batches.** From 8 rows up every normalization reaches 96-97% test
-# accuracy after 10 epochs (their lower accuracy at 128 and 256 rows is the
-# fewer updates: 40 at 256 rows). With 4 rows batch norm is 2 points behind
-# (94.6% against 96.5% for layer norm and 96.9% without normalization), and
-# with 2 rows it fails: 43.2% test accuracy, and a training loss of 16.7,
-# so the network did not even learn the training set: with two rows, each
-# normalized unit is -1 or +1 whatever the input. Batch renormalization
-# recovers part of this, as Ioffe (2017) reports, but only part: 67.9% with 2
-# rows (training loss 2.0) and 95.3% with 4. Layer normalization does not see
-# the batch and is unaffected: 96.6% with 2 rows. The network without
-# normalization is unstable at 2 rows with this learning rate (58.7%, between
-# its seeds' extremes in the shaded range). Three seeds per point: the
-# differences of a point or less between 8 and 64 rows are within their
-# spread.
+# **Small batches.** From 8 to 32 rows all four reach 96-97% test accuracy
+# after 10 epochs; beyond, the accuracy of all of them falls with the number
+# of updates (40 at 256 rows), the network without normalization's the most.
+# With 4 rows batch norm is 2 points behind (94.6% against 96.5% for layer
+# norm and 96.9% without normalization), and with 2 rows it fails: 43.2% test
+# accuracy, and a training loss of 16.7, so the network did not even learn the
+# training set: with two rows, each normalized unit is -1 or +1 whatever the
+# input. Batch renormalization recovers part of this, as Ioffe (2017) reports,
+# but only part: 67.9% with 2 rows (training loss 2.0). With 4 rows its 95.3%
+# against batch norm's 94.6% is within the seeds' spread
+# (``benchmarks/bench_normalizations.py``, with ten seeds: 95.3% against
+# 95.0%). Layer normalization does not see the batch and is unaffected: 96.6%
+# with 2 rows. The network without normalization is unstable at 2 rows with
+# this learning rate (58.7% on average, its seeds far apart in the shaded
+# range). Three seeds per point: the differences of a point or less between 8
+# and 64 rows are within their spread.
 #
 # **Large batches.** For the same 10 epochs, batches of 256 rows reach 94.0%
 # against 96.6% for batches of 32; with ghost batches of 32, 94.1%. Given
