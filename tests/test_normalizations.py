@@ -627,3 +627,30 @@ def test_set_params_after_fit_leaves_predict_unchanged(kind):
     for other in [*ALL_KINDS, False]:
         network.set_params(batch_norm=other)
         assert_allclose(network.predict(X), before, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        BatchNorm(momentum=None),
+        BatchNorm(position="after_activation", statistics="population"),
+        GhostBatchNorm(virtual_batch_size=8, momentum=None),
+        GhostBatchNorm(virtual_batch_size=8),
+        BatchRenorm(),
+        LayerNorm(),
+        RMSNorm(),
+    ],
+    ids=repr,
+)
+def test_float32_data_keeps_every_fitted_array_float32(kind):
+    # momentum=None's 1 / k used to be a numpy float64, which made the running
+    # statistics of a float32 network float64.
+    X, y = _classification()
+    mlp = _quiet(
+        BatchNormMLPClassifier(batch_norm=kind, batch_size=16, **SMALL).fit,
+        X.astype(np.float32),
+        y,
+    )
+    for name in mlp._normalization.attribute_names:
+        expected = np.int64 if name == "bn_num_batches_tracked_" else np.float32
+        assert {array.dtype for array in getattr(mlp, name)} == {np.dtype(expected)}

@@ -156,7 +156,10 @@ class Normalization(BaseEstimator):
 
     def _forward(self, z, trained, statistics, sample_weight=None):
         """Normalize in training: ``(out, cache, batch_stats)``; ``statistics``
-        are the layer's statistics before this mini-batch."""
+        are the layer's statistics before this mini-batch. ``z`` is the
+        kind's to overwrite where it normalizes before the activation (the
+        network reads it no more); after the activation, the backward pass
+        reads it."""
         return z, None, None
 
     def _backward(self, grad_out, cache, trained):

@@ -14,7 +14,7 @@ import numpy as np
 
 from ...preprocessing._dense import moments
 from ...utils._compat import Interval, StrOptions
-from ...utils._stats import exponential_average, moments_variance
+from ...utils._stats import moments_variance
 from ._base import BatchStats, Normalization, weighted_count
 
 
@@ -27,7 +27,7 @@ class BatchNormCache(NamedTuple):
     weight_share: np.ndarray | None = None
 
 
-def batch_norm_forward(z, gamma, beta, epsilon, sample_weight=None):
+def batch_norm_forward(z, gamma, beta, epsilon, sample_weight=None, overwrite=False):
     """Batch normalization in training mode: normalize with the batch's own moments.
 
     ``out = gamma * (z - mean_B) / sqrt(var_B + epsilon) + beta``, where
@@ -44,6 +44,8 @@ def batch_norm_forward(z, gamma, beta, epsilon, sample_weight=None):
         Added to the variance inside the square root.
     sample_weight : ndarray of shape (n_samples,) or None
         Weights of the samples: the moments are weighted means over the batch.
+    overwrite : bool, default=False
+        Whether ``z`` may be overwritten (it becomes the cache's ``x_hat``).
 
     Returns
     -------
@@ -62,7 +64,7 @@ def batch_norm_forward(z, gamma, beta, epsilon, sample_weight=None):
     >>> out.ravel(), stats.mean, stats.var
     (array([-1.,  1.]), array([2.]), array([1.]))
     """
-    cache, stats = batch_normalized(z, epsilon, sample_weight)
+    cache, stats = batch_normalized(z, epsilon, sample_weight, overwrite)
     if gamma is None:
         out = cache.x_hat.copy()
     else:
@@ -71,20 +73,22 @@ def batch_norm_forward(z, gamma, beta, epsilon, sample_weight=None):
     return out, cache, stats
 
 
-def batch_normalized(z, epsilon, sample_weight=None):
+def batch_normalized(z, epsilon, sample_weight=None, overwrite=False):
     """``(z - mean_B) / sqrt(var_B + epsilon)`` and the batch's statistics:
     :func:`batch_norm_forward` without ``gamma`` and ``beta``, which returns
-    the normalized ``z`` as the cache's ``x_hat`` and no copy of it."""
+    the normalized ``z`` as the cache's ``x_hat`` and no copy of it (in
+    ``z`` itself where ``overwrite``)."""
+    x_hat = z if overwrite else np.empty_like(z)
     if sample_weight is None:
         count, weight_share = z.shape[0], None
         mean = z.mean(axis=0)
-        x_hat = z - mean
+        np.subtract(z, mean, out=x_hat)
         var = np.einsum("ij,ij->j", x_hat, x_hat) / count
     else:
         count = sample_weight.sum()
         weight_share = sample_weight / count
         mean = weight_share @ z
-        x_hat = z - mean
+        np.subtract(z, mean, out=x_hat)
         var = weight_share @ (x_hat * x_hat)
     inv_std = 1.0 / np.sqrt(var + epsilon)
     x_hat *= inv_std
@@ -190,9 +194,12 @@ def update_running_stats(running_mean, running_var, stats, momentum):
     (array([1.]), array([1.5]))
     """
     unbiased_var = stats.var * (stats.count / (stats.count - 1))
+    # exponential_average's expression, without its NaN handling (the
+    # scaler's missing features), which a network's statistics never need.
+    keep = 1.0 - momentum
     return (
-        exponential_average(running_mean, stats.mean, momentum),
-        exponential_average(running_var, unbiased_var, momentum),
+        keep * running_mean + momentum * stats.mean,
+        keep * running_var + momentum * unbiased_var,
     )
 
 
@@ -388,7 +395,12 @@ class BatchNorm(Normalization):
 
     def _forward(self, z, trained, statistics, sample_weight=None):
         gamma, beta = self._gamma_beta(trained)
-        return batch_norm_forward(z, gamma, beta, self.epsilon, sample_weight)
+        # Before the activation, z is the network's to give away; after it,
+        # it is the activation's output, which the backward pass reads.
+        overwrite = self.position == "before_activation"
+        return batch_norm_forward(
+            z, gamma, beta, self.epsilon, sample_weight, overwrite
+        )
 
     def _backward(self, grad_out, cache, trained):
         gamma, _ = self._gamma_beta(trained)
@@ -402,7 +414,8 @@ class BatchNorm(Normalization):
         running_mean, running_var, n_batches = statistics
         n_batches = np.asarray(n_batches + 1, dtype=np.int64)
         # None: the cumulative average, the k-th batch weighing 1 / k.
-        momentum = 1.0 / n_batches if self.momentum is None else self.momentum
+        # (A Python float, which keeps float32 statistics float32.)
+        momentum = 1.0 / int(n_batches) if self.momentum is None else self.momentum
         return (
             *update_running_stats(running_mean, running_var, batch_stats, momentum),
             n_batches,
@@ -520,14 +533,16 @@ class GhostBatchNorm(BatchNorm):
             cache, chunk_stats = _grouped_normalized(
                 z[:rows].reshape(k, size, n_units), self.epsilon, weights
             )
-            out[:rows] = (cache.x_hat * gamma + beta).reshape(rows, n_units)
+            grouped_out = out[:rows].reshape(k, size, n_units)
+            np.multiply(cache.x_hat, gamma, out=grouped_out)
+            grouped_out += beta
             caches.append((slice(0, rows), cache))
             stats.append(chunk_stats)
         if rows < n_samples:
             tail = slice(rows, n_samples)
             weights = None if sample_weight is None else sample_weight[tail]
             out[tail], cache, chunk_stats = batch_norm_forward(
-                z[tail], gamma, beta, self.epsilon, weights
+                z[tail], gamma, beta, self.epsilon, weights, overwrite=True
             )
             caches.append((tail, cache))
             stats.append(
@@ -564,8 +579,8 @@ class GhostBatchNorm(BatchNorm):
         return dz, (dgamma, dbeta)
 
     def _check(self, batch_stats):
-        for count in batch_stats.count:
-            check_batch_stats(BatchStats(count, None, None))
+        if not (batch_stats.count > 1).all():
+            check_batch_stats(BatchStats(batch_stats.count.min(), None, None))
 
     def _update(self, statistics, batch_stats):
         # One step per virtual batch, in order, in closed form: the k-th of
@@ -594,14 +609,16 @@ class GhostBatchNorm(BatchNorm):
 
 def _grouped_normalized(z, epsilon, sample_weight=None):
     """:func:`batch_normalized` of each of ``k`` batches at once: ``z`` of shape
-    (k, size, n_units), ``sample_weight`` of shape (k * size,) or None; the
-    statistics with a first axis of ``k``."""
+    (k, size, n_units), overwritten, ``sample_weight`` of shape (k * size,) or
+    None; the statistics with a first axis of ``k``."""
     k, size, _ = z.shape
     if sample_weight is None:
         counts = np.full(k, float(size))
         weight_share = None
-        mean = z.mean(axis=1)
-        x_hat = z - mean[:, np.newaxis]
+        # The k means as one batched matrix-vector product.
+        mean = np.full(size, 1.0 / size, dtype=z.dtype) @ z
+        x_hat = z
+        x_hat -= mean[:, np.newaxis]
         var = np.einsum("kij,kij->kj", x_hat, x_hat) / size
     else:
         weights = sample_weight.reshape(k, size)
@@ -611,7 +628,8 @@ def _grouped_normalized(z, epsilon, sample_weight=None):
         )
         weight_share = weights / totals[:, np.newaxis]
         mean = np.einsum("ki,kij->kj", weight_share, z)
-        x_hat = z - mean[:, np.newaxis]
+        x_hat = z
+        x_hat -= mean[:, np.newaxis]
         var = np.einsum("ki,kij->kj", weight_share, x_hat * x_hat)
     inv_std = 1.0 / np.sqrt(var + epsilon)
     x_hat *= inv_std[:, np.newaxis]
@@ -622,7 +640,7 @@ def _grouped_backward(grad_out, cache, gamma):
     """:func:`batch_norm_backward` of each of ``k`` batches at once."""
     x_hat, inv_std, weight_share = cache
     size = grad_out.shape[1]
-    dbeta = grad_out.sum(axis=1)
+    dbeta = np.ones(size, dtype=grad_out.dtype) @ grad_out
     dgamma = np.einsum("kij,kij->kj", grad_out, x_hat)
     if weight_share is None:
         dz = x_hat * (dgamma / size)[:, np.newaxis]

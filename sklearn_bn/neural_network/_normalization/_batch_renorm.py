@@ -15,7 +15,6 @@ from typing import NamedTuple
 import numpy as np
 
 from ...utils._compat import Interval
-from ...utils._stats import exponential_average
 from ._base import Normalization
 from ._batch_norm import (
     batch_norm_backward,
@@ -23,6 +22,11 @@ from ._batch_norm import (
     batch_normalized,
     check_batch_stats,
 )
+
+
+def _average(running, batch, momentum):
+    """``(1 - momentum) * running + momentum * batch``."""
+    return (1.0 - momentum) * running + momentum * batch
 
 
 class RenormCache(NamedTuple):
@@ -186,12 +190,11 @@ class BatchRenorm(Normalization):
     def _update(self, statistics, batch_stats):
         running_mean, running_std, renorm_mean, renorm_std = statistics
         sigma = np.sqrt(batch_stats.var + self.epsilon)
-        momentum, renorm_momentum = self.momentum, self.renorm_momentum
         return (
-            exponential_average(running_mean, batch_stats.mean, momentum),
-            exponential_average(running_std, sigma, momentum),
-            exponential_average(renorm_mean, batch_stats.mean, renorm_momentum),
-            exponential_average(renorm_std, sigma, renorm_momentum),
+            _average(running_mean, batch_stats.mean, self.momentum),
+            _average(running_std, sigma, self.momentum),
+            _average(renorm_mean, batch_stats.mean, self.renorm_momentum),
+            _average(renorm_std, sigma, self.renorm_momentum),
         )
 
     def _affine(self, trained, statistics):

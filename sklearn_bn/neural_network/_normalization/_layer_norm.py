@@ -25,12 +25,19 @@ def _row_dots(a, b):
     return np.einsum("ij,ij->i", a, b)
 
 
-def layer_norm_forward(z, gamma, beta, epsilon):
+def _scale_rows(a, factors):
+    """``a *= factors[:, None]``, in place (einsum's loop is a third faster
+    than broadcasting)."""
+    np.einsum("ij,i->ij", a, factors.astype(a.dtype, copy=False), out=a)
+
+
+def layer_norm_forward(z, gamma, beta, epsilon, overwrite=False):
     """Layer normalization: ``gamma * (z - mean) / sqrt(var + epsilon) + beta``,
     with the mean and the biased variance of each row.
 
     Returns the output and ``(x_hat, inv_std)`` for the backward pass;
-    ``gamma`` and ``beta`` None for neither.
+    ``gamma`` and ``beta`` None for neither. With ``overwrite``, ``z``
+    becomes ``x_hat``.
 
     Examples
     --------
@@ -42,10 +49,10 @@ def layer_norm_forward(z, gamma, beta, epsilon):
     >>> out
     array([[-1.,  1.]])
     """
-    x_hat = z - _row_means(z)[:, np.newaxis]
-    var = _row_dots(x_hat, x_hat) / z.shape[1]
-    inv_std = (1.0 / np.sqrt(var + epsilon))[:, np.newaxis]
-    x_hat *= inv_std
+    x_hat = z if overwrite else z.copy()
+    x_hat -= _row_means(z)[:, np.newaxis]
+    inv_std = 1.0 / np.sqrt(_row_dots(x_hat, x_hat) / z.shape[1] + epsilon)
+    _scale_rows(x_hat, inv_std)
     if gamma is None:
         return x_hat.copy(), (x_hat, inv_std)
     out = x_hat * gamma
@@ -64,20 +71,21 @@ def layer_norm_backward(grad_out, cache, gamma):
     x_hat, inv_std = cache
     n_units = grad_out.shape[1]
     dgamma = np.einsum("ij,ij->j", grad_out, x_hat)
-    dbeta = grad_out.sum(axis=0)
+    dbeta = np.ones(grad_out.shape[0], dtype=grad_out.dtype) @ grad_out
     g = grad_out
     if gamma is not None:
         g *= gamma
-    x_hat *= (_row_dots(g, x_hat) / n_units)[:, np.newaxis]
+    _scale_rows(x_hat, _row_dots(g, x_hat) / n_units)
     x_hat += _row_means(g)[:, np.newaxis]
     g -= x_hat
-    g *= inv_std
+    _scale_rows(g, inv_std)
     return g, dgamma, dbeta
 
 
-def rms_norm_forward(z, gamma, epsilon):
+def rms_norm_forward(z, gamma, epsilon, overwrite=False):
     """RMS normalization: ``gamma * z / sqrt(mean(z ** 2) + epsilon)`` along
-    each row; ``gamma`` None for none.
+    each row; ``gamma`` None for none. With ``overwrite``, ``z`` becomes
+    ``x_hat``.
 
     Examples
     --------
@@ -89,9 +97,9 @@ def rms_norm_forward(z, gamma, epsilon):
     >>> out * np.sqrt(12.5)
     array([[3., 4.]])
     """
-    mean_square = _row_dots(z, z) / z.shape[1]
-    inv_rms = (1.0 / np.sqrt(mean_square + epsilon))[:, np.newaxis]
-    x_hat = z * inv_rms
+    inv_rms = 1.0 / np.sqrt(_row_dots(z, z) / z.shape[1] + epsilon)
+    x_hat = z if overwrite else z.copy()
+    _scale_rows(x_hat, inv_rms)
     if gamma is None:
         return x_hat.copy(), (x_hat, inv_rms)
     return x_hat * gamma, (x_hat, inv_rms)
@@ -107,9 +115,9 @@ def rms_norm_backward(grad_out, cache, gamma):
     g = grad_out
     if gamma is not None:
         g *= gamma
-    x_hat *= (_row_dots(g, x_hat) / n_units)[:, np.newaxis]
+    _scale_rows(x_hat, _row_dots(g, x_hat) / n_units)
     g -= x_hat
-    g *= inv_rms
+    _scale_rows(g, inv_rms)
     return g, dgamma
 
 
@@ -177,7 +185,7 @@ class LayerNorm(Normalization):
 
     def _forward(self, z, trained, statistics, sample_weight=None):
         gamma, beta = trained if self.affine else (None, None)
-        out, cache = layer_norm_forward(z, gamma, beta, self.epsilon)
+        out, cache = layer_norm_forward(z, gamma, beta, self.epsilon, overwrite=True)
         return out, cache, None
 
     def _backward(self, grad_out, cache, trained):
@@ -250,7 +258,7 @@ class RMSNorm(Normalization):
 
     def _forward(self, z, trained, statistics, sample_weight=None):
         gamma = trained[0] if self.affine else None
-        out, cache = rms_norm_forward(z, gamma, self.epsilon)
+        out, cache = rms_norm_forward(z, gamma, self.epsilon, overwrite=True)
         return out, cache, None
 
     def _backward(self, grad_out, cache, trained):
