@@ -67,8 +67,8 @@ def _modules():
 
     class GhostBatchNorm1d(torch.nn.BatchNorm1d):
         """One BatchNorm1d called on each virtual batch, in training: the
-        chunks of ``torch.split``, a last chunk of one row joined to the one
-        before."""
+        chunks of ``torch.split``, a last chunk of fewer than ``max(2,
+        virtual_batch_size / 2)`` rows joined to the one before."""
 
         def __init__(self, n_units, virtual_batch_size, **kwargs):
             super().__init__(n_units, **kwargs)
@@ -78,7 +78,8 @@ def _modules():
             if not self.training:
                 return super().forward(x)
             chunks = list(torch.split(x, self.virtual_batch_size))
-            if len(chunks) > 1 and chunks[-1].shape[0] == 1:
+            small = max(2, self.virtual_batch_size / 2)
+            if len(chunks) > 1 and chunks[-1].shape[0] < small:
                 chunks[-2:] = [torch.cat(chunks[-2:])]
             return torch.cat([super(GhostBatchNorm1d, self).forward(c) for c in chunks])
 

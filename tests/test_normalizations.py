@@ -182,9 +182,11 @@ REFERENCE_KINDS = {
         position="after_activation", affine=False, momentum=None
     ),
     # Mini-batches of 10: virtual batches of 3, 3 and 4 (a last one of one row
-    # joined to the one before); of 4, 4 and 2.
+    # joined to the one before); of 4, 4 and 2; of 10 (8 and a last 2, under
+    # half of 8, joined). The full batch of 30: 8, 8, 8 and 6.
     "ghost-3-momentum-none": GhostBatchNorm(virtual_batch_size=3, momentum=None),
     "ghost-4": GhostBatchNorm(virtual_batch_size=4, momentum=0.2),
+    "ghost-8": GhostBatchNorm(virtual_batch_size=8),
     "batch_renorm": BatchRenorm(momentum=0.2, renorm_momentum=0.3),
     # d_max a float32 number: Keras' torch backend rounds it to float32.
     "batch_renorm-clipped": BatchRenorm(r_max=1.5, d_max=0.5),

@@ -115,7 +115,8 @@ def to_torch(estimator, *, dtype=None):
     - :class:`GhostBatchNorm`: a ``GhostBatchNorm1d`` module around such a
       ``BatchNorm1d`` (its ``batch_norm``). In train mode it normalizes each
       virtual batch of ``virtual_batch_size`` rows with ``batch_norm`` (a
-      last virtual batch of one row joins the one before), which updates
+      last virtual batch of fewer than ``max(2, virtual_batch_size / 2)``
+      rows joins the one before, as in the network), which updates
       the running statistics once per virtual batch; in eval mode it is
       ``batch_norm``.
     - :class:`BatchRenorm`: a ``BatchRenorm1d`` module around a

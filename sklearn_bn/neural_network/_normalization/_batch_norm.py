@@ -205,8 +205,11 @@ def update_running_stats(running_mean, running_var, stats, momentum):
 
 def ghost_batches(n_samples, virtual_batch_size):
     """The virtual batches of a mini-batch: consecutive slices of
-    ``virtual_batch_size`` rows, a last one of a single row joined to the one
-    before (the unbiased variance of one row is undefined).
+    ``virtual_batch_size`` rows, a last one of fewer than ``max(2,
+    virtual_batch_size / 2)`` rows joined to the one before, as the networks
+    join a small last mini-batch: the statistics of a few rows are noise (two
+    rows normalize to -1 and +1 whatever their values), and the unbiased
+    variance of one row is undefined.
 
     Examples
     --------
@@ -215,12 +218,15 @@ def ghost_batches(n_samples, virtual_batch_size):
     ... )
     >>> ghost_batches(7, 3)
     [slice(0, 3, None), slice(3, 7, None)]
+    >>> ghost_batches(130, 32)[-1]
+    slice(96, 130, None)
     """
     slices = [
         slice(start, min(start + virtual_batch_size, n_samples))
         for start in range(0, n_samples, virtual_batch_size)
     ]
-    if len(slices) > 1 and slices[-1].stop - slices[-1].start < 2:
+    last = slices[-1]
+    if len(slices) > 1 and last.stop - last.start < max(2, virtual_batch_size / 2):
         slices[-2:] = [slice(slices[-2].start, n_samples)]
     return slices
 
@@ -457,7 +463,8 @@ class GhostBatchNorm(BatchNorm):
     ``virtual_batch_size`` rows, and each is batch-normalized with its own
     mean and variance, as one :class:`torch.nn.BatchNorm1d` called on each
     chunk would. The running statistics take one step per virtual batch, in
-    order. A last virtual batch of a single row joins the one before.
+    order. A last virtual batch of fewer than ``max(2, virtual_batch_size /
+    2)`` rows joins the one before, as a small last mini-batch does.
     Inference is batch norm's, with the running statistics, folded into the
     weights. With ``virtual_batch_size`` at least the mini-batch size it is
     :class:`BatchNorm`.
