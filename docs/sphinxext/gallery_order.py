@@ -11,6 +11,10 @@ FIRST = [
     "plot_dask.py",
     "plot_mlp_learning_rate.py",
     "plot_mlp_depth.py",
+    "plot_normalization_batch_size.py",
+    "plot_normalization_statistics.py",
+    "plot_normalization_position.py",
+    "plot_normalization_dropout.py",
 ]
 
 
