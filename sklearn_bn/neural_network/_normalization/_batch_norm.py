@@ -19,9 +19,12 @@ from ._base import BatchStats, Normalization, weighted_count
 
 
 class BatchNormCache(NamedTuple):
-    """What the backward pass of batch normalization needs from the forward."""
+    """What the backward pass of batch normalization needs from the forward:
+    ``centered``, ``z - mean_B``, and ``inv_std``, ``1 / sqrt(var_B +
+    epsilon)``, whose product is the normalized ``x_hat`` (never made: one
+    pass fewer over the batch each way)."""
 
-    x_hat: np.ndarray
+    centered: np.ndarray
     inv_std: np.ndarray
     # Each sample's share of the batch's total weight, or None when unweighted.
     weight_share: np.ndarray | None = None
@@ -45,13 +48,13 @@ def batch_norm_forward(z, gamma, beta, epsilon, sample_weight=None, overwrite=Fa
     sample_weight : ndarray of shape (n_samples,) or None
         Weights of the samples: the moments are weighted means over the batch.
     overwrite : bool, default=False
-        Whether ``z`` may be overwritten (it becomes the cache's ``x_hat``).
+        Whether ``z`` may be overwritten (it becomes the cache's ``centered``).
 
     Returns
     -------
     out : ndarray of shape (n_samples, n_units)
     cache : BatchNormCache
-        ``x_hat`` (the normalized ``z``) and ``inv_std``, for the backward pass.
+        ``z - mean_B`` and ``inv_std``, for the backward pass.
     stats : BatchStats
         The batch mean and biased variance, for the running statistics.
 
@@ -66,33 +69,30 @@ def batch_norm_forward(z, gamma, beta, epsilon, sample_weight=None, overwrite=Fa
     """
     cache, stats = batch_normalized(z, epsilon, sample_weight, overwrite)
     if gamma is None:
-        out = cache.x_hat.copy()
-    else:
-        out = cache.x_hat * gamma
-        out += beta
+        return cache.centered * cache.inv_std, cache, stats
+    out = cache.centered * (gamma * cache.inv_std)
+    out += beta
     return out, cache, stats
 
 
 def batch_normalized(z, epsilon, sample_weight=None, overwrite=False):
-    """``(z - mean_B) / sqrt(var_B + epsilon)`` and the batch's statistics:
-    :func:`batch_norm_forward` without ``gamma`` and ``beta``, which returns
-    the normalized ``z`` as the cache's ``x_hat`` and no copy of it (in
-    ``z`` itself where ``overwrite``)."""
-    x_hat = z if overwrite else np.empty_like(z)
+    """The cache of :func:`batch_norm_forward` (``z - mean_B`` in ``z`` itself
+    where ``overwrite``) and the batch's statistics, without the output."""
+    centered = z if overwrite else np.empty_like(z)
     if sample_weight is None:
         count, weight_share = z.shape[0], None
-        mean = z.mean(axis=0)
-        np.subtract(z, mean, out=x_hat)
-        var = np.einsum("ij,ij->j", x_hat, x_hat) / count
+        # The column means as one matrix-vector product.
+        mean = np.full(count, 1.0 / count, dtype=z.dtype) @ z
+        np.subtract(z, mean, out=centered)
+        var = np.einsum("ij,ij->j", centered, centered) / count
     else:
         count = sample_weight.sum()
         weight_share = sample_weight / count
         mean = weight_share @ z
-        np.subtract(z, mean, out=x_hat)
-        var = weight_share @ (x_hat * x_hat)
+        np.subtract(z, mean, out=centered)
+        var = weight_share @ (centered * centered)
     inv_std = 1.0 / np.sqrt(var + epsilon)
-    x_hat *= inv_std
-    cache = BatchNormCache(x_hat, inv_std, weight_share)
+    cache = BatchNormCache(centered, inv_std, weight_share)
     return cache, BatchStats(weighted_count(sample_weight, count), mean, var)
 
 
@@ -111,6 +111,8 @@ def batch_norm_backward(grad_out, cache, gamma):
     With sample weights ``w`` the ``1 / n`` in front of ``dbeta`` and
     ``x_hat * dgamma`` becomes each sample's share of the weight, ``w / sum(w)``
     (``grad_out`` then already carries the weights of the loss).
+
+    ``grad_out`` and the cache are overwritten (``dz`` is ``grad_out``).
 
     Parameters
     ----------
@@ -142,18 +144,21 @@ def batch_norm_backward(grad_out, cache, gamma):
     >>> dz.ravel(), dgamma, dbeta
     (array([0., 0.]), array([0.]), array([2.]))
     """
-    x_hat, inv_std, weight_share = cache
+    centered, inv_std, weight_share = cache
     n_samples = grad_out.shape[0]
-    dbeta = grad_out.sum(axis=0)
-    dgamma = np.einsum("ij,ij->j", grad_out, x_hat)
+    dbeta = np.ones(n_samples, dtype=grad_out.dtype) @ grad_out
+    dgamma = np.einsum("ij,ij->j", grad_out, centered) * inv_std
+    # x_hat * dgamma + dbeta, each row by its share, in the cache's array.
+    correction = centered
     if weight_share is None:
-        dz = x_hat * (dgamma / n_samples)
-        dz += dbeta / n_samples
+        correction *= inv_std * dgamma / n_samples
+        correction += dbeta / n_samples
     else:
-        dz = x_hat * dgamma
-        dz += dbeta
-        dz *= weight_share[:, np.newaxis]
-    np.subtract(grad_out, dz, out=dz)
+        correction *= inv_std * dgamma
+        correction += dbeta
+        correction *= weight_share[:, np.newaxis]
+    dz = grad_out
+    dz -= correction
     dz *= inv_std if gamma is None else gamma * inv_std
     return dz, dgamma, dbeta
 
@@ -541,7 +546,9 @@ class GhostBatchNorm(BatchNorm):
                 z[:rows].reshape(k, size, n_units), self.epsilon, weights
             )
             grouped_out = out[:rows].reshape(k, size, n_units)
-            np.multiply(cache.x_hat, gamma, out=grouped_out)
+            np.multiply(
+                cache.centered, gamma * cache.inv_std[:, np.newaxis], out=grouped_out
+            )
             grouped_out += beta
             caches.append((slice(0, rows), cache))
             stats.append(chunk_stats)
@@ -566,24 +573,23 @@ class GhostBatchNorm(BatchNorm):
         )
 
     def _backward(self, grad_out, cache, trained):
+        # Each part's dz is written in grad_out's rows (views of them).
         gamma = trained[0]
-        dz = np.empty_like(grad_out)
         dgamma = dbeta = 0
         for rows, chunk_cache in cache:
-            if chunk_cache.x_hat.ndim == 3:
-                k, size, n_units = chunk_cache.x_hat.shape
-                grad = grad_out[rows].reshape(k, size, n_units)
-                chunk_dz, chunk_dgamma, chunk_dbeta = _grouped_backward(
+            grad = grad_out[rows]
+            if chunk_cache.centered.ndim == 3:
+                grad = grad.reshape(chunk_cache.centered.shape)
+                _, chunk_dgamma, chunk_dbeta = _grouped_backward(
                     grad, chunk_cache, gamma
                 )
-                dz[rows] = chunk_dz.reshape(k * size, n_units)
             else:
-                dz[rows], chunk_dgamma, chunk_dbeta = batch_norm_backward(
-                    grad_out[rows], chunk_cache, gamma
+                _, chunk_dgamma, chunk_dbeta = batch_norm_backward(
+                    grad, chunk_cache, gamma
                 )
             dgamma = dgamma + chunk_dgamma
             dbeta = dbeta + chunk_dbeta
-        return dz, (dgamma, dbeta)
+        return grad_out, (dgamma, dbeta)
 
     def _check(self, batch_stats):
         if not (batch_stats.count > 1).all():
@@ -624,9 +630,9 @@ def _grouped_normalized(z, epsilon, sample_weight=None):
         weight_share = None
         # The k means as one batched matrix-vector product.
         mean = np.full(size, 1.0 / size, dtype=z.dtype) @ z
-        x_hat = z
-        x_hat -= mean[:, np.newaxis]
-        var = np.einsum("kij,kij->kj", x_hat, x_hat) / size
+        centered = z
+        centered -= mean[:, np.newaxis]
+        var = np.einsum("kij,kij->kj", centered, centered) / size
     else:
         weights = sample_weight.reshape(k, size)
         totals = weights.sum(axis=1)
@@ -635,27 +641,30 @@ def _grouped_normalized(z, epsilon, sample_weight=None):
         )
         weight_share = weights / totals[:, np.newaxis]
         mean = np.einsum("ki,kij->kj", weight_share, z)
-        x_hat = z
-        x_hat -= mean[:, np.newaxis]
-        var = np.einsum("ki,kij->kj", weight_share, x_hat * x_hat)
+        centered = z
+        centered -= mean[:, np.newaxis]
+        var = np.einsum("ki,kij->kj", weight_share, centered * centered)
     inv_std = 1.0 / np.sqrt(var + epsilon)
-    x_hat *= inv_std[:, np.newaxis]
-    return BatchNormCache(x_hat, inv_std, weight_share), BatchStats(counts, mean, var)
+    cache = BatchNormCache(centered, inv_std, weight_share)
+    return cache, BatchStats(counts, mean, var)
 
 
 def _grouped_backward(grad_out, cache, gamma):
-    """:func:`batch_norm_backward` of each of ``k`` batches at once."""
-    x_hat, inv_std, weight_share = cache
+    """:func:`batch_norm_backward` of each of ``k`` batches at once; overwrites
+    ``grad_out`` (which becomes ``dz``) and the cache."""
+    centered, inv_std, weight_share = cache
     size = grad_out.shape[1]
     dbeta = np.ones(size, dtype=grad_out.dtype) @ grad_out
-    dgamma = np.einsum("kij,kij->kj", grad_out, x_hat)
+    dgamma = np.einsum("kij,kij->kj", grad_out, centered) * inv_std
+    correction = centered
     if weight_share is None:
-        dz = x_hat * (dgamma / size)[:, np.newaxis]
-        dz += (dbeta / size)[:, np.newaxis]
+        correction *= (inv_std * dgamma / size)[:, np.newaxis]
+        correction += (dbeta / size)[:, np.newaxis]
     else:
-        dz = x_hat * dgamma[:, np.newaxis]
-        dz += dbeta[:, np.newaxis]
-        dz *= weight_share[:, :, np.newaxis]
-    np.subtract(grad_out, dz, out=dz)
+        correction *= (inv_std * dgamma)[:, np.newaxis]
+        correction += dbeta[:, np.newaxis]
+        correction *= weight_share[:, :, np.newaxis]
+    dz = grad_out
+    dz -= correction
     dz *= gamma * inv_std[:, np.newaxis]
     return dz, dgamma.sum(axis=0), dbeta.sum(axis=0)

@@ -172,7 +172,7 @@ class BatchRenorm(Normalization):
         d = np.clip((stats.mean - renorm_mean) / divisor, -self.d_max, self.d_max)
         d = d.astype(z.dtype)
         # gamma * (r * x_hat + d) + beta, in two passes over the batch.
-        out = cache.x_hat * (gamma * r)
+        out = cache.centered * (gamma * r * cache.inv_std)
         out += gamma * d + beta
         return out, RenormCache(cache, r, d), stats
 
