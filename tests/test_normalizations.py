@@ -656,3 +656,21 @@ def test_float32_data_keeps_every_fitted_array_float32(kind):
     for name in mlp._normalization.attribute_names:
         expected = np.int64 if name == "bn_num_batches_tracked_" else np.float32
         assert {array.dtype for array in getattr(mlp, name)} == {np.dtype(expected)}
+
+
+def test_batch_norm_true_is_batch_norm_with_its_defaults_bit_for_bit():
+    X, y = _classification()
+    fits = [
+        _quiet(
+            BatchNormMLPClassifier(
+                batch_norm=batch_norm, batch_size=16, random_state=0, **SMALL
+            ).fit,
+            X,
+            y,
+        )
+        for batch_norm in (True, BatchNorm())
+    ]
+    for name in ("coefs_", "intercepts_", *fits[0]._normalization.attribute_names):
+        for a, b in zip(getattr(fits[0], name), getattr(fits[1], name), strict=True):
+            np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(fits[0].predict_proba(X), fits[1].predict_proba(X))
