@@ -25,10 +25,10 @@ updates, with ghost batches or without?
 # Setup
 # -----
 # 1024 of the 1797 digits train and the other 773 test (stratified),
-# standardized. 1024 rows split into whole mini-batches of every size below:
-# with 898 rows, for instance, every epoch would end with a mini-batch of 2
-# rows (of 130 with 256 rows, whose last ghost batch of 32 would have 2 rows),
-# and the statistics of 2 rows are mostly noise. Every network has two hidden
+# standardized. 1024 rows split into whole mini-batches of every size below,
+# so that every mini-batch of a run has the size it is labelled with (with
+# 898 rows the networks would join a small last mini-batch to the one before
+# it, and one mini-batch of each epoch would be larger). Every network has two hidden
 # layers of 64 ReLU units and is trained by SGD with Nesterov momentum 0.9 and
 # learning rate 0.01, for a fixed number of epochs: ``tol=0`` and
 # ``n_iter_no_change=epochs`` stop it only at ``max_iter``. The fits run two
