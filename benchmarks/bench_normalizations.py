@@ -22,7 +22,8 @@ deviation.
    number of updates (320); the large batches' learning rate is the small
    one's times the square root of the ratio of the sizes. Then a ragged last
    mini-batch: 898 training rows in batches of 256 leave a last batch of 130,
-   whose last ghost batch has 2 rows; against 896 rows.
+   four ghost batches of 32 and 2 rows, which join the one before (a last
+   ghost batch under half the virtual batch size does); against 896 rows.
 3. Stale statistics (Wu and Johnson, 2021): running averages with momentum
    0.1, 0.01, 0.001 and None (the cumulative average) against population
    statistics, after 1 to 20 epochs in batches of 32.
@@ -34,8 +35,8 @@ deviation.
    (its population statistics) to its running variance, and the test
    accuracy and log loss with running and with population statistics.
 
-About 12 minutes on 2 cores (``--n-jobs 2``; 692 s on the shared 2-core
-development machine, with other jobs running), most of it in the 2560
+About 7 to 12 minutes on 2 cores (``--n-jobs 2``; 422 s and 692 s on the
+shared 2-core development machine, with other jobs running), most of it in the 2560
 updates of the first table; ``--quick`` (CI) runs a few settings with one
 seed in 20 s.
 
