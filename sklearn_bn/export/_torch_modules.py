@@ -26,9 +26,10 @@ def _make_ghost_batch_norm1d(torch):
 
         In training, the batch is cut into consecutive virtual batches of
         ``virtual_batch_size`` rows (a last one of fewer than ``max(2,
-        virtual_batch_size / 2)`` rows joins the one before), and its ``batch_norm`` normalizes each on its own, updating
-        its running statistics once per virtual batch, in order. In eval
-        mode it is ``batch_norm``, with the running statistics.
+        virtual_batch_size / 2)`` rows joins the one before), and its
+        ``batch_norm`` normalizes each on its own, updating its running
+        statistics once per virtual batch, in order. In eval mode it is
+        ``batch_norm``, with the running statistics.
 
         Parameters
         ----------
