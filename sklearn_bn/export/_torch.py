@@ -546,33 +546,24 @@ def _batch_renorm1d(torch, layer, dtype):
     return module
 
 
-def _layer_norm(torch, layer, dtype):
-    """A layer norm as ``torch.nn.LayerNorm``."""
-    kind = layer.normalizer
-    module = torch.nn.LayerNorm(
-        layer.coef.shape[1],
-        eps=kind.epsilon,
-        elementwise_affine=kind.affine,
-        dtype=dtype,
-    )
-    if kind.affine:
-        _set(torch, module.weight, layer.trained["gamma"])
-        _set(torch, module.bias, layer.trained["beta"])
-    return module
+def _row_norm(module_name):
+    """A builder of ``torch.nn.LayerNorm`` or ``torch.nn.RMSNorm``, which take
+    the same arguments; the weight is gamma and the bias (layer norm's) beta."""
 
+    def build(torch, layer, dtype):
+        kind = layer.normalizer
+        module = getattr(torch.nn, module_name)(
+            layer.coef.shape[1],
+            eps=kind.epsilon,
+            elementwise_affine=kind.affine,
+            dtype=dtype,
+        )
+        for role, parameter in (("gamma", "weight"), ("beta", "bias")):
+            if role in layer.trained:
+                _set(torch, getattr(module, parameter), layer.trained[role])
+        return module
 
-def _rms_norm(torch, layer, dtype):
-    """An RMS norm as ``torch.nn.RMSNorm``."""
-    kind = layer.normalizer
-    module = torch.nn.RMSNorm(
-        layer.coef.shape[1],
-        eps=kind.epsilon,
-        elementwise_affine=kind.affine,
-        dtype=dtype,
-    )
-    if kind.affine:
-        _set(torch, module.weight, layer.trained["gamma"])
-    return module
+    return build
 
 
 def _batch_norm_constants(layer):
@@ -602,8 +593,8 @@ _TORCH_NORMALIZATIONS = {
     "batch_norm": (_batch_norm1d, _batch_norm_constants),
     "ghost_batch_norm": (_ghost_batch_norm1d, _batch_norm_constants),
     "batch_renorm": (_batch_renorm1d, _batch_renorm_constants),
-    "layer_norm": (_layer_norm, _trained_constants),
-    "rms_norm": (_rms_norm, _trained_constants),
+    "layer_norm": (_row_norm("LayerNorm"), _trained_constants),
+    "rms_norm": (_row_norm("RMSNorm"), _trained_constants),
 }
 
 
