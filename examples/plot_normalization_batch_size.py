@@ -256,13 +256,13 @@ for name, train_accuracy, test_accuracy_ in zip(arms, train, test, strict=True):
 # **Small batches.** From 8 to 32 rows all four reach 96-97% test accuracy
 # after 10 epochs; beyond, the accuracy of all of them falls with the number
 # of updates (40 at 256 rows), the network without normalization's the most.
-# With 4 rows batch norm is 2 points behind (94.6% against 96.5% for layer
-# norm and 96.9% without normalization), and with 2 rows it fails: 43.2% test
-# accuracy, and a training loss of 16.7, so the network did not even learn the
-# training set: with two rows, each normalized unit is -1 or +1 whatever the
-# input. Batch renormalization recovers part of this, as Ioffe (2017) reports,
-# but only part: 67.9% with 2 rows (training loss 2.0). With 4 rows its 95.3%
-# against batch norm's 94.6% is within the seeds' spread
+# With 4 rows batch norm is 2 points behind (94.4% against 96.5% for layer
+# norm and 96.9% without normalization), and with 2 rows it fails: 49.8% test
+# accuracy, and a training loss of about 3000, so the network did not even
+# learn the training set: with two rows, each normalized unit is -1 or +1
+# whatever the input. Batch renormalization recovers part of this, as Ioffe
+# (2017) reports, but only part: 68.0% with 2 rows (training loss 12.2). With
+# 4 rows its 95.3% against batch norm's 94.4% is within the seeds' spread
 # (``benchmarks/bench_normalizations.py``, with ten seeds: 95.3% against
 # 95.0%). Layer normalization does not see the batch and is unaffected: 96.6%
 # with 2 rows. The network without normalization is unstable at 2 rows with

@@ -193,14 +193,14 @@ for position in positions:
 # difference. With SGD both positions reach 95% on every seed from 0.01 to
 # 0.32, and their best mean accuracies are 96.8% (before, at 0.032) and 96.6%
 # (after, at 0.1); after the activation is ahead at the smallest rate (86.6%
-# against 82.4% at 0.001) and at 1 (95.3% against 93.5%), but diverges from
+# against 82.4% at 0.001) and at 1 (95.0% against 93.5%), but diverges from
 # 3.2 on, where before the activation stays finite at chance. With Adam,
 # before the activation is slightly better at good rates (best 96.5% against
-# 95.8%, both at 0.0032, and 0.7 to 3.2 points ahead from 0.001 to 0.32), but
-# it collapses to chance from a learning rate of 1 (38.1% at 1, 10.3% at 10),
-# where after the activation keeps 83% to 88%. (At a learning rate of 1, a
+# 95.8%, both at 0.0032, and 0.7 to 2.5 points ahead from 0.001 to 0.32), but
+# it collapses to chance from a learning rate of 1 (37.3% at 1, 10.3% at 10),
+# where after the activation keeps 82% to 86%. (At a learning rate of 1, a
 # look at the first seed's hidden units shows why: with batch norm before the
-# ReLU, 31% to 75% of each layer's units output 0 for every test image; after
-# it, at most 8%.) The default, ``"before_activation"``, is the paper's and is
+# ReLU, 31% to 73% of each layer's units output 0 for every test image; after
+# it, at most 5%.) The default, ``"before_activation"``, is the paper's and is
 # as good as any here; ``"after_activation"`` is the more forgiving of a
 # learning rate that is far too large for Adam.
