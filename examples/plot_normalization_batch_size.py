@@ -263,8 +263,8 @@ for name, train_accuracy, test_accuracy_ in zip(arms, train, test, strict=True):
 # whatever the input. Batch renormalization recovers part of this, as Ioffe
 # (2017) reports, but only part: 68.0% with 2 rows (training loss 12.2). With
 # 4 rows its 95.3% against batch norm's 94.4% is within the seeds' spread
-# (``benchmarks/bench_normalizations.py``, with ten seeds: 95.3% against
-# 95.0%). Layer normalization does not see the batch and is unaffected: 96.6%
+# (``benchmarks/bench_normalizations.py``, with ten seeds: 95.3% for both).
+# Layer normalization does not see the batch and is unaffected: 96.6%
 # with 2 rows. The network without normalization is unstable at 2 rows with
 # this learning rate (58.7% on average, its seeds far apart in the shaded
 # range). Three seeds per point: the differences of a point or less between 8
