@@ -23,6 +23,7 @@ of the minima after a slash), throughput and ratios:
 
 import argparse
 import multiprocessing
+import os
 import platform
 import statistics
 import time
@@ -38,7 +39,7 @@ from sklearn.preprocessing import StandardScaler
 
 import sklearn_bn
 from sklearn_bn import BatchNormScaler
-from sklearn_bn.preprocessing import _native
+from sklearn_bn.preprocessing import _native, _threads
 
 SHAPES = [(500_000, 100), (50_000, 1_000), (4_000_000, 10)]
 QUICK_SHAPES = [(50_000, 100), (5_000, 1_000), (400_000, 10)]
@@ -390,8 +391,16 @@ def _machine():
             f"sklearn-bn {sklearn_bn.__version__}",
             "kernels: "
             + (_native.kernels.variant() if _native.kernels else "not built"),
+            f"BatchNormScaler threads: {_scaler_threads()}",
         ]
     )
+
+
+def _scaler_threads():
+    """The threads BatchNormScaler takes for a large X: the cores, unless a
+    BLAS limit (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS) holds it to fewer,
+    when the two-core references are no fair comparison."""
+    return _threads.n_threads(np.empty(_threads.THREADED_BYTES, dtype=np.uint8))
 
 
 def main(argv=None):
@@ -406,6 +415,12 @@ def main(argv=None):
 
     machine = _machine()
     print(f"Machine: {machine}")
+    if _scaler_threads() < 2 <= (os.cpu_count() or 1):
+        print(
+            "Note: a BLAS thread limit (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS) "
+            "holds BatchNormScaler to one thread, while the two-core references "
+            "take two: run without it to compare them."
+        )
     print(
         f"Medians of {repeats} interleaved repeats; ratios to the references: "
         "of the medians / of the minima.\n"
