@@ -124,19 +124,24 @@ def time_torch(torch, X, y, epochs, dtype):
     network = torch.nn.Sequential(*layers).to(torch_dtype).train()
     optimizer = torch.optim.Adam(network.parameters(), lr=LEARNING_RATE)
     X_t, y_t = torch.from_numpy(X.astype(dtype)), torch.from_numpy(y)
-    loss_curve = []
     for _ in range(epochs):
-        order = torch.randperm(X_t.shape[0])
-        accumulated = 0.0
-        for batch_start in range(0, X_t.shape[0], BATCH_SIZE):
-            batch = order[batch_start : batch_start + BATCH_SIZE]
-            optimizer.zero_grad()
-            loss = torch.nn.functional.cross_entropy(network(X_t[batch]), y_t[batch])
-            loss.backward()
-            optimizer.step()
-            accumulated += loss.item() * batch.shape[0]
-        loss_curve.append(accumulated / X_t.shape[0])
+        torch_epoch(torch, network, optimizer, X_t, y_t, BATCH_SIZE)
     return (time.perf_counter() - start) / epochs
+
+
+def torch_epoch(torch, network, optimizer, X, y, batch_size):
+    """One epoch of ``network`` in torch, in shuffled mini-batches: the mean
+    cross-entropy, each mini-batch's loss read after its step."""
+    order = torch.randperm(X.shape[0])
+    accumulated = 0.0
+    for batch_start in range(0, X.shape[0], batch_size):
+        batch = order[batch_start : batch_start + batch_size]
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(network(X[batch]), y[batch])
+        loss.backward()
+        optimizer.step()
+        accumulated += loss.item() * batch.shape[0]
+    return accumulated / X.shape[0]
 
 
 def epoch_time_configs(torch):
@@ -487,15 +492,7 @@ def time_torch_kind(torch, keras, reference, X, y, clock):
     layers.append(torch.nn.Linear(fan_in, KIND_CLASSES))
     network = torch.nn.Sequential(*layers).train()
     optimizer = torch.optim.Adam(network.parameters(), lr=LEARNING_RATE)
-    order = torch.randperm(X.shape[0])
-    accumulated = 0.0
-    for batch_start in range(0, X.shape[0], KIND_BATCH_SIZE):
-        batch = order[batch_start : batch_start + KIND_BATCH_SIZE]
-        optimizer.zero_grad()
-        loss = torch.nn.functional.cross_entropy(network(X[batch]), y[batch])
-        loss.backward()
-        optimizer.step()
-        accumulated += loss.item() * batch.shape[0]
+    torch_epoch(torch, network, optimizer, X, y, KIND_BATCH_SIZE)
     if reference == "bn_population":
         torch.optim.swa_utils.update_bn(torch.split(X, KIND_BATCH_SIZE), network)
     return clock() - start

@@ -237,15 +237,16 @@ def ghost_batches(n_samples, virtual_batch_size):
 
 
 def check_batch_stats(batch_stats):
-    """Refuse a mini-batch whose weights stand for 1 sample or fewer."""
-    if not batch_stats.count > 1:
+    """Refuse a mini-batch whose weights stand for 1 sample or fewer (with
+    ghost batches, the fewest of its virtual batches)."""
+    if not np.min(batch_stats.count) > 1:
         raise ValueError(
             "With batch normalization the sample weights of each "
             "training mini-batch must stand for more than 1 sample: "
             "the running variance is unbiased, n / (n - 1) times the "
             "batch's, with n the larger of sum(w) and the effective "
             "number of samples sum(w)**2 / sum(w**2); got a mini-batch "
-            f"with n = {batch_stats.count:.17g}. Give positive weight "
+            f"with n = {np.min(batch_stats.count):.17g}. Give positive weight "
             "to at least 2 samples of each mini-batch, or use "
             "batch_norm=False."
         )
@@ -590,10 +591,6 @@ class GhostBatchNorm(BatchNorm):
             dgamma = dgamma + chunk_dgamma
             dbeta = dbeta + chunk_dbeta
         return grad_out, (dgamma, dbeta)
-
-    def _check(self, batch_stats):
-        if not (batch_stats.count > 1).all():
-            check_batch_stats(BatchStats(batch_stats.count.min(), None, None))
 
     def _update(self, statistics, batch_stats):
         # One step per virtual batch, in order, in closed form: the k-th of
