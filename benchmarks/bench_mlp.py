@@ -26,6 +26,15 @@ with two):
    at most 1.3 times the epoch without normalization, at most the
    reference's time).
 
+7. (Run alone, with ``--only floor``.) How close is an epoch to its matrix
+   products alone, the floor for the network on this machine? On two
+   shapes: the digits (1797 x 64, hidden (64, 64), batches of 64) and
+   50,000 x 100 generated data (hidden (256, 256, 256), batches of 256);
+   Adam, batch norm before each ReLU or none, float32 and float64, 1 and 2
+   threads, against the products timed with numpy in the same loop over the
+   batches and against the same network in torch (targets: at most 5 times
+   the products on the small shape, 1.25 times on the large one).
+
 The configurations of each question run interleaved (one run of each per
 repeat, in an order that rotates), and the tables report medians over the
 repeats: of the times, and of the ratios of the runs of each repeat.
@@ -33,11 +42,13 @@ repeats: of the times, and of the ratios of the runs of each repeat.
 Usage::
 
     python benchmarks/bench_mlp.py [--repeats 7] [--epochs 5] [--rst PATH]
-        [--only {predict,rollback,kinds}] [--threads 1 2] [--kind-samples 50000]
+        [--only {predict,rollback,kinds,floor}] [--threads 1 2]
+        [--kind-samples 50000] [--floor-shapes small large] [--floor-samples N]
 
 ``--only kinds`` runs question 6 and, with ``--rst``, writes its table
-(``results/bench_mlp_kinds.rst``); ``--only predict`` and ``--only rollback``
-write none.
+(``results/bench_mlp_kinds.rst``); ``--only floor`` runs question 7 and
+writes ``results/bench_mlp_floor.rst``; ``--only predict`` and ``--only
+rollback`` write none.
 """
 
 import os
@@ -52,6 +63,7 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
+from functools import partial  # noqa: E402
 from typing import NamedTuple  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -95,8 +107,11 @@ def _never_stop(**params):
     return dict(tol=0.0, n_iter_no_change=np.inf, **params)
 
 
-def time_sklearn_style(estimator, X, y, epochs, clock=time.perf_counter):
-    """Seconds per epoch of fit, initialization included."""
+def time_sklearn_style(estimator, X, y, epochs, clock=time.perf_counter, clone=False):
+    """Seconds per epoch of fit, initialization included (of a clone of
+    ``estimator`` where ``clone``)."""
+    if clone:
+        estimator = sklearn.clone(estimator)
     estimator.set_params(max_iter=epochs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -700,6 +715,250 @@ def measure_kinds(args, torch):
     return rows, keras
 
 
+# Question 7: the epoch against its matrix products ------------------------------
+
+# name -> (rows, features, classes, hidden, batch size); "small" is the digits.
+FLOOR_SHAPES = {
+    "small": (1797, 64, 10, (64, 64), 64),
+    "large": (50_000, 100, 10, (256, 256, 256), 256),
+}
+FLOOR_TARGETS = {"small": "<= 5", "large": "<= 1.25"}
+
+
+def floor_data(shape, n_samples=None):
+    """The data of a ``FLOOR_SHAPES`` entry, float64; ``n_samples`` cuts the
+    large shape's rows (``--floor-samples``, a quick look)."""
+    rows, features, classes, _, _ = FLOOR_SHAPES[shape]
+    if shape == "small":
+        X, y = load_digits(return_X_y=True)
+        return X / 16.0, y
+    return make_classification(
+        n_samples=n_samples or rows,
+        n_features=features,
+        n_informative=features // 2,
+        n_classes=classes,
+        random_state=0,
+    )
+
+
+def products_seconds(X, hidden, n_outputs, batch_size, clock):
+    """Seconds of an epoch's matrix products alone: per mini-batch, the
+    forward products and the backward ones (each layer's weight gradient, and
+    the gradient sent back to every layer but the first), with numpy, in
+    arrays of X's dtype; no bias, normalization, activation, loss, optimizer
+    step or gathering of shuffled rows (the batches are slices of X)."""
+    rng = np.random.default_rng(0)
+    units = [X.shape[1], *hidden, n_outputs]
+    coefs = [
+        rng.standard_normal((fan_in, fan_out)).astype(X.dtype)
+        for fan_in, fan_out in zip(units[:-1], units[1:], strict=True)
+    ]
+    start = clock()
+    for batch_start in range(0, X.shape[0], batch_size):
+        activations = [X[batch_start : batch_start + batch_size]]
+        for coef in coefs:
+            activations.append(activations[-1] @ coef)
+        delta = activations[-1]
+        for i in range(len(coefs) - 1, -1, -1):
+            activations[i].T @ delta
+            if i:
+                delta = delta @ coefs[i].T
+    return clock() - start
+
+
+def time_torch_floor(torch, X, y, hidden, batch_size, batch_norm, clock):
+    """Seconds of one epoch of the same network in torch (Adam, BatchNorm1d
+    before each ReLU or none), its construction included."""
+    dtype = {np.float32: torch.float32, np.float64: torch.float64}[X.dtype.type]
+    X_t, y_t = torch.from_numpy(X), torch.from_numpy(y)
+    start = clock()
+    layers, fan_in = [], X.shape[1]
+    for width in hidden:
+        layers.append(torch.nn.Linear(fan_in, width, bias=not batch_norm))
+        if batch_norm:
+            layers.append(torch.nn.BatchNorm1d(width))
+        layers.append(torch.nn.ReLU())
+        fan_in = width
+    layers.append(torch.nn.Linear(fan_in, int(y.max()) + 1))
+    network = torch.nn.Sequential(*layers).to(dtype).train()
+    optimizer = torch.optim.Adam(network.parameters(), lr=LEARNING_RATE)
+    torch_epoch(torch, network, optimizer, X_t, y_t, batch_size)
+    return clock() - start
+
+
+def measure_floor_times(args, torch):
+    """{(threads, shape, dtype, batch_norm, side): seconds over the repeats},
+    side "ours", "products" or "torch"; every run of a thread count
+    interleaved, in an order that rotates."""
+    clock = CLOCKS[args.clock]
+    runs = {}
+    for shape in args.floor_shapes:
+        X, y = floor_data(shape, args.floor_samples)
+        _, _, classes, hidden, batch_size = FLOOR_SHAPES[shape]
+        for dtype in (np.float32, np.float64):
+            X_typed = X.astype(dtype)
+            for batch_norm in (True, False):
+                key = (shape, np.dtype(dtype).name, batch_norm)
+                estimator = BatchNormMLPClassifier(
+                    hidden,
+                    batch_norm=batch_norm,
+                    # torch's networks have no L2 penalty.
+                    **_never_stop(alpha=0.0, batch_size=batch_size, random_state=0),
+                )
+                runs[(*key, "ours")] = partial(
+                    time_sklearn_style, estimator, X_typed, y, 1, clock, clone=True
+                )
+                runs[(*key, "products")] = partial(
+                    products_seconds, X_typed, hidden, classes, batch_size, clock
+                )
+                if torch is not None:
+                    runs[(*key, "torch")] = partial(
+                        time_torch_floor,
+                        torch,
+                        X_typed,
+                        y,
+                        hidden,
+                        batch_size,
+                        batch_norm,
+                        clock,
+                    )
+    times = {}
+    names = list(runs)
+    for threads in args.threads:
+        with threadpool_limits(limits=threads):
+            if torch is not None:
+                torch.set_num_threads(threads)
+            for name in names:  # untimed: first use sets things up
+                runs[name]()
+            for name in names:
+                times[(threads, *name)] = []
+            for repeat in range(args.repeats):
+                shift = repeat % len(names)
+                for name in names[shift:] + names[:shift]:
+                    times[(threads, *name)].append(runs[name]())
+                print(
+                    f"  floor, {threads} thread(s): repeat {repeat + 1}/"
+                    f"{args.repeats} done",
+                    file=sys.stderr,
+                )
+    if torch is not None:
+        torch.set_num_threads(1)
+    return {name: np.array(values) for name, values in times.items()}
+
+
+def floor_rows(times, args):
+    """Per (shape, threads, dtype, batch_norm): ours ms, products ms, ours /
+    products, torch ms, ours / torch; ratios are medians of paired runs."""
+    rows = []
+    for shape in args.floor_shapes:
+        for threads in args.threads:
+            for dtype in ("float32", "float64"):
+                for batch_norm in (True, False):
+                    key = (threads, shape, dtype, batch_norm)
+                    ours, products = times[(*key, "ours")], times[(*key, "products")]
+                    torch_times = times.get((*key, "torch"))
+                    rows.append(
+                        [
+                            shape,
+                            threads,
+                            dtype,
+                            batch_norm,
+                            1e3 * np.median(ours),
+                            1e3 * np.median(products),
+                            np.median(ours / products),
+                            None
+                            if torch_times is None
+                            else 1e3 * np.median(torch_times),
+                            None
+                            if torch_times is None
+                            else np.median(ours / torch_times),
+                        ]
+                    )
+    return rows
+
+
+FLOOR_HEADER = [
+    "Shape",
+    "Threads",
+    "dtype",
+    "batch_norm",
+    "Ours (ms/epoch)",
+    "Products alone (ms)",
+    "Ours / products",
+    "torch (ms/epoch)",
+    "Ours / torch",
+]
+
+
+def floor_cells(row):
+    shape, threads, dtype, batch_norm, ours, products, to_products, ref, to_ref = row
+    return [
+        shape,
+        str(threads),
+        dtype,
+        str(batch_norm),
+        f"{ours:.1f}",
+        f"{products:.1f}",
+        _kind_ratio(to_products, FLOOR_TARGETS[shape]),
+        "n/a" if ref is None else f"{ref:.1f}",
+        _kind_ratio(to_ref, ""),
+    ]
+
+
+def floor_title(args):
+    shapes = "; ".join(
+        f"{name}: {rows:,} x {features}, hidden {hidden}, batches of {batch}"
+        for name, (rows, features, _, hidden, batch) in FLOOR_SHAPES.items()
+        if name in args.floor_shapes
+    )
+    if args.floor_samples:
+        shapes += f" (the large shape cut to {args.floor_samples:,} rows)"
+    return (
+        "Epoch time against the epoch's matrix products alone "
+        f"({shapes}); Adam, batch norm before each ReLU or none, alpha=0; "
+        "ours is fit with max_iter=1, initialization included; medians of "
+        f"{args.repeats} interleaved repeats"
+    )
+
+
+def floor_text(rows, args):
+    lines = [floor_title(args)]
+    widths = [6, 3, 8, 6, 9, 9, 28, 9, 6]
+    header = ["shape", "thr", "dtype", "bn", "ours ms", "prod ms", "ours/products"]
+    header += ["torch ms", "ours/torch"]
+    lines.append(" ".join(f"{h:{w}}" for h, w in zip(header, widths, strict=True)))
+    for row in rows:
+        cells = floor_cells(row)
+        lines.append(" ".join(f"{c:{w}}" for c, w in zip(cells, widths, strict=True)))
+    return "\n".join(lines)
+
+
+def floor_machine(torch):
+    versions = [
+        f"Python {platform.python_version()}",
+        f"numpy {np.__version__}",
+        f"scikit-learn {sklearn.__version__}",
+        f"torch {torch.__version__}" if torch is not None else "torch not installed",
+    ]
+    return machine(versions)
+
+
+def floor_rst(rows, args, torch):
+    commit = COMMIT_AT_START
+    return "\n".join(
+        [
+            f"Measured on {floor_machine(torch)}"
+            + (f"; sklearn-bn at commit {commit}" if commit else "")
+            + "; BLAS and torch limited to the threads given in each row; load "
+            f"average {LOAD_AT_START:.1f} when the run began.",
+            "",
+            f"Command: ``python {' '.join(sys.argv)}``",
+            "",
+            rst_list_table(floor_title(args), FLOOR_HEADER, map(floor_cells, rows)),
+        ]
+    )
+
+
 def machine_description(torch):
     versions = [
         f"Python {platform.python_version()}",
@@ -824,15 +1083,15 @@ def main():
     parser.add_argument("--rst", help="also write the tables as reStructuredText")
     parser.add_argument(
         "--only",
-        choices=["predict", "rollback", "kinds"],
-        help="run one question only and print it; only kinds writes --rst",
+        choices=["predict", "rollback", "kinds", "floor"],
+        help="run one question only and print it; only kinds and floor write --rst",
     )
     parser.add_argument(
         "--threads",
         type=int,
         nargs="+",
         default=[1, 2],
-        help="the BLAS and torch threads of each run of --only kinds",
+        help="the BLAS and torch threads of each run of --only kinds and floor",
     )
     parser.add_argument(
         "--clock",
@@ -846,6 +1105,19 @@ def main():
         default=KIND_SHAPE[0],
         help="the rows of --only kinds' data (fewer for a quick look)",
     )
+    parser.add_argument(
+        "--floor-shapes",
+        nargs="+",
+        choices=list(FLOOR_SHAPES),
+        default=list(FLOOR_SHAPES),
+        help="the shapes of --only floor",
+    )
+    parser.add_argument(
+        "--floor-samples",
+        type=int,
+        default=None,
+        help="the rows of --only floor's large shape (fewer for a quick look)",
+    )
     args = parser.parse_args()
 
     threadpool_limits(limits=1)
@@ -853,6 +1125,15 @@ def main():
     X, y = load_digits(return_X_y=True)
     X = X / 16.0
 
+    if args.only == "floor":
+        rows = floor_rows(measure_floor_times(args, torch), args)
+        print(floor_machine(torch))
+        print(floor_text(rows, args))
+        if args.rst:
+            with open(args.rst, "w") as rst:
+                rst.write(floor_rst(rows, args, torch))
+                rst.write("\n")
+        return
     if args.only == "kinds":
         rows, keras = measure_kinds(args, torch)
         print(kind_machine(torch, keras))
