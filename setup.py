@@ -1,7 +1,8 @@
-"""Builds the C kernels, sklearn_bn/preprocessing/_kernels.c; the rest is in
+"""Builds the C kernels, sklearn_bn/preprocessing/_kernels.c (the scaler's)
+and sklearn_bn/neural_network/_kernels.c (the networks'); the rest is in
 pyproject.toml.
 
-The kernels are one limited-API (abi3) module: a wheel built on CPython 3.11
+The kernels are limited-API (abi3) modules: a wheel built on CPython 3.11
 serves every CPython from 3.11 up on its platform.
 
 Without a C compiler a source install goes on: the numpy code paths do the
@@ -44,13 +45,13 @@ class build_ext_or_fall_back(build_ext):
         except (CCompilerError, BaseError, OSError) as error:
             if _kernels_required():
                 raise BaseError(
-                    "sklearn_bn.preprocessing._kernels did not compile, and this "
+                    "sklearn-bn's C kernels did not compile, and this "
                     "build requires it (SKLEARN_BN_REQUIRE_KERNELS or CIBUILDWHEEL "
                     "is set): "
                     f"{error}"
                 ) from error
             sys.stderr.write(
-                "\n*** WARNING: sklearn_bn.preprocessing._kernels did not compile "
+                "\n*** WARNING: sklearn-bn's C kernels did not compile "
                 f"({error}).\n*** sklearn-bn will run its numpy code paths, "
                 "which are slower; sklearn_bn.show_versions() shows this.\n\n"
             )
@@ -75,20 +76,41 @@ class bdist_wheel_tagged(bdist_wheel):
         return super().get_tag()
 
 
+# MSVC knows C99's restrict only in C11 mode (not built by CI).
+C11 = ["/std:c11"] if sys.platform == "win32" else []
+# The networks' kernels compute what numpy computes, to the bit: no product
+# and sum contracted into a fused multiply-add, and sqrt without errno, so
+# that it vectorizes.
+EXACT = C11 if sys.platform == "win32" else ["-ffp-contract=off", "-fno-math-errno"]
+
+
+def _kernels(name, sources, depends=(), extra_compile_args=()):
+    return Extension(
+        name,
+        sources=sources,
+        depends=list(depends),
+        define_macros=[("Py_LIMITED_API", "0x030B0000")] if LIMITED_API else [],
+        py_limited_api=LIMITED_API,
+        extra_compile_args=list(extra_compile_args),
+    )
+
+
 setup(
     ext_modules=[
-        Extension(
+        _kernels(
             "sklearn_bn.preprocessing._kernels",
-            sources=["sklearn_bn/preprocessing/_kernels.c"],
+            ["sklearn_bn/preprocessing/_kernels.c"],
             depends=[
                 "sklearn_bn/preprocessing/_dense_kernels.h",
                 "sklearn_bn/preprocessing/_sparse_kernels.h",
             ],
-            define_macros=[("Py_LIMITED_API", "0x030B0000")] if LIMITED_API else [],
-            py_limited_api=LIMITED_API,
-            # MSVC knows C99's restrict only in C11 mode (not built by CI).
-            extra_compile_args=["/std:c11"] if sys.platform == "win32" else [],
-        )
+            extra_compile_args=C11,
+        ),
+        _kernels(
+            "sklearn_bn.neural_network._kernels",
+            ["sklearn_bn/neural_network/_kernels.c"],
+            extra_compile_args=EXACT,
+        ),
     ],
     cmdclass={"build_ext": build_ext_or_fall_back, "bdist_wheel": bdist_wheel_tagged},
     options={"bdist_wheel": {"py_limited_api": "cp311"}} if LIMITED_API else {},

@@ -40,6 +40,8 @@ def test_show_versions_says_whether_the_kernels_were_built(capsys):
     assert kernels["built"] == str(spec is not None)
     if spec is not None:
         assert kernels["file"] == spec.origin
+        networks = importlib.util.find_spec("sklearn_bn.neural_network._kernels")
+        assert kernels["networks' kernels"] == str(networks is not None)
 
 
 def test_show_versions_gives_the_threads_within_the_pool_limits(capsys):

@@ -28,6 +28,7 @@ from ..utils._compat import (
     _fit_context,
 )
 from ..utils._rollback import restored_on_error
+from . import _fused
 from ._base import ACTIVATIONS, DERIVATIVES, LOSSES, glorot_uniform
 from ._inference import inference_layers
 from ._normalization import (
@@ -62,6 +63,22 @@ def _dropout_mask(shape, rate, random_state, dtype):
     ``1 / (1 - rate)``, so that the expected output is the output."""
     keep = random_state.uniform(size=shape) >= rate
     return keep * np.asarray(1.0 / (1.0 - rate), dtype=dtype)
+
+
+def _dot(a, b):
+    """``a @ b``: numpy's product for arrays, scikit-learn's for sparse ``a``."""
+    if type(a) is np.ndarray:
+        return a @ b
+    return safe_sparse_dot(a, b)
+
+
+def _activation_backward(name, a, delta):
+    """Multiply ``delta`` by the derivative of activation ``name`` at its
+    output ``a``, in place (the ReLU's in one fused pass)."""
+    if name == "relu":
+        _fused.relu_backward(a, delta)
+    else:
+        DERIVATIVES[name](a, delta)
 
 
 # The lists that training replaces element by element; each call works on
@@ -330,14 +347,16 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
         self._set_trained(state[:n_params])
         self._set_layer_lists(self._normalization.statistics_names, state[n_params:])
 
-    def _set_statistics(self, statistics):
+    def _set_statistics(self, statistics, kind=None):
         """Install per-layer statistics (tuples in the kind's order)."""
-        for j, name in enumerate(self._normalization.statistics_names):
+        if kind is None:
+            kind = self._normalization
+        for j, name in enumerate(kind.statistics_names):
             setattr(self, name, [layer[j] for layer in statistics])
 
     # Forward and backward passes -------------------------------------------
 
-    def _forward_train(self, X, sample_weight=None, random_state=None):
+    def _forward_train(self, X, sample_weight=None, random_state=None, kind=None):
         """The forward pass in training mode, normalizing with batch statistics.
 
         Returns the activations of every layer (the input first, the output
@@ -348,28 +367,37 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
         ``dropout > 0``, each hidden layer's output is multiplied by a fresh
         mask of ``0`` (with probability ``dropout``) and ``1 / (1 -
         dropout)`` (inverted dropout); without one, nothing is dropped.
+        ``kind`` is the fitted normalization, where the caller has it.
         """
-        kind = self._normalization
+        if kind is None:
+            kind = self._normalization
         trained = layer_arrays(self, kind.trained_names)
         statistics = layer_arrays(self, kind.statistics_names)
-        hidden_activation = ACTIVATIONS[self.activation]
+        name = self.activation
+        hidden_activation = ACTIVATIONS[name]
         after = kind.position == "after_activation"
+        # The activation is applied in the pass that comes before it where
+        # it can be: the bias's (without normalization, or with one after
+        # the activation), or the normalization's (batch norm before it).
+        with_bias = not kind.replaces_bias and (after or not kind.normalizes)
+        fused = {"activation": name} if kind.fuses_activation and not after else {}
         rate = self.dropout if random_state is not None else 0.0
         activations, caches, stats = [X], [], []
         for i in range(self._n_hidden):
-            z = safe_sparse_dot(activations[i], self.coefs_[i])
+            z = _dot(activations[i], self.coefs_[i])
             if not kind.replaces_bias:
-                z += self.intercepts_[i]
-            if after:
+                _fused.shift_activate(
+                    z, self.intercepts_[i], name if with_bias else "identity"
+                )
+            elif after:
                 hidden_activation(z)
-                activation = z
+            activation = z if after else None
             z, cache, batch_stats = kind._forward(
-                z, trained[i], statistics[i], sample_weight
+                z, trained[i], statistics[i], sample_weight, **fused
             )
             stats.append(batch_stats)
-            if not after:
+            if not (after or with_bias or fused):
                 hidden_activation(z)
-                activation = None
             if rate:
                 mask = _dropout_mask(z.shape, rate, random_state, z.dtype)
                 if activation is None:
@@ -379,7 +407,7 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
             else:
                 caches.append(LayerCache(cache, activation))
             activations.append(z)
-        out = safe_sparse_dot(activations[-1], self.coefs_[-1])
+        out = _dot(activations[-1], self.coefs_[-1])
         out += self.intercepts_[-1]
         ACTIVATIONS[self.out_activation_](out)
         activations.append(out)
@@ -458,44 +486,68 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
             attributes.update(_inference_coefs=coefs, _inference_intercepts=intercepts)
         return attributes
 
-    def _backprop(self, X, Y, sample_weight=None, random_state=None):
+    def _backprop(self, X, Y, sample_weight=None, random_state=None, out=None):
         """The training loss on one mini-batch and its exact gradient.
 
         The loss is the (weighted) mean over samples of the output loss, plus
         ``alpha / 2 * sum(||W||**2) / n_samples``, where ``n_samples`` is the
         sum of the weights if any. The gradients come in the order of
-        ``_trained()``; the batch statistics are returned for the running
-        averages, which this method does not touch. ``random_state`` draws
-        the dropout masks (see ``_forward_train``).
+        ``_trained()``, in ``out`` where it is given (arrays of their shapes,
+        the optimizer's, written into) and in new arrays otherwise; the batch
+        statistics are returned for the running averages, which this method
+        does not touch. ``random_state`` draws the dropout masks (see
+        ``_forward_train``).
         """
-        activations, caches, stats = self._forward_train(X, sample_weight, random_state)
+        kind = self._normalization
+        activations, caches, stats = self._forward_train(
+            X, sample_weight, random_state, kind
+        )
         weight_sum = X.shape[0] if sample_weight is None else sample_weight.sum()
         squared_norm = sum(np.vdot(coef, coef) for coef in self.coefs_)
         loss = LOSSES[self.out_activation_](Y, activations[-1], sample_weight)
         loss += 0.5 * self.alpha * squared_norm / weight_sum
 
-        kind = self._normalization
         trained = layer_arrays(self, kind.trained_names)
         n_hidden = self._n_hidden
-        coef_grads = [None] * (n_hidden + 1)
-        intercept_grads = [None] * len(self.intercepts_)
-        # One list per trained array of the normalization, one entry per layer.
-        normalization_grads = [[None] * n_hidden for _ in kind.trained_names]
-        derivative = DERIVATIVES[self.activation]
+        n_coefs, n_intercepts = n_hidden + 1, len(self.intercepts_)
+        grads = [None] * (n_coefs + n_intercepts + n_hidden * len(kind.trained_names))
         after = kind.position == "after_activation"
+
+        def mean_over_samples(k, total):
+            """Install ``total / weight_sum`` as gradient ``k``."""
+            if out is None:
+                grads[k] = total / weight_sum
+            else:
+                grads[k] = np.divide(total, weight_sum, out=out[k])
+
+        def column_sums(k, delta):
+            """Install the column means of ``delta`` as gradient ``k``."""
+            if out is None:
+                grads[k] = delta.sum(axis=0) / weight_sum
+            else:
+                grads[k] = np.sum(delta, axis=0, out=out[k])
+                grads[k] /= weight_sum
 
         # With the canonical link of each output loss, the gradient with
         # respect to the output pre-activation is out - Y.
         delta = activations[-1] - Y
         if sample_weight is not None:
             delta *= sample_weight[:, np.newaxis]
-        intercept_grads[-1] = delta.sum(axis=0) / weight_sum
+        column_sums(n_coefs + n_intercepts - 1, delta)
         for i in range(n_hidden, -1, -1):
-            coef_grads[i] = safe_sparse_dot(activations[i].T, delta)
-            coef_grads[i] += self.alpha * self.coefs_[i]
-            coef_grads[i] /= weight_sum
+            inputs = activations[i]
+            if out is not None and type(inputs) is np.ndarray:
+                coef_grad = np.matmul(inputs.T, delta, out=out[i])
+            elif out is not None:
+                coef_grad = out[i]
+                coef_grad[...] = safe_sparse_dot(inputs.T, delta)
+            else:
+                coef_grad = safe_sparse_dot(inputs.T, delta)
+            coef_grad += self.alpha * self.coefs_[i]
+            coef_grad /= weight_sum
+            grads[i] = coef_grad
             if i < n_hidden and not kind.replaces_bias:
-                intercept_grads[i] = delta.sum(axis=0) / weight_sum
+                column_sums(n_coefs + i, delta)
             if i == 0:
                 break
             delta = delta @ self.coefs_[i].T
@@ -508,20 +560,16 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
             # Back through the normalization and the activation, in the
             # reverse of their order.
             if after:
-                delta, grads = kind._backward(
+                delta, layer_grads = kind._backward(
                     delta, layer_cache.normalization, trained[i - 1]
                 )
-            derivative(activation, delta)
+            _activation_backward(self.activation, activation, delta)
             if not after:
-                delta, grads = kind._backward(
+                delta, layer_grads = kind._backward(
                     delta, layer_cache.normalization, trained[i - 1]
                 )
-            for per_layer, grad in zip(normalization_grads, grads, strict=True):
-                per_layer[i - 1] = grad / weight_sum
-
-        grads = coef_grads + intercept_grads
-        for per_layer in normalization_grads:
-            grads += per_layer
+            for j, grad in enumerate(layer_grads):
+                mean_over_samples(n_coefs + n_intercepts + j * n_hidden + i - 1, grad)
         return float(loss), grads, stats
 
     # Training ----------------------------------------------------------------
@@ -571,19 +619,23 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
                 "batch_norm=False, which accept one."
             )
 
-    def _check_batch_stats(self, stats):
+    def _check_batch_stats(self, stats, kind=None):
         """Refuse a mini-batch that cannot update the statistics."""
+        if kind is None:
+            kind = self._normalization
         for batch_stats in stats:
-            self._normalization._check(batch_stats)
+            kind._check(batch_stats)
 
-    def _update_running_stats(self, stats):
-        kind = self._normalization
+    def _update_running_stats(self, stats, kind=None):
+        if kind is None:
+            kind = self._normalization
         statistics = layer_arrays(self, kind.statistics_names)
         self._set_statistics(
             [
                 kind._update(layer, batch_stats)
                 for layer, batch_stats in zip(statistics, stats, strict=True)
-            ]
+            ],
+            kind,
         )
 
     def _full_batch_statistics(self, stats):

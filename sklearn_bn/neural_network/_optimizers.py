@@ -1,23 +1,52 @@
 """The stochastic optimizers of the batch-norm MLPs, with a plain-dict state.
 
 Like scikit-learn's ``_stochastic_optimizers.py``: a base class and one
-subclass per solver, with scikit-learn's update rules. Two differences:
+subclass per solver, with scikit-learn's update rules. Three differences:
 
 - The state that must outlive a call to ``fit`` (velocities, Adam's moments and
   step count, the current learning rate) is a plain ``dict`` of numbers and
   lists of arrays, which the estimator keeps as ``_optimizer_state``. The
   optimizer objects are rebuilt around it on each call, so a fitted estimator
   holds no object of this module (skops can load it without trusting one).
-- The first step of a call writes new arrays instead of updating in place
-  (``copy_on_write``), parameters and state alike; later steps update in
-  place. The arrays the estimator held before the call are left untouched,
-  so that a call that fails can be undone by restoring a shallow copy of the
+- An optimizer copies the parameters and its state, when it is built, into
+  new flat buffers of its own, one per kind of array, and hands back views
+  of them shaped as the originals (``params``, and the lists of its state);
+  the network trains those views, each step updates them in place. The
+  arrays the estimator held before the call are left untouched, so that a
+  call that fails can be undone by restoring a shallow copy of the
   estimator's ``__dict__``: rollback costs no copy of the network.
+- The gradient goes in a flat buffer too (``grads``, views the network's
+  backward pass writes into), so that a step is one pass over each buffer
+  (``_fused.py``), not a few numpy calls per parameter.
 """
 
 import math
 
 import numpy as np
+
+from ._fused import adam_step, sgd_step
+
+
+def flat_copy(arrays, dtype):
+    """A new buffer holding ``arrays`` end to end in ``dtype``, and views of
+    it shaped as them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_bn.neural_network._optimizers import flat_copy
+    >>> flat, views = flat_copy([np.ones((2, 2)), np.zeros(1)], np.float64)
+    >>> flat, [view.shape for view in views]
+    (array([1., 1., 1., 1., 0.]), [(2, 2), (1,)])
+    """
+    flat = np.empty(sum(array.size for array in arrays), dtype=dtype)
+    views, start = [], 0
+    for array in arrays:
+        view = flat[start : start + array.size].reshape(array.shape)
+        view[...] = array
+        views.append(view)
+        start += array.size
+    return flat, views
 
 
 class BaseOptimizer:
@@ -27,39 +56,38 @@ class BaseOptimizer:
     ----------
     state : dict
         The optimizer's state, updated by each step. Subclasses document
-        its keys; ``"learning_rate"`` is common to all.
-    copy_on_write : bool, default=True
-        Whether the next step writes its results to new arrays.
+        its keys; ``"learning_rate"`` is common to all. Its lists of arrays
+        are replaced by views of the optimizer's buffers.
+    params : list of ndarray
+        The parameters to train, copied: train ``self.params``.
+
+    Attributes
+    ----------
+    params : list of ndarray
+        Views of one buffer, updated in place by each step.
+    grads : list of ndarray
+        Views of one buffer shaped as ``params``: the gradient of the next
+        step, written by the caller (overwritten by the step).
     """
 
-    def __init__(self, state, copy_on_write=True):
+    # The keys of the state that hold one array per parameter.
+    _state_lists = ()
+
+    def __init__(self, state, params):
         self.state = state
-        self.copy_on_write = copy_on_write
+        self.dtype = params[0].dtype
+        self.flat_params, self.params = flat_copy(params, self.dtype)
+        self.flat_grads, self.grads = flat_copy(params, self.dtype)
+        self.flat_state = {}
+        for key in self._state_lists:
+            self.flat_state[key], state[key] = flat_copy(state[key], self.dtype)
 
     @property
     def learning_rate(self):
         return self.state["learning_rate"]
 
-    def _target(self, array):
-        """Where the new value of ``array`` goes: itself, or a new array."""
-        return np.empty_like(array) if self.copy_on_write else array
-
-    def update_params(self, params, grads):
-        """Take one step; return the updated parameters.
-
-        ``grads`` are scratch and get overwritten. After the first step of a
-        ``copy_on_write`` optimizer the returned arrays are new ones; later
-        steps update ``params`` in place and return them.
-        """
-        updates = self._get_updates(grads)
-        params = [
-            np.add(param, update, out=self._target(param))
-            for param, update in zip(params, updates, strict=True)
-        ]
-        self.copy_on_write = False
-        return params
-
-    def _get_updates(self, grads):
+    def step(self):
+        """Take one step from ``self.grads``, updating ``self.params`` in place."""
         raise NotImplementedError
 
     def iteration_ends(self, time_step):
@@ -83,13 +111,15 @@ class SGDOptimizer(BaseOptimizer):
     parameter). See :func:`make_optimizer` for the other arguments.
     """
 
-    def __init__(self, state, params, copy_on_write=True):
-        super().__init__(state, copy_on_write)
-        self.lr_schedule = params["learning_rate"]
-        self.learning_rate_init = params["learning_rate_init"]
-        self.momentum = params["momentum"]
-        self.nesterov = params["nesterovs_momentum"]
-        self.power_t = params["power_t"]
+    _state_lists = ("velocities",)
+
+    def __init__(self, state, estimator_params, params):
+        super().__init__(state, params)
+        self.lr_schedule = estimator_params["learning_rate"]
+        self.learning_rate_init = estimator_params["learning_rate_init"]
+        self.momentum = estimator_params["momentum"]
+        self.nesterov = estimator_params["nesterovs_momentum"]
+        self.power_t = estimator_params["power_t"]
 
     @staticmethod
     def initial_state(params, estimator_params):
@@ -98,23 +128,15 @@ class SGDOptimizer(BaseOptimizer):
             "velocities": [np.zeros_like(param) for param in params],
         }
 
-    def _get_updates(self, grads):
-        learning_rate = self.state["learning_rate"]
-        velocities = self.state["velocities"]
-        updates = []
-        for i, grad in enumerate(grads):
-            grad *= -learning_rate
-            velocity = np.multiply(
-                velocities[i], self.momentum, out=self._target(velocities[i])
-            )
-            velocity += grad
-            velocities[i] = velocity
-            if self.nesterov:
-                grad += self.momentum * velocity
-                updates.append(grad)
-            else:
-                updates.append(velocity)
-        return updates
+    def step(self):
+        sgd_step(
+            self.flat_params,
+            self.flat_grads,
+            self.flat_state["velocities"],
+            self.state["learning_rate"],
+            self.momentum,
+            self.nesterov,
+        )
 
     def iteration_ends(self, time_step):
         """Decay the learning rate after an epoch, for ``"invscaling"``."""
@@ -142,12 +164,14 @@ class AdamOptimizer(BaseOptimizer):
     and ``vs`` (one array per parameter each).
     """
 
-    def __init__(self, state, params, copy_on_write=True):
-        super().__init__(state, copy_on_write)
-        self.learning_rate_init = params["learning_rate_init"]
-        self.beta_1 = params["beta_1"]
-        self.beta_2 = params["beta_2"]
-        self.epsilon = params["epsilon"]
+    _state_lists = ("ms", "vs")
+
+    def __init__(self, state, estimator_params, params):
+        super().__init__(state, params)
+        self.learning_rate_init = estimator_params["learning_rate_init"]
+        self.beta_1 = estimator_params["beta_1"]
+        self.beta_2 = estimator_params["beta_2"]
+        self.epsilon = estimator_params["epsilon"]
 
     @staticmethod
     def initial_state(params, estimator_params):
@@ -158,7 +182,7 @@ class AdamOptimizer(BaseOptimizer):
             "vs": [np.zeros_like(param) for param in params],
         }
 
-    def _get_updates(self, grads):
+    def step(self):
         state = self.state
         state["t"] += 1
         t = state["t"]
@@ -168,21 +192,16 @@ class AdamOptimizer(BaseOptimizer):
             / (1 - self.beta_1**t)
         )
         state["learning_rate"] = learning_rate
-        ms, vs = state["ms"], state["vs"]
-        updates = []
-        for i, grad in enumerate(grads):
-            m = np.multiply(ms[i], self.beta_1, out=self._target(ms[i]))
-            m += (1 - self.beta_1) * grad
-            v = np.multiply(vs[i], self.beta_2, out=self._target(vs[i]))
-            np.square(grad, out=grad)
-            grad *= 1 - self.beta_2
-            v += grad
-            ms[i], vs[i] = m, v
-            step = np.sqrt(v, out=grad)
-            step += self.epsilon
-            np.divide(-learning_rate * m, step, out=step)
-            updates.append(step)
-        return updates
+        adam_step(
+            self.flat_params,
+            self.flat_grads,
+            self.flat_state["ms"],
+            self.flat_state["vs"],
+            learning_rate,
+            self.beta_1,
+            self.beta_2,
+            self.epsilon,
+        )
 
 
 OPTIMIZERS = {"sgd": SGDOptimizer, "adam": AdamOptimizer}
@@ -196,17 +215,19 @@ def make_optimizer(estimator_params, params, state=None):
     estimator_params : dict
         The estimator's parameters (``get_params()``).
     params : list of ndarray
-        The parameters the optimizer will update, for a new state's shapes.
+        The parameters the optimizer will train (copied: see ``params``).
     state : dict or None
         The state of an earlier call to continue from; None, or the state of
         another solver, starts afresh.
-        A continued state is copied shallowly (its lists too): its arrays are
-        replaced, never written into, by the first step.
+        A continued state is copied shallowly (its lists too) and its arrays
+        copied into the optimizer's buffers, never written into.
 
     Returns
     -------
     optimizer : BaseOptimizer
-        Its ``state`` is the dict to keep for the next call.
+        Its ``state`` is the dict to keep for the next call, its ``params``
+        the arrays to train and its ``grads`` those to write each step's
+        gradient into.
     """
     solver = estimator_params["solver"]
     cls = OPTIMIZERS[solver]
@@ -217,4 +238,4 @@ def make_optimizer(estimator_params, params, state=None):
             key: list(value) if isinstance(value, list) else value
             for key, value in state.items()
         }
-    return cls(state, estimator_params)
+    return cls(state, estimator_params, params)

@@ -64,6 +64,8 @@ class TrainingMixin:
         state = getattr(self, "_optimizer_state", None) if incremental else None
         optimizer = make_optimizer(self.get_params(), self._trained(), state)
         self._optimizer_state = optimizer.state
+        # The optimizer's copies: training updates them in place.
+        self._set_trained(optimizer.params)
 
         train, validation = self._split_validation(data, random_state)
         batches = self._batch_slices(train.X.shape[0])
@@ -185,22 +187,29 @@ class TrainingMixin:
         mini-batch and every layer (none when ``dropout=0``).
         """
         X, y, sample_weight = train.X, train.y, train.sample_weight
+        kind = self._normalization
         accumulated_loss = 0.0
-        for batch in batches:
-            batch_idx = sample_idx[batch] if self.shuffle else batch
-            batch_weight = None if sample_weight is None else sample_weight[batch_idx]
-            # Overflow shows as a non-finite loss, handled by the caller.
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                loss, grads, stats = self._backprop(
-                    X[batch_idx], y[batch_idx], batch_weight, random_state
+        # Overflow shows as a non-finite loss, handled by the caller.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for batch in batches:
+                batch_idx = sample_idx[batch] if self.shuffle else batch
+                batch_weight = (
+                    None if sample_weight is None else sample_weight[batch_idx]
                 )
-            # Before the loss: a mini-batch of zero weight has a NaN loss.
-            self._check_batch_stats(stats)
-            if not np.isfinite(loss):
-                raise TrainingDiverged
-            accumulated_loss += loss * (batch.stop - batch.start)
-            self._set_trained(optimizer.update_params(self._trained(), grads))
-            self._update_running_stats(stats)
+                loss, _, stats = self._backprop(
+                    X[batch_idx],
+                    y[batch_idx],
+                    batch_weight,
+                    random_state,
+                    out=optimizer.grads,
+                )
+                # Before the loss: a mini-batch of zero weight has a NaN loss.
+                self._check_batch_stats(stats, kind)
+                if not np.isfinite(loss):
+                    raise TrainingDiverged
+                accumulated_loss += loss * (batch.stop - batch.start)
+                optimizer.step()
+                self._update_running_stats(stats, kind)
         return accumulated_loss / X.shape[0]
 
     def _diverged(self):

@@ -52,6 +52,8 @@ def _kernels_info():
         return {"built": False, "file": None, "limited API (abi3)": None}
     from ..preprocessing import _native
 
+    from ..neural_network import _fused
+
     filename = os.path.basename(spec.origin)
     kernels = _native.kernels
     return {
@@ -59,6 +61,7 @@ def _kernels_info():
         "file": spec.origin,
         "limited API (abi3)": ".abi3." in filename or filename == "_kernels.pyd",
         "variant": kernels.variant() if kernels is not None else None,
+        "networks' kernels": _fused.kernels is not None,
     }
 
 

@@ -103,6 +103,13 @@ class Normalization(BaseEstimator):
     population : bool
         Whether ``fit`` ends by recomputing its statistics over the training
         set (``_population``).
+    normalizes : bool
+        False for no normalization alone: the network then applies the
+        activation in the pass that adds the bias.
+    fuses_activation : bool
+        Whether ``_forward`` takes ``activation``, the name of the hidden
+        activation, and returns the activation of its output (in one pass
+        with it where the kernels can). Where False, the network applies it.
     """
 
     _parameter_constraints: dict = {}
@@ -115,6 +122,8 @@ class Normalization(BaseEstimator):
     computed = False
     lbfgs = True
     population = False
+    normalizes = True
+    fuses_activation = False
 
     @property
     def trained_names(self):
@@ -211,6 +220,7 @@ class NoNormalization(Normalization):
     """
 
     name = "none"
+    normalizes = False
 
     def describe(self):
         return "False"

@@ -15,6 +15,8 @@ import numpy as np
 from ...preprocessing._dense import moments
 from ...utils._compat import Interval, StrOptions
 from ...utils._stats import moments_variance
+from .._base import ACTIVATIONS
+from .._fused import affine_activate, batch_norm_input
 from ._base import BatchStats, Normalization, weighted_count
 
 
@@ -30,7 +32,15 @@ class BatchNormCache(NamedTuple):
     weight_share: np.ndarray | None = None
 
 
-def batch_norm_forward(z, gamma, beta, epsilon, sample_weight=None, overwrite=False):
+def batch_norm_forward(
+    z,
+    gamma,
+    beta,
+    epsilon,
+    sample_weight=None,
+    overwrite=False,
+    activation="identity",
+):
     """Batch normalization in training mode: normalize with the batch's own moments.
 
     ``out = gamma * (z - mean_B) / sqrt(var_B + epsilon) + beta``, where
@@ -49,6 +59,9 @@ def batch_norm_forward(z, gamma, beta, epsilon, sample_weight=None, overwrite=Fa
         Weights of the samples: the moments are weighted means over the batch.
     overwrite : bool, default=False
         Whether ``z`` may be overwritten (it becomes the cache's ``centered``).
+    activation : str, default="identity"
+        The activation applied to the output, in the same pass (a name of
+        ``ACTIVATIONS``).
 
     Returns
     -------
@@ -69,9 +82,10 @@ def batch_norm_forward(z, gamma, beta, epsilon, sample_weight=None, overwrite=Fa
     """
     cache, stats = batch_normalized(z, epsilon, sample_weight, overwrite)
     if gamma is None:
-        return cache.centered * cache.inv_std, cache, stats
-    out = cache.centered * (gamma * cache.inv_std)
-    out += beta
+        out = cache.centered * cache.inv_std
+        ACTIVATIONS[activation](out)
+        return out, cache, stats
+    out = affine_activate(cache.centered, gamma * cache.inv_std, beta, activation)
     return out, cache, stats
 
 
@@ -148,19 +162,15 @@ def batch_norm_backward(grad_out, cache, gamma):
     n_samples = grad_out.shape[0]
     dbeta = np.ones(n_samples, dtype=grad_out.dtype) @ grad_out
     dgamma = np.einsum("ij,ij->j", grad_out, centered) * inv_std
-    # x_hat * dgamma + dbeta, each row by its share, in the cache's array.
-    correction = centered
+    # dz = (grad_out - (x_hat * dgamma + dbeta) * share) * gamma * inv_std,
+    # in one pass; the cache's array may serve as scratch.
+    scale = inv_std if gamma is None else gamma * inv_std
     if weight_share is None:
-        correction *= inv_std * dgamma / n_samples
-        correction += dbeta / n_samples
+        a, b = inv_std * dgamma / n_samples, dbeta / n_samples
     else:
-        correction *= inv_std * dgamma
-        correction += dbeta
-        correction *= weight_share[:, np.newaxis]
-    dz = grad_out
-    dz -= correction
-    dz *= inv_std if gamma is None else gamma * inv_std
-    return dz, dgamma, dbeta
+        a, b = inv_std * dgamma, dbeta
+    batch_norm_input(grad_out, centered, a, b, scale, weight_share)
+    return grad_out, dgamma, dbeta
 
 
 def batch_norm_inference_affine(gamma, beta, running_mean, running_var, epsilon):
@@ -356,6 +366,7 @@ class BatchNorm(Normalization):
     name = "batch_norm"
     batch_statistics = True
     folds = True
+    fuses_activation = True
     # The unbiased variance of one sample is undefined.
     min_batch = 2
     roles = {
@@ -405,13 +416,15 @@ class BatchNorm(Normalization):
     def _gamma_beta(self, trained):
         return tuple(trained) if self.affine else (None, None)
 
-    def _forward(self, z, trained, statistics, sample_weight=None):
+    def _forward(
+        self, z, trained, statistics, sample_weight=None, activation="identity"
+    ):
         gamma, beta = self._gamma_beta(trained)
         # Before the activation, z is the network's to give away; after it,
         # it is the activation's output, which the backward pass reads.
         overwrite = self.position == "before_activation"
         return batch_norm_forward(
-            z, gamma, beta, self.epsilon, sample_weight, overwrite
+            z, gamma, beta, self.epsilon, sample_weight, overwrite, activation
         )
 
     def _backward(self, grad_out, cache, trained):
@@ -519,6 +532,7 @@ class GhostBatchNorm(BatchNorm):
     name = "ghost_batch_norm"
     # L-BFGS's inference could not compute what its virtual batches trained.
     lbfgs = False
+    fuses_activation = False
 
     def __init__(self, virtual_batch_size=32, momentum=0.1, epsilon=1e-5):
         self.virtual_batch_size = virtual_batch_size

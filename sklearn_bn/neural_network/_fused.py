@@ -1,0 +1,188 @@
+"""The fused passes of a training step: the C kernels, and numpy where they
+cannot serve.
+
+Each function here computes, in one pass of ``_kernels.c``, what the numpy
+code beside it computes in several, with the same operations in the same
+order and rounding: the results are the same bits either way (the tests
+compare the two). The numpy code runs where the kernels were not built, for
+arrays they do not take (not C-contiguous, of mixed dtypes) and for the
+activations they do not fuse (tanh and the logistic, whose numpy versions
+the C library does not reproduce to the bit).
+
+``kernels`` is the one switch, read at call time: a test runs the numpy code
+with ``monkeypatch.setattr(sklearn_bn.neural_network._fused, "kernels",
+None)``.
+"""
+
+import numpy as np
+
+from ._base import ACTIVATIONS
+
+try:
+    from . import _kernels as kernels
+except ImportError:  # built without a C compiler: the numpy code serves
+    kernels = None
+
+# The activations the kernels apply, by their code in _kernels.c.
+_KERNEL_ACTIVATIONS = {"identity": 0, "relu": 1}
+
+
+def _ready(*arrays):
+    """Whether the kernels take these arrays: C-contiguous, all float32 or
+    all float64."""
+    dtype = arrays[0].dtype
+    return (
+        kernels is not None
+        and dtype in (np.float32, np.float64)
+        and all(
+            isinstance(a, np.ndarray) and a.dtype == dtype and a.flags.c_contiguous
+            for a in arrays
+        )
+    )
+
+
+def adam_step(params, grads, m, v, learning_rate, beta_1, beta_2, epsilon):
+    """One Adam step in place over flat arrays (``grads`` may be overwritten).
+
+    ``m = beta_1 * m + (1 - beta_1) * g``, ``v = beta_2 * v + g**2 * (1 -
+    beta_2)``, ``params += -learning_rate * m / (sqrt(v) + epsilon)``, each
+    Python float rounded to the arrays' dtype, as numpy rounds it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_bn.neural_network._fused import adam_step
+    >>> params, m, v = np.zeros(2), np.zeros(2), np.zeros(2)
+    >>> adam_step(params, np.array([1.0, -1.0]), m, v, 0.1, 0.5, 0.5, 0.0)
+    >>> params
+    array([-0.07071068,  0.07071068])
+    """
+    if _ready(params, grads, m, v):
+        kernels.adam(params, grads, m, v, learning_rate, beta_1, beta_2, epsilon)
+        return
+    m *= beta_1
+    m += (1 - beta_1) * grads
+    v *= beta_2
+    np.square(grads, out=grads)
+    grads *= 1 - beta_2
+    v += grads
+    step = np.sqrt(v, out=grads)
+    step += epsilon
+    np.divide(-learning_rate * m, step, out=step)
+    params += step
+
+
+def sgd_step(params, grads, velocities, learning_rate, momentum, nesterov):
+    """One step of SGD with momentum in place over flat arrays (``grads`` may
+    be overwritten): ``velocities = momentum * velocities - learning_rate *
+    g``, then ``params += velocities``, or with Nesterov's momentum ``params
+    += momentum * velocities - learning_rate * g``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_bn.neural_network._fused import sgd_step
+    >>> params, velocities = np.zeros(1), np.ones(1)
+    >>> sgd_step(params, np.array([2.0]), velocities, 0.5, 0.9, nesterov=False)
+    >>> params, velocities
+    (array([-0.1]), array([-0.1]))
+    """
+    if _ready(params, grads, velocities):
+        kernels.sgd(params, grads, velocities, learning_rate, momentum, nesterov)
+        return
+    grads *= -learning_rate
+    velocities *= momentum
+    velocities += grads
+    if nesterov:
+        grads += momentum * velocities
+        params += grads
+    else:
+        params += velocities
+
+
+def shift_activate(z, shift, activation):
+    """``z = activation(z + shift)`` in place, ``shift`` added to each row.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_bn.neural_network._fused import shift_activate
+    >>> z = np.array([[1.0, -3.0]])
+    >>> shift_activate(z, np.array([1.0, 1.0]), "relu")
+    >>> z
+    array([[2., 0.]])
+    """
+    code = _KERNEL_ACTIVATIONS.get(activation)
+    if code is not None and _ready(z, shift):
+        kernels.shift_activate(z, shift, code)
+        return
+    z += shift
+    ACTIVATIONS[activation](z)
+
+
+def affine_activate(x, scale, shift, activation):
+    """``activation(x * scale + shift)``, per column, in a new array.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_bn.neural_network._fused import affine_activate
+    >>> affine_activate(np.array([[1.0, -1.0]]), np.full(2, 2.0), np.ones(2), "relu")
+    array([[3., 0.]])
+    """
+    code = _KERNEL_ACTIVATIONS.get(activation)
+    if code is not None and _ready(x, scale, shift):
+        out = np.empty_like(x)
+        kernels.affine_activate(x, out, scale, shift, code)
+        return out
+    out = x * scale
+    out += shift
+    ACTIVATIONS[activation](out)
+    return out
+
+
+def relu_backward(a, delta):
+    """``delta *= (a > 0)`` in place: the ReLU's derivative, ``a`` its output.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_bn.neural_network._fused import relu_backward
+    >>> delta = np.array([[1.0, 1.0]])
+    >>> relu_backward(np.array([[0.5, 0.0]]), delta)
+    >>> delta
+    array([[1., 0.]])
+    """
+    if _ready(a, delta) and a.ndim == delta.ndim == 2 and a.shape == delta.shape:
+        kernels.relu_backward(a, delta)
+        return
+    delta *= a > 0
+
+
+def batch_norm_input(grad, centered, a, b, s, row_weight=None):
+    """``grad = (grad - (centered * a + b) * row_weight) * s`` in place, per
+    column (``a``, ``b``, ``s``) and per row (``row_weight``, None for none):
+    batch normalization's gradient with respect to its input. ``centered``
+    may be overwritten.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_bn.neural_network._fused import batch_norm_input
+    >>> grad = np.array([[1.0], [3.0]])
+    >>> batch_norm_input(grad, np.array([[-1.0], [1.0]]), np.ones(1), np.ones(1),
+    ...                  np.full(1, 2.0))
+    >>> grad.ravel()
+    array([2., 2.])
+    """
+    arrays = (grad, centered, a, b, s) + (() if row_weight is None else (row_weight,))
+    if _ready(*arrays):
+        kernels.batch_norm_input(grad, centered, a, b, s, row_weight)
+        return
+    correction = centered
+    correction *= a
+    correction += b
+    if row_weight is not None:
+        correction *= row_weight[:, np.newaxis]
+    grad -= correction
+    grad *= s

@@ -1,0 +1,507 @@
+/*
+ * The C kernels of the batch-norm networks: the elementwise passes of a
+ * training step that numpy makes in several, each in one pass. Six entry
+ * points (see `methods` at the end):
+ *     adam             Adam's step over flat parameters, moments and gradient
+ *     sgd              the step of SGD with momentum (Nesterov's or not)
+ *     shift_activate   z = act(z + shift), a layer's bias and activation
+ *     affine_activate  out = act(x * scale + shift), batch norm's output and
+ *                      the activation after it
+ *     relu_backward    delta *= (a > 0), the ReLU's derivative
+ *     batch_norm_input dz = (grad - (centered * a + b) [* row]) * s, batch
+ *                      norm's gradient with respect to its input
+ *
+ * Each computes what the numpy code of the networks computes, operation by
+ * operation in the same order and rounding (the products and sums are not
+ * contracted into fused multiply-adds: the build passes -ffp-contract=off),
+ * so that a fit gives the same bits with the kernels and without them; the
+ * tests compare the two. Reductions stay with numpy and BLAS. The activations
+ * fused here are the identity and the ReLU: numpy's tanh and exp are its own
+ * vectorized functions, which the C library's do not reproduce to the bit.
+ *
+ * The boundary takes buffers (numpy arrays among them) and checks them before
+ * anything runs: C-contiguous, float32 or float64 in native byte order, all
+ * of one type, of the shapes the kernel needs, writable where it writes.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+
+/* clang reads the standard pragma; GCC takes -ffp-contract=off (setup.py). */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
+#if defined(_MSC_VER)
+#define RESTRICT __restrict
+#else
+#define RESTRICT restrict
+#endif
+
+/* As the scaler's kernels: an AVX2 clone picked at load time on x86-64
+   Linux with GCC or clang, one portable version elsewhere. */
+#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) &&         \
+    defined(__GLIBC__)
+#define MULTIVERSION __attribute__((target_clones("avx2", "default")))
+#else
+#define MULTIVERSION
+#endif
+
+enum activation { IDENTITY = 0, RELU = 1 };
+
+/* ------------------------------------------------------------------------ */
+/* The kernels, for float and double.                                        */
+
+#define KERNELS(SUFFIX, T, SQRT)                                                     \
+    MULTIVERSION static void adam_##SUFFIX(                                    \
+        Py_ssize_t n, T *RESTRICT p, const T *RESTRICT g, T *RESTRICT m,       \
+        T *RESTRICT v, T neg_lr, T beta_1, T one_minus_beta_1, T beta_2,       \
+        T one_minus_beta_2, T eps)                                             \
+    {                                                                          \
+        for (Py_ssize_t i = 0; i < n; i++) {                                   \
+            const T gi = g[i];                                                 \
+            const T mi = m[i] * beta_1 + one_minus_beta_1 * gi;                \
+            const T vi = v[i] * beta_2 + (gi * gi) * one_minus_beta_2;         \
+            m[i] = mi;                                                         \
+            v[i] = vi;                                                         \
+            p[i] = p[i] + (neg_lr * mi) / (SQRT(vi) + eps);                 \
+        }                                                                      \
+    }                                                                          \
+                                                                               \
+    MULTIVERSION static void sgd_##SUFFIX(Py_ssize_t n, T *RESTRICT p,         \
+                                          const T *RESTRICT g,                 \
+                                          T *RESTRICT velocity, T neg_lr,      \
+                                          T momentum, int nesterov)            \
+    {                                                                          \
+        if (nesterov) {                                                        \
+            for (Py_ssize_t i = 0; i < n; i++) {                               \
+                const T step = neg_lr * g[i];                                  \
+                const T vi = velocity[i] * momentum + step;                    \
+                velocity[i] = vi;                                              \
+                p[i] = p[i] + (step + momentum * vi);                          \
+            }                                                                  \
+        }                                                                      \
+        else {                                                                 \
+            for (Py_ssize_t i = 0; i < n; i++) {                               \
+                const T vi = velocity[i] * momentum + neg_lr * g[i];           \
+                velocity[i] = vi;                                              \
+                p[i] = p[i] + vi;                                              \
+            }                                                                  \
+        }                                                                      \
+    }                                                                          \
+                                                                               \
+    /* NaN stays NaN through the ReLU, as through numpy's maximum. */          \
+    MULTIVERSION static void shift_activate_##SUFFIX(                          \
+        Py_ssize_t rows, Py_ssize_t cols, T *RESTRICT z,                       \
+        const T *RESTRICT shift, int relu)                                     \
+    {                                                                          \
+        for (Py_ssize_t i = 0; i < rows; i++) {                                \
+            T *RESTRICT row = z + i * cols;                                    \
+            if (relu)                                                          \
+                for (Py_ssize_t j = 0; j < cols; j++) {                        \
+                    const T x = row[j] + shift[j];                             \
+                    row[j] = x < 0 ? (T)0 : x;                                 \
+                }                                                              \
+            else                                                               \
+                for (Py_ssize_t j = 0; j < cols; j++)                          \
+                    row[j] = row[j] + shift[j];                                \
+        }                                                                      \
+    }                                                                          \
+                                                                               \
+    MULTIVERSION static void affine_activate_##SUFFIX(                         \
+        Py_ssize_t rows, Py_ssize_t cols, const T *RESTRICT x,                 \
+        T *RESTRICT out, const T *RESTRICT scale, const T *RESTRICT shift,     \
+        int relu)                                                              \
+    {                                                                          \
+        for (Py_ssize_t i = 0; i < rows; i++) {                                \
+            const T *RESTRICT in_row = x + i * cols;                           \
+            T *RESTRICT out_row = out + i * cols;                              \
+            if (relu)                                                          \
+                for (Py_ssize_t j = 0; j < cols; j++) {                        \
+                    const T y = in_row[j] * scale[j] + shift[j];               \
+                    out_row[j] = y < 0 ? (T)0 : y;                             \
+                }                                                              \
+            else                                                               \
+                for (Py_ssize_t j = 0; j < cols; j++)                          \
+                    out_row[j] = in_row[j] * scale[j] + shift[j];              \
+        }                                                                      \
+    }                                                                          \
+                                                                               \
+    MULTIVERSION static void relu_backward_##SUFFIX(                           \
+        Py_ssize_t n, const T *RESTRICT a, T *RESTRICT delta)                  \
+    {                                                                          \
+        for (Py_ssize_t i = 0; i < n; i++)                                     \
+            delta[i] = delta[i] * (T)(a[i] > 0);                               \
+    }                                                                          \
+                                                                               \
+    MULTIVERSION static void batch_norm_input_##SUFFIX(                        \
+        Py_ssize_t rows, Py_ssize_t cols, T *RESTRICT grad,                    \
+        const T *RESTRICT centered, const T *RESTRICT a, const T *RESTRICT b,  \
+        const T *RESTRICT s, const T *RESTRICT row_weight)                     \
+    {                                                                          \
+        for (Py_ssize_t i = 0; i < rows; i++) {                                \
+            T *RESTRICT g = grad + i * cols;                                   \
+            const T *RESTRICT c = centered + i * cols;                         \
+            if (row_weight) {                                                  \
+                const T w = row_weight[i];                                     \
+                for (Py_ssize_t j = 0; j < cols; j++)                          \
+                    g[j] = (g[j] - (c[j] * a[j] + b[j]) * w) * s[j];           \
+            }                                                                  \
+            else                                                               \
+                for (Py_ssize_t j = 0; j < cols; j++)                          \
+                    g[j] = (g[j] - (c[j] * a[j] + b[j])) * s[j];               \
+        }                                                                      \
+    }
+
+KERNELS(f, float, sqrtf)
+KERNELS(d, double, sqrt)
+
+/* ------------------------------------------------------------------------ */
+/* The boundary.                                                             */
+
+/* Acquire obj as a C-contiguous float32 or float64 buffer of ndim
+   dimensions; 'f', 'd', or 0 with an exception set. */
+static char
+acquire(PyObject *obj, Py_buffer *view, const char *name, int ndim,
+        int writable)
+{
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT;
+    if (writable)
+        flags |= PyBUF_WRITABLE;
+    if (PyObject_GetBuffer(obj, view, flags) < 0) {
+        PyErr_Clear();
+        view->obj = NULL;
+        PyErr_Format(PyExc_ValueError,
+                     "%s must be a C-contiguous%s float32 or float64 array",
+                     name, writable ? ", writable" : "");
+        return 0;
+    }
+    const char *format = view->format ? view->format : "B";
+    if (format[0] == '@' || format[0] == '=')
+        format++;
+    char type = 0;
+    if (format[0] == 'f' && format[1] == '\0' && view->itemsize == 4)
+        type = 'f';
+    else if (format[0] == 'd' && format[1] == '\0' && view->itemsize == 8)
+        type = 'd';
+    if (!type || view->ndim != ndim) {
+        PyErr_Format(PyExc_ValueError,
+                     "%s must be a %d-D float32 or float64 array", name, ndim);
+        PyBuffer_Release(view);
+        view->obj = NULL;
+        return 0;
+    }
+    return type;
+}
+
+typedef struct {
+    const char *name;
+    int ndim;
+    int writable;
+} spec;
+
+/* Acquire the n arrays of objs (None for an optional one gives an empty
+   view), all of one type: 'f', 'd', or 0 with an exception set and
+   nothing held. */
+static char
+acquire_all(PyObject **objs, Py_buffer *views, const spec *specs, int n)
+{
+    char type = 0;
+    for (int k = 0; k < n; k++) {
+        views[k].obj = NULL;
+        if (objs[k] == Py_None)
+            continue;
+        const char t = acquire(objs[k], &views[k], specs[k].name,
+                               specs[k].ndim, specs[k].writable);
+        if (t && (!type || t == type)) {
+            type = t;
+            continue;
+        }
+        if (t)
+            PyErr_Format(PyExc_ValueError,
+                         "%s must have the dtype of %s: all float32 or all "
+                         "float64",
+                         specs[k].name, specs[0].name);
+        for (int j = 0; j <= k; j++)
+            if (views[j].obj)
+                PyBuffer_Release(&views[j]);
+        return 0;
+    }
+    return type;
+}
+
+static void
+release_all(Py_buffer *views, int n)
+{
+    for (int k = 0; k < n; k++)
+        if (views[k].obj)
+            PyBuffer_Release(&views[k]);
+}
+
+/* Every view of views[first:last] (but the empty ones) has length items
+   along its first dimension; else an exception, and everything released. */
+static int
+check_lengths(Py_buffer *views, const spec *specs, int first, int last,
+              Py_ssize_t length, Py_buffer *all, int n_all)
+{
+    for (int k = first; k < last; k++) {
+        if (views[k].obj && views[k].shape[0] != length) {
+            PyErr_Format(PyExc_ValueError, "%s must have %zd items, not %zd",
+                         specs[k].name, length, views[k].shape[0]);
+            release_all(all, n_all);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* One row of a matrix: check that a 2-D view has the shape of another. */
+static int
+check_same_shape(Py_buffer *a, Py_buffer *b, const spec *sa, const spec *sb,
+                 Py_buffer *all, int n_all)
+{
+    if (a->shape[0] != b->shape[0] || a->shape[1] != b->shape[1]) {
+        PyErr_Format(PyExc_ValueError,
+                     "%s and %s must have the same shape, not (%zd, %zd) and "
+                     "(%zd, %zd)",
+                     sa->name, sb->name, a->shape[0], a->shape[1], b->shape[0],
+                     b->shape[1]);
+        release_all(all, n_all);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+py_adam(PyObject *self, PyObject *args)
+{
+    static const spec specs[] = {
+        {"params", 1, 1}, {"grads", 1, 0}, {"m", 1, 1}, {"v", 1, 1}};
+    PyObject *objs[4];
+    double learning_rate, beta_1, beta_2, eps;
+    Py_buffer v[4];
+    if (!PyArg_ParseTuple(args, "OOOOdddd", &objs[0], &objs[1], &objs[2],
+                          &objs[3], &learning_rate, &beta_1, &beta_2, &eps))
+        return NULL;
+    for (int k = 0; k < 4; k++)
+        if (objs[k] == Py_None)
+            return PyErr_Format(PyExc_ValueError, "%s must be an array",
+                                specs[k].name);
+    const char type = acquire_all(objs, v, specs, 4);
+    if (!type ||
+        check_lengths(v, specs, 1, 4, v[0].shape[0], v, 4) < 0)
+        return NULL;
+    const Py_ssize_t n = v[0].shape[0];
+    /* The scalars as numpy rounds Python floats into an array's dtype. */
+    Py_BEGIN_ALLOW_THREADS
+    if (type == 'f')
+        adam_f(n, v[0].buf, v[1].buf, v[2].buf, v[3].buf,
+               (float)-learning_rate, (float)beta_1, (float)(1.0 - beta_1),
+               (float)beta_2, (float)(1.0 - beta_2), (float)eps);
+    else
+        adam_d(n, v[0].buf, v[1].buf, v[2].buf, v[3].buf, -learning_rate,
+               beta_1, 1.0 - beta_1, beta_2, 1.0 - beta_2, eps);
+    Py_END_ALLOW_THREADS
+    release_all(v, 4);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+py_sgd(PyObject *self, PyObject *args)
+{
+    static const spec specs[] = {
+        {"params", 1, 1}, {"grads", 1, 0}, {"velocities", 1, 1}};
+    PyObject *objs[3];
+    double learning_rate, momentum;
+    int nesterov;
+    Py_buffer v[3];
+    if (!PyArg_ParseTuple(args, "OOOddp", &objs[0], &objs[1], &objs[2],
+                          &learning_rate, &momentum, &nesterov))
+        return NULL;
+    for (int k = 0; k < 3; k++)
+        if (objs[k] == Py_None)
+            return PyErr_Format(PyExc_ValueError, "%s must be an array",
+                                specs[k].name);
+    const char type = acquire_all(objs, v, specs, 3);
+    if (!type || check_lengths(v, specs, 1, 3, v[0].shape[0], v, 3) < 0)
+        return NULL;
+    const Py_ssize_t n = v[0].shape[0];
+    Py_BEGIN_ALLOW_THREADS
+    if (type == 'f')
+        sgd_f(n, v[0].buf, v[1].buf, v[2].buf, (float)-learning_rate,
+              (float)momentum, nesterov);
+    else
+        sgd_d(n, v[0].buf, v[1].buf, v[2].buf, -learning_rate, momentum,
+              nesterov);
+    Py_END_ALLOW_THREADS
+    release_all(v, 3);
+    Py_RETURN_NONE;
+}
+
+static int
+activation_code(int code)
+{
+    if (code != IDENTITY && code != RELU) {
+        PyErr_Format(PyExc_ValueError,
+                     "activation must be 0 (identity) or 1 (relu), not %d",
+                     code);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+py_shift_activate(PyObject *self, PyObject *args)
+{
+    static const spec specs[] = {{"z", 2, 1}, {"shift", 1, 0}};
+    PyObject *objs[2];
+    int code;
+    Py_buffer v[2];
+    if (!PyArg_ParseTuple(args, "OOi", &objs[0], &objs[1], &code) ||
+        activation_code(code) < 0)
+        return NULL;
+    if (objs[0] == Py_None || objs[1] == Py_None)
+        return PyErr_Format(PyExc_ValueError, "z and shift must be arrays");
+    const char type = acquire_all(objs, v, specs, 2);
+    if (!type || check_lengths(v, specs, 1, 2, v[0].shape[1], v, 2) < 0)
+        return NULL;
+    const Py_ssize_t rows = v[0].shape[0], cols = v[0].shape[1];
+    Py_BEGIN_ALLOW_THREADS
+    if (type == 'f')
+        shift_activate_f(rows, cols, v[0].buf, v[1].buf, code == RELU);
+    else
+        shift_activate_d(rows, cols, v[0].buf, v[1].buf, code == RELU);
+    Py_END_ALLOW_THREADS
+    release_all(v, 2);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+py_affine_activate(PyObject *self, PyObject *args)
+{
+    static const spec specs[] = {
+        {"x", 2, 0}, {"out", 2, 1}, {"scale", 1, 0}, {"shift", 1, 0}};
+    PyObject *objs[4];
+    int code;
+    Py_buffer v[4];
+    if (!PyArg_ParseTuple(args, "OOOOi", &objs[0], &objs[1], &objs[2],
+                          &objs[3], &code) ||
+        activation_code(code) < 0)
+        return NULL;
+    for (int k = 0; k < 4; k++)
+        if (objs[k] == Py_None)
+            return PyErr_Format(PyExc_ValueError, "%s must be an array",
+                                specs[k].name);
+    const char type = acquire_all(objs, v, specs, 4);
+    if (!type ||
+        check_same_shape(&v[0], &v[1], &specs[0], &specs[1], v, 4) < 0 ||
+        check_lengths(v, specs, 2, 4, v[0].shape[1], v, 4) < 0)
+        return NULL;
+    const Py_ssize_t rows = v[0].shape[0], cols = v[0].shape[1];
+    Py_BEGIN_ALLOW_THREADS
+    if (type == 'f')
+        affine_activate_f(rows, cols, v[0].buf, v[1].buf, v[2].buf, v[3].buf,
+                          code == RELU);
+    else
+        affine_activate_d(rows, cols, v[0].buf, v[1].buf, v[2].buf, v[3].buf,
+                          code == RELU);
+    Py_END_ALLOW_THREADS
+    release_all(v, 4);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+py_relu_backward(PyObject *self, PyObject *args)
+{
+    static const spec specs[] = {{"a", 2, 0}, {"delta", 2, 1}};
+    PyObject *objs[2];
+    Py_buffer v[2];
+    if (!PyArg_ParseTuple(args, "OO", &objs[0], &objs[1]))
+        return NULL;
+    if (objs[0] == Py_None || objs[1] == Py_None)
+        return PyErr_Format(PyExc_ValueError, "a and delta must be arrays");
+    const char type = acquire_all(objs, v, specs, 2);
+    if (!type || check_same_shape(&v[0], &v[1], &specs[0], &specs[1], v, 2) < 0)
+        return NULL;
+    const Py_ssize_t n = v[0].shape[0] * v[0].shape[1];
+    Py_BEGIN_ALLOW_THREADS
+    if (type == 'f')
+        relu_backward_f(n, v[0].buf, v[1].buf);
+    else
+        relu_backward_d(n, v[0].buf, v[1].buf);
+    Py_END_ALLOW_THREADS
+    release_all(v, 2);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+py_batch_norm_input(PyObject *self, PyObject *args)
+{
+    static const spec specs[] = {{"grad", 2, 1}, {"centered", 2, 0},
+                                 {"a", 1, 0},    {"b", 1, 0},
+                                 {"s", 1, 0},    {"row_weight", 1, 0}};
+    PyObject *objs[6];
+    Py_buffer v[6];
+    if (!PyArg_ParseTuple(args, "OOOOOO", &objs[0], &objs[1], &objs[2],
+                          &objs[3], &objs[4], &objs[5]))
+        return NULL;
+    for (int k = 0; k < 5; k++)
+        if (objs[k] == Py_None)
+            return PyErr_Format(PyExc_ValueError, "%s must be an array",
+                                specs[k].name);
+    const char type = acquire_all(objs, v, specs, 6);
+    if (!type ||
+        check_same_shape(&v[0], &v[1], &specs[0], &specs[1], v, 6) < 0 ||
+        check_lengths(v, specs, 2, 5, v[0].shape[1], v, 6) < 0 ||
+        check_lengths(v, specs, 5, 6, v[0].shape[0], v, 6) < 0)
+        return NULL;
+    const Py_ssize_t rows = v[0].shape[0], cols = v[0].shape[1];
+    Py_BEGIN_ALLOW_THREADS
+    if (type == 'f')
+        batch_norm_input_f(rows, cols, v[0].buf, v[1].buf, v[2].buf, v[3].buf,
+                           v[4].buf, v[5].obj ? v[5].buf : NULL);
+    else
+        batch_norm_input_d(rows, cols, v[0].buf, v[1].buf, v[2].buf, v[3].buf,
+                           v[4].buf, v[5].obj ? v[5].buf : NULL);
+    Py_END_ALLOW_THREADS
+    release_all(v, 6);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"adam", py_adam, METH_VARARGS,
+     "adam(params, grads, m, v, learning_rate, beta_1, beta_2, epsilon): one "
+     "Adam step in place over 1-D arrays: m = beta_1 * m + (1 - beta_1) * g, "
+     "v = beta_2 * v + g**2 * (1 - beta_2), params += -learning_rate * m / "
+     "(sqrt(v) + epsilon)."},
+    {"sgd", py_sgd, METH_VARARGS,
+     "sgd(params, grads, velocities, learning_rate, momentum, nesterov): one "
+     "step of SGD with momentum in place over 1-D arrays: velocities = "
+     "momentum * velocities - learning_rate * g, params += velocities, or "
+     "with nesterov params += momentum * velocities - learning_rate * g."},
+    {"shift_activate", py_shift_activate, METH_VARARGS,
+     "shift_activate(z, shift, activation): z = act(z + shift) in place, "
+     "shift added to each row; activation 0 (identity) or 1 (relu)."},
+    {"affine_activate", py_affine_activate, METH_VARARGS,
+     "affine_activate(x, out, scale, shift, activation): out = act(x * scale "
+     "+ shift), per column; activation 0 (identity) or 1 (relu)."},
+    {"relu_backward", py_relu_backward, METH_VARARGS,
+     "relu_backward(a, delta): delta *= (a > 0) in place."},
+    {"batch_norm_input", py_batch_norm_input, METH_VARARGS,
+     "batch_norm_input(grad, centered, a, b, s, row_weight): grad = (grad - "
+     "(centered * a + b) * row_weight) * s in place, per column (a, b, s) "
+     "and per row (row_weight, None for none)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_kernels",
+    "One-pass kernels for the training step of the batch-norm networks.", -1,
+    methods,
+};
+
+PyMODINIT_FUNC
+PyInit__kernels(void)
+{
+    return PyModule_Create(&module);
+}

@@ -1,0 +1,192 @@
+"""The networks' fused kernels (``neural_network/_kernels.c``) give the bits
+of the numpy code they replace (``neural_network/_fused.py``), and refuse
+what they cannot take."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from numpy.testing import assert_array_equal
+from sklearn.datasets import load_digits, make_regression
+
+from sklearn_bn import (
+    BatchNorm,
+    BatchNormMLPClassifier,
+    BatchNormMLPRegressor,
+    BatchRenorm,
+    GhostBatchNorm,
+    LayerNorm,
+    RMSNorm,
+)
+from sklearn_bn.neural_network import _fused
+
+kernels = _fused.kernels
+needs_kernels = pytest.mark.skipif(kernels is None, reason="kernels not built")
+
+DTYPES = [np.float32, np.float64]
+
+
+def _values(dtype, shape):
+    """Finite values of every size, and the non-finite ones, in ``dtype``."""
+    return hnp.arrays(
+        dtype,
+        shape,
+        elements=st.floats(
+            allow_nan=True,
+            allow_infinity=True,
+            width=np.dtype(dtype).itemsize * 8,
+        ),
+    )
+
+
+def _both(function, arrays, *scalars):
+    """``function`` run on copies of ``arrays`` with the kernels and without:
+    the two sets of arrays after the call, and the two results."""
+    with_kernels = [a.copy() for a in arrays]
+    without = [a.copy() for a in arrays]
+    result = function(*with_kernels, *scalars)
+    saved, _fused.kernels = _fused.kernels, None
+    try:
+        reference = function(*without, *scalars)
+    finally:
+        _fused.kernels = saved
+    return with_kernels, without, result, reference
+
+
+shapes = st.tuples(st.integers(1, 9), st.integers(1, 21))
+
+
+@needs_kernels
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), dtype=st.sampled_from(DTYPES), n=st.integers(1, 70))
+def test_optimizer_steps_give_the_bits_of_numpy(data, dtype, n):
+    params, grads, m, v = (data.draw(_values(dtype, n)) for _ in range(4))
+    v = np.abs(v)  # Adam's second moment is never negative
+    lr = data.draw(st.floats(1e-6, 10))
+    beta_1, beta_2 = data.draw(st.floats(0, 0.999)), data.draw(st.floats(0, 0.9999))
+    eps = data.draw(st.floats(1e-12, 1e-3))
+    with np.errstate(all="ignore"):
+        after, reference, _, _ = _both(
+            _fused.adam_step, [params, grads, m, v], lr, beta_1, beta_2, eps
+        )
+    for a, b in zip(after[:1] + after[2:], reference[:1] + reference[2:], strict=True):
+        assert_array_equal(a, b, strict=True)
+    momentum, nesterov = data.draw(st.floats(0, 1)), data.draw(st.booleans())
+    with np.errstate(all="ignore"):
+        after, reference, _, _ = _both(
+            _fused.sgd_step, [params, grads, m], lr, momentum, nesterov
+        )
+    assert_array_equal(after[0], reference[0], strict=True)
+    assert_array_equal(after[2], reference[2], strict=True)
+
+
+@needs_kernels
+@settings(max_examples=60, deadline=None)
+@given(
+    data=st.data(),
+    dtype=st.sampled_from(DTYPES),
+    shape=shapes,
+    activation=st.sampled_from(["identity", "relu", "tanh", "logistic"]),
+)
+def test_layer_passes_give_the_bits_of_numpy(data, dtype, shape, activation):
+    z, centered = (data.draw(_values(dtype, shape)) for _ in range(2))
+    a, b, s = (data.draw(_values(dtype, shape[1])) for _ in range(3))
+    with np.errstate(all="ignore"):
+        after, reference, _, _ = _both(_fused.shift_activate, [z, a], activation)
+        assert_array_equal(after[0], reference[0], strict=True)
+        _, _, out, out_reference = _both(_fused.affine_activate, [z, a, b], activation)
+        assert_array_equal(out, out_reference, strict=True)
+        after, reference, _, _ = _both(_fused.relu_backward, [centered, z])
+        assert_array_equal(after[1], reference[1], strict=True)
+        weight = data.draw(st.none() | _values(dtype, shape[0]))
+        arrays = [z, centered, a, b, s] + ([] if weight is None else [weight])
+        after, reference, _, _ = _both(_fused.batch_norm_input, arrays)
+        assert_array_equal(after[0], reference[0], strict=True)
+
+
+FIT_KINDS = [
+    False,
+    True,
+    BatchNorm(position="after_activation"),
+    BatchNorm(affine=False),
+    GhostBatchNorm(16),
+    BatchRenorm(),
+    LayerNorm(),
+    RMSNorm(),
+]
+
+
+@needs_kernels
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("batch_norm", FIT_KINDS, ids=repr)
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_a_fit_gives_the_same_bits_with_the_kernels_and_without(
+    monkeypatch, dtype, batch_norm, solver
+):
+    X, y = load_digits(return_X_y=True)
+    X, y = (X[:300] / 16).astype(dtype), y[:300]
+    weight = np.random.default_rng(0).uniform(0.5, 2, size=300)
+    params = dict(solver=solver, batch_size=40, max_iter=3, random_state=0)
+    fits = []
+    for switch in (kernels, None):
+        monkeypatch.setattr(_fused, "kernels", switch)
+        clf = BatchNormMLPClassifier((24, 16), batch_norm=batch_norm, **params)
+        fits.append(clf.fit(X, y, sample_weight=None if solver == "adam" else weight))
+    fitted, reference = fits
+    for name in ["coefs_", "intercepts_", *fitted._normalization.attribute_names]:
+        for a, b in zip(getattr(fitted, name), getattr(reference, name), strict=True):
+            assert_array_equal(a, b, strict=True)
+    assert fitted.loss_curve_ == reference.loss_curve_
+
+
+@needs_kernels
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_partial_fit_of_the_regressor_gives_the_same_bits(monkeypatch):
+    X, y = make_regression(200, 10, n_targets=2, random_state=0)
+    fits = []
+    for switch in (kernels, None):
+        monkeypatch.setattr(_fused, "kernels", switch)
+        reg = BatchNormMLPRegressor((16,), activation="relu", random_state=0)
+        for start in range(0, 200, 50):
+            reg.partial_fit(X[start : start + 50], y[start : start + 50])
+        fits.append(reg)
+    for a, b in zip(fits[0].coefs_, fits[1].coefs_, strict=True):
+        assert_array_equal(a, b, strict=True)
+
+
+@needs_kernels
+def test_the_kernels_refuse_what_they_cannot_take():
+    ones = np.ones(4)
+    with pytest.raises(ValueError, match="m must have 4 items"):
+        kernels.adam(ones.copy(), ones, np.ones(3), ones.copy(), 0.1, 0.9, 0.9, 1e-8)
+    with pytest.raises(ValueError, match="all float32 or all float64"):
+        kernels.sgd(ones.copy(), ones.astype(np.float32), ones.copy(), 0.1, 0.9, True)
+    with pytest.raises(ValueError, match="C-contiguous, writable"):
+        kernels.sgd(np.ones(8)[::2], ones, ones.copy(), 0.1, 0.9, True)
+    read_only = np.ones(4)
+    read_only.flags.writeable = False
+    with pytest.raises(ValueError, match="params must be a C-contiguous, writable"):
+        kernels.adam(read_only, ones, ones.copy(), ones.copy(), 0.1, 0.9, 0.9, 1e-8)
+    with pytest.raises(ValueError, match="z must be a 2-D"):
+        kernels.shift_activate(ones.copy(), ones, 1)
+    with pytest.raises(ValueError, match="activation must be 0"):
+        kernels.shift_activate(np.ones((2, 4)), ones, 2)
+    with pytest.raises(ValueError, match="shift must have 4 items, not 3"):
+        kernels.affine_activate(np.ones((2, 4)), np.ones((2, 4)), ones, np.ones(3), 1)
+    with pytest.raises(ValueError, match="same shape"):
+        kernels.relu_backward(np.ones((2, 4)), np.ones((4, 2)))
+    with pytest.raises(ValueError, match="row_weight must have 2 items"):
+        kernels.batch_norm_input(
+            np.ones((2, 4)), np.ones((2, 4)), ones, ones, ones, np.ones(3)
+        )
+    with pytest.raises(ValueError, match="must be an array"):
+        kernels.batch_norm_input(np.ones((2, 4)), None, ones, ones, ones, None)
+    with pytest.raises(ValueError, match="float32 or float64"):
+        kernels.relu_backward(np.ones((2, 2), dtype=int), np.ones((2, 2)))
+    # Nothing was written by a call that was refused.
+    target = np.ones(4)
+    with pytest.raises(ValueError):
+        kernels.sgd(target, ones, np.ones(5), 0.1, 0.9, True)
+    assert_array_equal(target, ones)
