@@ -79,9 +79,14 @@ class bdist_wheel_tagged(bdist_wheel):
 # MSVC knows C99's restrict only in C11 mode (not built by CI).
 C11 = ["/std:c11"] if sys.platform == "win32" else []
 # The networks' kernels compute what numpy computes, to the bit: no product
-# and sum contracted into a fused multiply-add, and sqrt without errno, so
-# that it vectorizes.
-EXACT = C11 if sys.platform == "win32" else ["-ffp-contract=off", "-fno-math-errno"]
+# and sum contracted into a fused multiply-add. sqrt without errno, and
+# arithmetic that may be computed where its result is not used (no trap is
+# ever enabled), vectorize.
+EXACT = (
+    C11
+    if sys.platform == "win32"
+    else ["-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math"]
+)
 
 
 def _kernels(name, sources, depends=(), extra_compile_args=()):

@@ -58,7 +58,7 @@ shapes = st.tuples(st.integers(1, 9), st.integers(1, 21))
 
 
 @needs_kernels
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(data=st.data(), dtype=st.sampled_from(DTYPES), n=st.integers(1, 70))
 def test_optimizer_steps_give_the_bits_of_numpy(data, dtype, n):
     params, grads, m, v = (data.draw(_values(dtype, n)) for _ in range(4))
@@ -66,16 +66,22 @@ def test_optimizer_steps_give_the_bits_of_numpy(data, dtype, n):
     lr = data.draw(st.floats(1e-6, 10))
     beta_1, beta_2 = data.draw(st.floats(0, 0.999)), data.draw(st.floats(0, 0.9999))
     eps = data.draw(st.floats(1e-12, 1e-3))
+    # The gradient's finishing: the penalty on a prefix, the division by the
+    # samples' number or their weights' sum (in the arrays' dtype).
+    n_decayed = data.draw(st.integers(0, n))
+    alpha = data.draw(st.sampled_from([0.0, 1e-4, 0.37]))
+    n_samples = data.draw(st.integers(1, 300) | st.floats(0.01, 1e4).map(dtype))
+    finish = (n_decayed, alpha, n_samples)
     with np.errstate(all="ignore"):
         after, reference, _, _ = _both(
-            _fused.adam_step, [params, grads, m, v], lr, beta_1, beta_2, eps
+            _fused.adam_step, [params, grads, m, v], lr, beta_1, beta_2, eps, *finish
         )
     for a, b in zip(after[:1] + after[2:], reference[:1] + reference[2:], strict=True):
         assert_array_equal(a, b, strict=True)
     momentum, nesterov = data.draw(st.floats(0, 1)), data.draw(st.booleans())
     with np.errstate(all="ignore"):
         after, reference, _, _ = _both(
-            _fused.sgd_step, [params, grads, m], lr, momentum, nesterov
+            _fused.sgd_step, [params, grads, m], lr, momentum, nesterov, *finish
         )
     assert_array_equal(after[0], reference[0], strict=True)
     assert_array_equal(after[2], reference[2], strict=True)
@@ -159,16 +165,22 @@ def test_partial_fit_of_the_regressor_gives_the_same_bits(monkeypatch):
 @needs_kernels
 def test_the_kernels_refuse_what_they_cannot_take():
     ones = np.ones(4)
+    adam = (0.1, 0.9, 0.9, 1e-8, 4, 1e-4, 10.0)
+    sgd = (0.1, 0.9, True, 4, 1e-4, 10.0)
     with pytest.raises(ValueError, match="m must have 4 items"):
-        kernels.adam(ones.copy(), ones, np.ones(3), ones.copy(), 0.1, 0.9, 0.9, 1e-8)
+        kernels.adam(ones.copy(), ones, np.ones(3), ones.copy(), *adam)
     with pytest.raises(ValueError, match="all float32 or all float64"):
-        kernels.sgd(ones.copy(), ones.astype(np.float32), ones.copy(), 0.1, 0.9, True)
+        kernels.sgd(ones.copy(), ones.astype(np.float32), ones.copy(), *sgd)
     with pytest.raises(ValueError, match="C-contiguous, writable"):
-        kernels.sgd(np.ones(8)[::2], ones, ones.copy(), 0.1, 0.9, True)
+        kernels.sgd(np.ones(8)[::2], ones, ones.copy(), *sgd)
     read_only = np.ones(4)
     read_only.flags.writeable = False
     with pytest.raises(ValueError, match="params must be a C-contiguous, writable"):
-        kernels.adam(read_only, ones, ones.copy(), ones.copy(), 0.1, 0.9, 0.9, 1e-8)
+        kernels.adam(read_only, ones, ones.copy(), ones.copy(), *adam)
+    with pytest.raises(ValueError, match=r"n_decayed must be in \[0, 4\], not 5"):
+        kernels.adam(ones.copy(), ones, ones.copy(), ones.copy(), *adam[:4], 5, 0, 1)
+    with pytest.raises(ValueError, match="n_samples must be positive"):
+        kernels.sgd(ones.copy(), ones, ones.copy(), *sgd[:-1], 0.0)
     with pytest.raises(ValueError, match="z must be a 2-D"):
         kernels.shift_activate(ones.copy(), ones, 1)
     with pytest.raises(ValueError, match="activation must be 0"):
@@ -188,5 +200,5 @@ def test_the_kernels_refuse_what_they_cannot_take():
     # Nothing was written by a call that was refused.
     target = np.ones(4)
     with pytest.raises(ValueError):
-        kernels.sgd(target, ones, np.ones(5), 0.1, 0.9, True)
+        kernels.sgd(target, ones, np.ones(5), *sgd)
     assert_array_equal(target, ones)

@@ -27,26 +27,49 @@ except ImportError:  # built without a C compiler: the numpy code serves
 _KERNEL_ACTIVATIONS = {"identity": 0, "relu": 1}
 
 
-def _ready(*arrays):
-    """Whether the kernels take these arrays: C-contiguous, all float32 or
-    all float64."""
-    dtype = arrays[0].dtype
-    return (
-        kernels is not None
-        and dtype in (np.float32, np.float64)
-        and all(
-            isinstance(a, np.ndarray) and a.dtype == dtype and a.flags.c_contiguous
-            for a in arrays
-        )
-    )
+def _run(kernel, *args):
+    """Run ``kernel``; False, with nothing written, where it is not built or
+    does not take the arrays (not C-contiguous, of mixed or other dtypes),
+    which it checks before it writes anything."""
+    if kernels is None:
+        return False
+    try:
+        getattr(kernels, kernel)(*args)
+    except ValueError:
+        return False
+    return True
 
 
-def adam_step(params, grads, m, v, learning_rate, beta_1, beta_2, epsilon):
-    """One Adam step in place over flat arrays (``grads`` may be overwritten).
+def _finish_gradient(params, grads, n_decayed, alpha, n_samples):
+    """``grads`` from the backward pass's sums, in place: ``(grads + alpha *
+    params) / n_samples`` for the first ``n_decayed`` values (the weights,
+    which the L2 penalty decays), ``grads / n_samples`` for the others."""
+    if n_decayed:
+        grads[:n_decayed] += alpha * params[:n_decayed]
+    grads /= n_samples
 
-    ``m = beta_1 * m + (1 - beta_1) * g``, ``v = beta_2 * v + g**2 * (1 -
-    beta_2)``, ``params += -learning_rate * m / (sqrt(v) + epsilon)``, each
-    Python float rounded to the arrays' dtype, as numpy rounds it.
+
+def adam_step(
+    params,
+    grads,
+    m,
+    v,
+    learning_rate,
+    beta_1,
+    beta_2,
+    epsilon,
+    n_decayed=0,
+    alpha=0.0,
+    n_samples=1,
+):
+    """One Adam step in place over flat arrays (``grads`` is overwritten).
+
+    The gradient ``g`` is first finished from the backward pass's sums:
+    ``(grads + alpha * params) / n_samples`` for the first ``n_decayed``
+    values, ``grads / n_samples`` for the others. Then ``m = beta_1 * m + (1
+    - beta_1) * g``, ``v = beta_2 * v + g**2 * (1 - beta_2)``, ``params +=
+    -learning_rate * m / (sqrt(v) + epsilon)``, each Python float rounded to
+    the arrays' dtype, as numpy rounds it.
 
     Examples
     --------
@@ -57,9 +80,22 @@ def adam_step(params, grads, m, v, learning_rate, beta_1, beta_2, epsilon):
     >>> params
     array([-0.07071068,  0.07071068])
     """
-    if _ready(params, grads, m, v):
-        kernels.adam(params, grads, m, v, learning_rate, beta_1, beta_2, epsilon)
+    if _run(
+        "adam",
+        params,
+        grads,
+        m,
+        v,
+        learning_rate,
+        beta_1,
+        beta_2,
+        epsilon,
+        n_decayed,
+        alpha,
+        n_samples,
+    ):
         return
+    _finish_gradient(params, grads, n_decayed, alpha, n_samples)
     m *= beta_1
     m += (1 - beta_1) * grads
     v *= beta_2
@@ -72,11 +108,22 @@ def adam_step(params, grads, m, v, learning_rate, beta_1, beta_2, epsilon):
     params += step
 
 
-def sgd_step(params, grads, velocities, learning_rate, momentum, nesterov):
-    """One step of SGD with momentum in place over flat arrays (``grads`` may
-    be overwritten): ``velocities = momentum * velocities - learning_rate *
-    g``, then ``params += velocities``, or with Nesterov's momentum ``params
-    += momentum * velocities - learning_rate * g``.
+def sgd_step(
+    params,
+    grads,
+    velocities,
+    learning_rate,
+    momentum,
+    nesterov,
+    n_decayed=0,
+    alpha=0.0,
+    n_samples=1,
+):
+    """One step of SGD with momentum in place over flat arrays (``grads`` is
+    overwritten), the gradient ``g`` finished as in :func:`adam_step`:
+    ``velocities = momentum * velocities - learning_rate * g``, then ``params
+    += velocities``, or with Nesterov's momentum ``params += momentum *
+    velocities - learning_rate * g``.
 
     Examples
     --------
@@ -87,9 +134,20 @@ def sgd_step(params, grads, velocities, learning_rate, momentum, nesterov):
     >>> params, velocities
     (array([-0.1]), array([-0.1]))
     """
-    if _ready(params, grads, velocities):
-        kernels.sgd(params, grads, velocities, learning_rate, momentum, nesterov)
+    if _run(
+        "sgd",
+        params,
+        grads,
+        velocities,
+        learning_rate,
+        momentum,
+        nesterov,
+        n_decayed,
+        alpha,
+        n_samples,
+    ):
         return
+    _finish_gradient(params, grads, n_decayed, alpha, n_samples)
     grads *= -learning_rate
     velocities *= momentum
     velocities += grads
@@ -113,8 +171,7 @@ def shift_activate(z, shift, activation):
     array([[2., 0.]])
     """
     code = _KERNEL_ACTIVATIONS.get(activation)
-    if code is not None and _ready(z, shift):
-        kernels.shift_activate(z, shift, code)
+    if code is not None and _run("shift_activate", z, shift, code):
         return
     z += shift
     ACTIVATIONS[activation](z)
@@ -131,10 +188,10 @@ def affine_activate(x, scale, shift, activation):
     array([[3., 0.]])
     """
     code = _KERNEL_ACTIVATIONS.get(activation)
-    if code is not None and _ready(x, scale, shift):
+    if code is not None:
         out = np.empty_like(x)
-        kernels.affine_activate(x, out, scale, shift, code)
-        return out
+        if _run("affine_activate", x, out, scale, shift, code):
+            return out
     out = x * scale
     out += shift
     ACTIVATIONS[activation](out)
@@ -153,8 +210,7 @@ def relu_backward(a, delta):
     >>> delta
     array([[1., 0.]])
     """
-    if _ready(a, delta) and a.ndim == delta.ndim == 2 and a.shape == delta.shape:
-        kernels.relu_backward(a, delta)
+    if _run("relu_backward", a, delta):
         return
     delta *= a > 0
 
@@ -175,9 +231,7 @@ def batch_norm_input(grad, centered, a, b, s, row_weight=None):
     >>> grad.ravel()
     array([2., 2.])
     """
-    arrays = (grad, centered, a, b, s) + (() if row_weight is None else (row_weight,))
-    if _ready(*arrays):
-        kernels.batch_norm_input(grad, centered, a, b, s, row_weight)
+    if _run("batch_norm_input", grad, centered, a, b, s, row_weight):
         return
     correction = centered
     correction *= a

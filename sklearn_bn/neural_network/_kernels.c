@@ -3,6 +3,8 @@
  * training step that numpy makes in several, each in one pass. Six entry
  * points (see `methods` at the end):
  *     adam             Adam's step over flat parameters, moments and gradient
+ *                      (the gradient finished first: the L2 penalty added,
+ *                      the sums divided by the number of samples)
  *     sgd              the step of SGD with momentum (Nesterov's or not)
  *     shift_activate   z = act(z + shift), a layer's bias and activation
  *     affine_activate  out = act(x * scale + shift), batch norm's output and
@@ -53,40 +55,40 @@ enum activation { IDENTITY = 0, RELU = 1 };
 /* The kernels, for float and double.                                        */
 
 #define KERNELS(SUFFIX, T, SQRT)                                                     \
-    MULTIVERSION static void adam_##SUFFIX(                                    \
-        Py_ssize_t n, T *RESTRICT p, const T *RESTRICT g, T *RESTRICT m,       \
-        T *RESTRICT v, T neg_lr, T beta_1, T one_minus_beta_1, T beta_2,       \
-        T one_minus_beta_2, T eps)                                             \
+    /* The gradient from the backward pass's sums: (g + alpha * p) / n for  \
+       the first n_decayed values (the weights), g / n for the others. */     \
+    static inline T finish_##SUFFIX(Py_ssize_t i, Py_ssize_t n_decayed, T g,   \
+                                    T p, T alpha, T n)                         \
     {                                                                          \
-        for (Py_ssize_t i = 0; i < n; i++) {                                   \
-            const T gi = g[i];                                                 \
+        return (i < n_decayed ? g + alpha * p : g) / n;                        \
+    }                                                                          \
+                                                                               \
+    MULTIVERSION static void adam_##SUFFIX(                                    \
+        Py_ssize_t size, T *RESTRICT p, const T *RESTRICT g, T *RESTRICT m,    \
+        T *RESTRICT v, T neg_lr, T beta_1, T one_minus_beta_1, T beta_2,       \
+        T one_minus_beta_2, T eps, Py_ssize_t n_decayed, T alpha, T n)         \
+    {                                                                          \
+        for (Py_ssize_t i = 0; i < size; i++) {                                \
+            const T gi = finish_##SUFFIX(i, n_decayed, g[i], p[i], alpha, n);  \
             const T mi = m[i] * beta_1 + one_minus_beta_1 * gi;                \
             const T vi = v[i] * beta_2 + (gi * gi) * one_minus_beta_2;         \
             m[i] = mi;                                                         \
             v[i] = vi;                                                         \
-            p[i] = p[i] + (neg_lr * mi) / (SQRT(vi) + eps);                 \
+            p[i] = p[i] + (neg_lr * mi) / (SQRT(vi) + eps);                    \
         }                                                                      \
     }                                                                          \
                                                                                \
-    MULTIVERSION static void sgd_##SUFFIX(Py_ssize_t n, T *RESTRICT p,         \
-                                          const T *RESTRICT g,                 \
-                                          T *RESTRICT velocity, T neg_lr,      \
-                                          T momentum, int nesterov)            \
+    MULTIVERSION static void sgd_##SUFFIX(                                     \
+        Py_ssize_t size, T *RESTRICT p, const T *RESTRICT g,                   \
+        T *RESTRICT velocity, T neg_lr, T momentum, int nesterov,              \
+        Py_ssize_t n_decayed, T alpha, T n)                                    \
     {                                                                          \
-        if (nesterov) {                                                        \
-            for (Py_ssize_t i = 0; i < n; i++) {                               \
-                const T step = neg_lr * g[i];                                  \
-                const T vi = velocity[i] * momentum + step;                    \
-                velocity[i] = vi;                                              \
-                p[i] = p[i] + (step + momentum * vi);                          \
-            }                                                                  \
-        }                                                                      \
-        else {                                                                 \
-            for (Py_ssize_t i = 0; i < n; i++) {                               \
-                const T vi = velocity[i] * momentum + neg_lr * g[i];           \
-                velocity[i] = vi;                                              \
-                p[i] = p[i] + vi;                                              \
-            }                                                                  \
+        for (Py_ssize_t i = 0; i < size; i++) {                                \
+            const T gi = finish_##SUFFIX(i, n_decayed, g[i], p[i], alpha, n);  \
+            const T step = neg_lr * gi;                                        \
+            const T vi = velocity[i] * momentum + step;                        \
+            velocity[i] = vi;                                                  \
+            p[i] = p[i] + (nesterov ? step + momentum * vi : vi);              \
         }                                                                      \
     }                                                                          \
                                                                                \
@@ -130,8 +132,14 @@ enum activation { IDENTITY = 0, RELU = 1 };
     MULTIVERSION static void relu_backward_##SUFFIX(                           \
         Py_ssize_t n, const T *RESTRICT a, T *RESTRICT delta)                  \
     {                                                                          \
-        for (Py_ssize_t i = 0; i < n; i++)                                     \
-            delta[i] = delta[i] * (T)(a[i] > 0);                               \
+        /* delta * 1 is delta, and delta * 0 is numpy's product where the   \
+           unit was off (a signed zero, or NaN for a non-finite delta): a     \
+           select of the two, which vectorizes, where a product by the        \
+           comparison's result compiles to a branch. */                       \
+        for (Py_ssize_t i = 0; i < n; i++) {                                   \
+            const T d = delta[i], off = d * (T)0;                              \
+            delta[i] = a[i] > 0 ? d : off;                                     \
+        }                                                                      \
     }                                                                          \
                                                                                \
     MULTIVERSION static void batch_norm_input_##SUFFIX(                        \
@@ -272,35 +280,58 @@ check_same_shape(Py_buffer *a, Py_buffer *b, const spec *sa, const spec *sb,
     return 0;
 }
 
+/* The gradient's finishing arguments: n_decayed in [0, size], n > 0. */
+static int
+check_finish(Py_ssize_t n_decayed, Py_ssize_t size, double n)
+{
+    if (n_decayed < 0 || n_decayed > size) {
+        PyErr_Format(PyExc_ValueError,
+                     "n_decayed must be in [0, %zd], not %zd", size, n_decayed);
+        return -1;
+    }
+    if (!(n > 0)) {
+        PyErr_SetString(PyExc_ValueError, "n_samples must be positive");
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *
 py_adam(PyObject *self, PyObject *args)
 {
     static const spec specs[] = {
         {"params", 1, 1}, {"grads", 1, 0}, {"m", 1, 1}, {"v", 1, 1}};
     PyObject *objs[4];
-    double learning_rate, beta_1, beta_2, eps;
+    double learning_rate, beta_1, beta_2, eps, alpha, n;
+    Py_ssize_t n_decayed;
     Py_buffer v[4];
-    if (!PyArg_ParseTuple(args, "OOOOdddd", &objs[0], &objs[1], &objs[2],
-                          &objs[3], &learning_rate, &beta_1, &beta_2, &eps))
+    if (!PyArg_ParseTuple(args, "OOOOddddndd", &objs[0], &objs[1], &objs[2],
+                          &objs[3], &learning_rate, &beta_1, &beta_2, &eps,
+                          &n_decayed, &alpha, &n))
         return NULL;
     for (int k = 0; k < 4; k++)
         if (objs[k] == Py_None)
             return PyErr_Format(PyExc_ValueError, "%s must be an array",
                                 specs[k].name);
     const char type = acquire_all(objs, v, specs, 4);
-    if (!type ||
-        check_lengths(v, specs, 1, 4, v[0].shape[0], v, 4) < 0)
+    if (!type || check_lengths(v, specs, 1, 4, v[0].shape[0], v, 4) < 0)
         return NULL;
-    const Py_ssize_t n = v[0].shape[0];
+    const Py_ssize_t size = v[0].shape[0];
+    if (check_finish(n_decayed, size, n) < 0) {
+        release_all(v, 4);
+        return NULL;
+    }
     /* The scalars as numpy rounds Python floats into an array's dtype. */
     Py_BEGIN_ALLOW_THREADS
     if (type == 'f')
-        adam_f(n, v[0].buf, v[1].buf, v[2].buf, v[3].buf,
+        adam_f(size, v[0].buf, v[1].buf, v[2].buf, v[3].buf,
                (float)-learning_rate, (float)beta_1, (float)(1.0 - beta_1),
-               (float)beta_2, (float)(1.0 - beta_2), (float)eps);
+               (float)beta_2, (float)(1.0 - beta_2), (float)eps, n_decayed,
+               (float)alpha, (float)n);
     else
-        adam_d(n, v[0].buf, v[1].buf, v[2].buf, v[3].buf, -learning_rate,
-               beta_1, 1.0 - beta_1, beta_2, 1.0 - beta_2, eps);
+        adam_d(size, v[0].buf, v[1].buf, v[2].buf, v[3].buf, -learning_rate,
+               beta_1, 1.0 - beta_1, beta_2, 1.0 - beta_2, eps, n_decayed,
+               alpha, n);
     Py_END_ALLOW_THREADS
     release_all(v, 4);
     Py_RETURN_NONE;
@@ -312,11 +343,13 @@ py_sgd(PyObject *self, PyObject *args)
     static const spec specs[] = {
         {"params", 1, 1}, {"grads", 1, 0}, {"velocities", 1, 1}};
     PyObject *objs[3];
-    double learning_rate, momentum;
+    double learning_rate, momentum, alpha, n;
     int nesterov;
+    Py_ssize_t n_decayed;
     Py_buffer v[3];
-    if (!PyArg_ParseTuple(args, "OOOddp", &objs[0], &objs[1], &objs[2],
-                          &learning_rate, &momentum, &nesterov))
+    if (!PyArg_ParseTuple(args, "OOOddpndd", &objs[0], &objs[1], &objs[2],
+                          &learning_rate, &momentum, &nesterov, &n_decayed,
+                          &alpha, &n))
         return NULL;
     for (int k = 0; k < 3; k++)
         if (objs[k] == Py_None)
@@ -325,14 +358,18 @@ py_sgd(PyObject *self, PyObject *args)
     const char type = acquire_all(objs, v, specs, 3);
     if (!type || check_lengths(v, specs, 1, 3, v[0].shape[0], v, 3) < 0)
         return NULL;
-    const Py_ssize_t n = v[0].shape[0];
+    const Py_ssize_t size = v[0].shape[0];
+    if (check_finish(n_decayed, size, n) < 0) {
+        release_all(v, 3);
+        return NULL;
+    }
     Py_BEGIN_ALLOW_THREADS
     if (type == 'f')
-        sgd_f(n, v[0].buf, v[1].buf, v[2].buf, (float)-learning_rate,
-              (float)momentum, nesterov);
+        sgd_f(size, v[0].buf, v[1].buf, v[2].buf, (float)-learning_rate,
+              (float)momentum, nesterov, n_decayed, (float)alpha, (float)n);
     else
-        sgd_d(n, v[0].buf, v[1].buf, v[2].buf, -learning_rate, momentum,
-              nesterov);
+        sgd_d(size, v[0].buf, v[1].buf, v[2].buf, -learning_rate, momentum,
+              nesterov, n_decayed, alpha, n);
     Py_END_ALLOW_THREADS
     release_all(v, 3);
     Py_RETURN_NONE;
@@ -470,15 +507,18 @@ py_batch_norm_input(PyObject *self, PyObject *args)
 
 static PyMethodDef methods[] = {
     {"adam", py_adam, METH_VARARGS,
-     "adam(params, grads, m, v, learning_rate, beta_1, beta_2, epsilon): one "
-     "Adam step in place over 1-D arrays: m = beta_1 * m + (1 - beta_1) * g, "
-     "v = beta_2 * v + g**2 * (1 - beta_2), params += -learning_rate * m / "
-     "(sqrt(v) + epsilon)."},
+     "adam(params, grads, m, v, learning_rate, beta_1, beta_2, epsilon, "
+     "n_decayed, alpha, n_samples): one Adam step in place over 1-D arrays, "
+     "with the gradient g = (grads + alpha * params) / n_samples for the "
+     "first n_decayed values and grads / n_samples for the others: m = "
+     "beta_1 * m + (1 - beta_1) * g, v = beta_2 * v + g**2 * (1 - beta_2), "
+     "params += -learning_rate * m / (sqrt(v) + epsilon)."},
     {"sgd", py_sgd, METH_VARARGS,
-     "sgd(params, grads, velocities, learning_rate, momentum, nesterov): one "
-     "step of SGD with momentum in place over 1-D arrays: velocities = "
-     "momentum * velocities - learning_rate * g, params += velocities, or "
-     "with nesterov params += momentum * velocities - learning_rate * g."},
+     "sgd(params, grads, velocities, learning_rate, momentum, nesterov, "
+     "n_decayed, alpha, n_samples): one step of SGD with momentum in place "
+     "over 1-D arrays, g as for adam: velocities = momentum * velocities - "
+     "learning_rate * g, params += velocities, or with nesterov params += "
+     "momentum * velocities - learning_rate * g."},
     {"shift_activate", py_shift_activate, METH_VARARGS,
      "shift_activate(z, shift, activation): z = act(z + shift) in place, "
      "shift added to each row; activation 0 (identity) or 1 (relu)."},

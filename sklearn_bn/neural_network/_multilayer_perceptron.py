@@ -28,6 +28,30 @@ def _check_solver(estimator):
     return True
 
 
+def _label_indicators(binarizer, y):
+    """``binarizer.transform(y)`` as booleans: for the labels of one column,
+    compared with the classes directly, without the binarizer's checks of a
+    target it has already seen (a fraction of a millisecond, which counts in
+    the small fits of a grid search).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.preprocessing import LabelBinarizer
+    >>> y = np.array(["b", "a", "c"])
+    >>> _label_indicators(LabelBinarizer().fit(y), y).astype(int)
+    array([[0, 1, 0],
+           [1, 0, 0],
+           [0, 0, 1]])
+    """
+    classes = binarizer.classes_
+    if y.ndim == 1 and binarizer.y_type_ == "multiclass":
+        return y[:, np.newaxis] == classes
+    if y.ndim == 1 and binarizer.y_type_ == "binary" and len(classes) == 2:
+        return (y == classes[1])[:, np.newaxis]
+    return binarizer.transform(y).astype(bool)
+
+
 class BatchNormMLPClassifier(ClassifierMixin, BaseBatchNormMLP):
     __doc__ = network_docstring(CLASSIFIER_PASSAGES)
 
@@ -65,7 +89,7 @@ class BatchNormMLPClassifier(ClassifierMixin, BaseBatchNormMLP):
                     f"`self.classes_` has {self.classes_}. 'y' has {classes}."
                 )
         # bool keeps float32 training in float32.
-        return X, self._label_binarizer.transform(y).astype(bool)
+        return X, _label_indicators(self._label_binarizer, y)
 
     def _output_activation(self):
         if self._label_binarizer.y_type_ == "multiclass":

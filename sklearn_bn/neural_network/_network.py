@@ -492,11 +492,14 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
         The loss is the (weighted) mean over samples of the output loss, plus
         ``alpha / 2 * sum(||W||**2) / n_samples``, where ``n_samples`` is the
         sum of the weights if any. The gradients come in the order of
-        ``_trained()``, in ``out`` where it is given (arrays of their shapes,
-        the optimizer's, written into) and in new arrays otherwise; the batch
-        statistics are returned for the running averages, which this method
-        does not touch. ``random_state`` draws the dropout masks (see
-        ``_forward_train``).
+        ``_trained()``, in new arrays. The batch statistics are returned for
+        the running averages, which this method does not touch.
+        ``random_state`` draws the dropout masks (see ``_forward_train``).
+
+        With ``out`` (the optimizer's arrays, of the gradients' shapes) the
+        gradients are written there as sums over the samples, without the
+        L2 penalty, which the optimizer's step adds before it divides by
+        ``n_samples``; ``n_samples`` is returned in their place.
         """
         kind = self._normalization
         activations, caches, stats = self._forward_train(
@@ -514,19 +517,20 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
         after = kind.position == "after_activation"
 
         def mean_over_samples(k, total):
-            """Install ``total / weight_sum`` as gradient ``k``."""
+            """Install ``total / weight_sum`` as gradient ``k`` (``total``
+            in ``out``)."""
             if out is None:
                 grads[k] = total / weight_sum
             else:
-                grads[k] = np.divide(total, weight_sum, out=out[k])
+                out[k][...] = total
 
         def column_sums(k, delta):
-            """Install the column means of ``delta`` as gradient ``k``."""
+            """Install the column means of ``delta`` as gradient ``k`` (the
+            sums in ``out``)."""
             if out is None:
                 grads[k] = delta.sum(axis=0) / weight_sum
             else:
-                grads[k] = np.sum(delta, axis=0, out=out[k])
-                grads[k] /= weight_sum
+                np.sum(delta, axis=0, out=out[k])
 
         # With the canonical link of each output loss, the gradient with
         # respect to the output pre-activation is out - Y.
@@ -543,9 +547,10 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
                 coef_grad[...] = safe_sparse_dot(inputs.T, delta)
             else:
                 coef_grad = safe_sparse_dot(inputs.T, delta)
-            coef_grad += self.alpha * self.coefs_[i]
-            coef_grad /= weight_sum
-            grads[i] = coef_grad
+            if out is None:
+                coef_grad += self.alpha * self.coefs_[i]
+                coef_grad /= weight_sum
+                grads[i] = coef_grad
             if i < n_hidden and not kind.replaces_bias:
                 column_sums(n_coefs + i, delta)
             if i == 0:
@@ -570,7 +575,7 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
                 )
             for j, grad in enumerate(layer_grads):
                 mean_over_samples(n_coefs + n_intercepts + j * n_hidden + i - 1, grad)
-        return float(loss), grads, stats
+        return float(loss), grads if out is None else weight_sum, stats
 
     # Training ----------------------------------------------------------------
 

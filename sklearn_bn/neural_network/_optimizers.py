@@ -16,8 +16,10 @@ subclass per solver, with scikit-learn's update rules. Three differences:
   call that fails can be undone by restoring a shallow copy of the
   estimator's ``__dict__``: rollback costs no copy of the network.
 - The gradient goes in a flat buffer too (``grads``, views the network's
-  backward pass writes into), so that a step is one pass over each buffer
-  (``_fused.py``), not a few numpy calls per parameter.
+  backward pass writes into), as sums over the mini-batch: the step adds the
+  L2 penalty's gradient, divides by the number of samples and updates, in
+  one pass over each buffer (``_fused.py``), not a few numpy calls per
+  parameter.
 """
 
 import math
@@ -60,6 +62,11 @@ class BaseOptimizer:
         are replaced by views of the optimizer's buffers.
     params : list of ndarray
         The parameters to train, copied: train ``self.params``.
+    n_decayed : int
+        The number of values, from the start of ``params``, that the L2
+        penalty decays (the weights).
+    alpha : float
+        The L2 penalty.
 
     Attributes
     ----------
@@ -67,14 +74,16 @@ class BaseOptimizer:
         Views of one buffer, updated in place by each step.
     grads : list of ndarray
         Views of one buffer shaped as ``params``: the gradient of the next
-        step, written by the caller (overwritten by the step).
+        step, written by the caller as sums over the samples, without the
+        penalty (overwritten by the step).
     """
 
     # The keys of the state that hold one array per parameter.
     _state_lists = ()
 
-    def __init__(self, state, params):
+    def __init__(self, state, params, n_decayed, alpha):
         self.state = state
+        self.n_decayed, self.alpha = n_decayed, alpha
         self.dtype = params[0].dtype
         self.flat_params, self.params = flat_copy(params, self.dtype)
         self.flat_grads, self.grads = flat_copy(params, self.dtype)
@@ -86,8 +95,9 @@ class BaseOptimizer:
     def learning_rate(self):
         return self.state["learning_rate"]
 
-    def step(self):
-        """Take one step from ``self.grads``, updating ``self.params`` in place."""
+    def step(self, n_samples):
+        """Take one step from ``self.grads``, the sums over ``n_samples``
+        samples (their weights' sum), updating ``self.params`` in place."""
         raise NotImplementedError
 
     def iteration_ends(self, time_step):
@@ -113,8 +123,8 @@ class SGDOptimizer(BaseOptimizer):
 
     _state_lists = ("velocities",)
 
-    def __init__(self, state, estimator_params, params):
-        super().__init__(state, params)
+    def __init__(self, state, estimator_params, params, n_decayed=0):
+        super().__init__(state, params, n_decayed, estimator_params["alpha"])
         self.lr_schedule = estimator_params["learning_rate"]
         self.learning_rate_init = estimator_params["learning_rate_init"]
         self.momentum = estimator_params["momentum"]
@@ -128,7 +138,7 @@ class SGDOptimizer(BaseOptimizer):
             "velocities": [np.zeros_like(param) for param in params],
         }
 
-    def step(self):
+    def step(self, n_samples):
         sgd_step(
             self.flat_params,
             self.flat_grads,
@@ -136,6 +146,9 @@ class SGDOptimizer(BaseOptimizer):
             self.state["learning_rate"],
             self.momentum,
             self.nesterov,
+            self.n_decayed,
+            self.alpha,
+            n_samples,
         )
 
     def iteration_ends(self, time_step):
@@ -166,8 +179,8 @@ class AdamOptimizer(BaseOptimizer):
 
     _state_lists = ("ms", "vs")
 
-    def __init__(self, state, estimator_params, params):
-        super().__init__(state, params)
+    def __init__(self, state, estimator_params, params, n_decayed=0):
+        super().__init__(state, params, n_decayed, estimator_params["alpha"])
         self.learning_rate_init = estimator_params["learning_rate_init"]
         self.beta_1 = estimator_params["beta_1"]
         self.beta_2 = estimator_params["beta_2"]
@@ -182,7 +195,7 @@ class AdamOptimizer(BaseOptimizer):
             "vs": [np.zeros_like(param) for param in params],
         }
 
-    def step(self):
+    def step(self, n_samples):
         state = self.state
         state["t"] += 1
         t = state["t"]
@@ -201,19 +214,35 @@ class AdamOptimizer(BaseOptimizer):
             self.beta_1,
             self.beta_2,
             self.epsilon,
+            self.n_decayed,
+            self.alpha,
+            n_samples,
         )
 
 
 OPTIMIZERS = {"sgd": SGDOptimizer, "adam": AdamOptimizer}
+# The estimator's parameters that the optimizers read.
+OPTIMIZER_PARAMS = (
+    "solver",
+    "alpha",
+    "learning_rate",
+    "learning_rate_init",
+    "momentum",
+    "nesterovs_momentum",
+    "power_t",
+    "beta_1",
+    "beta_2",
+    "epsilon",
+)
 
 
-def make_optimizer(estimator_params, params, state=None):
+def make_optimizer(estimator_params, params, state=None, n_decayed=0):
     """The optimizer of ``estimator_params["solver"]``, around ``state``.
 
     Parameters
     ----------
     estimator_params : dict
-        The estimator's parameters (``get_params()``).
+        The estimator's parameters, those of ``OPTIMIZER_PARAMS`` at least.
     params : list of ndarray
         The parameters the optimizer will train (copied: see ``params``).
     state : dict or None
@@ -221,6 +250,9 @@ def make_optimizer(estimator_params, params, state=None):
         another solver, starts afresh.
         A continued state is copied shallowly (its lists too) and its arrays
         copied into the optimizer's buffers, never written into.
+    n_decayed : int, default=0
+        The number of values, from the start of ``params``, that the L2
+        penalty ``estimator_params["alpha"]`` decays.
 
     Returns
     -------
@@ -238,4 +270,4 @@ def make_optimizer(estimator_params, params, state=None):
             key: list(value) if isinstance(value, list) else value
             for key, value in state.items()
         }
-    return cls(state, estimator_params, params)
+    return cls(state, estimator_params, params, n_decayed)

@@ -24,7 +24,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import shuffle
 
-from ._optimizers import make_optimizer
+from ._optimizers import OPTIMIZER_PARAMS, make_optimizer
 
 # scipy.optimize.minimize ends on a StopIteration from its callback from 1.11.
 _SCIPY_STOPS_ON_STOP_ITERATION = tuple(
@@ -62,7 +62,10 @@ class TrainingMixin:
     def _fit_stochastic(self, data, random_state, incremental, callback_ctx):
         """Train ``self`` with 'sgd' or 'adam' on ``data`` (a ``TrainingData``)."""
         state = getattr(self, "_optimizer_state", None) if incremental else None
-        optimizer = make_optimizer(self.get_params(), self._trained(), state)
+        n_decayed = sum(coef.size for coef in self.coefs_)
+        # The optimizers' parameters, without get_params' introspection.
+        params = {name: getattr(self, name) for name in OPTIMIZER_PARAMS}
+        optimizer = make_optimizer(params, self._trained(), state, n_decayed)
         self._optimizer_state = optimizer.state
         # The optimizer's copies: training updates them in place.
         self._set_trained(optimizer.params)
@@ -196,7 +199,7 @@ class TrainingMixin:
                 batch_weight = (
                     None if sample_weight is None else sample_weight[batch_idx]
                 )
-                loss, _, stats = self._backprop(
+                loss, n_samples, stats = self._backprop(
                     X[batch_idx],
                     y[batch_idx],
                     batch_weight,
@@ -208,7 +211,7 @@ class TrainingMixin:
                 if not np.isfinite(loss):
                     raise TrainingDiverged
                 accumulated_loss += loss * (batch.stop - batch.start)
-                optimizer.step()
+                optimizer.step(n_samples)
                 self._update_running_stats(stats, kind)
         return accumulated_loss / X.shape[0]
 
