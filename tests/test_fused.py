@@ -103,6 +103,8 @@ def test_layer_passes_give_the_bits_of_numpy(data, dtype, shape, activation):
         assert_array_equal(after[0], reference[0], strict=True)
         _, _, out, out_reference = _both(_fused.affine_activate, [z, a, b], activation)
         assert_array_equal(out, out_reference, strict=True)
+        after, reference, _, _ = _both(_fused.subtract_rows, [z, a, centered])
+        assert_array_equal(after[2], reference[2], strict=True)
         after, reference, _, _ = _both(_fused.relu_backward, [centered, z])
         assert_array_equal(after[1], reference[1], strict=True)
         weight = data.draw(st.none() | _values(dtype, shape[0]))
@@ -189,6 +191,8 @@ def test_the_kernels_refuse_what_they_cannot_take():
         kernels.affine_activate(np.ones((2, 4)), np.ones((2, 4)), ones, np.ones(3), 1)
     with pytest.raises(ValueError, match="same shape"):
         kernels.relu_backward(np.ones((2, 4)), np.ones((4, 2)))
+    with pytest.raises(ValueError, match="v must have 4 items"):
+        kernels.subtract_rows(np.ones((2, 4)), np.ones((2, 4)), np.ones(2))
     with pytest.raises(ValueError, match="row_weight must have 2 items"):
         kernels.batch_norm_input(
             np.ones((2, 4)), np.ones((2, 4)), ones, ones, ones, np.ones(3)

@@ -177,6 +177,23 @@ def shift_activate(z, shift, activation):
     ACTIVATIONS[activation](z)
 
 
+def subtract_rows(x, v, out):
+    """``out = x - v``, ``v`` subtracted from each row (``out`` may be ``x``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_bn.neural_network._fused import subtract_rows
+    >>> x = np.array([[1.0, 2.0], [3.0, 4.0]])
+    >>> subtract_rows(x, np.array([1.0, 2.0]), x)
+    >>> x
+    array([[0., 0.],
+           [2., 2.]])
+    """
+    if not _run("subtract_rows", x, out, v):
+        np.subtract(x, v, out=out)
+
+
 def affine_activate(x, scale, shift, activation):
     """``activation(x * scale + shift)``, per column, in a new array.
 

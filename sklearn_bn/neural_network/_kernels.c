@@ -1,12 +1,14 @@
 /*
  * The C kernels of the batch-norm networks: the elementwise passes of a
- * training step that numpy makes in several, each in one pass. Six entry
+ * training step that numpy makes in several, each in one pass. Seven entry
  * points (see `methods` at the end):
  *     adam             Adam's step over flat parameters, moments and gradient
  *                      (the gradient finished first: the L2 penalty added,
  *                      the sums divided by the number of samples)
  *     sgd              the step of SGD with momentum (Nesterov's or not)
  *     shift_activate   z = act(z + shift), a layer's bias and activation
+ *     subtract_rows    out = x - v, v subtracted from each row (batch norm's
+ *                      centring)
  *     affine_activate  out = act(x * scale + shift), batch norm's output and
  *                      the activation after it
  *     relu_backward    delta *= (a > 0), the ReLU's derivative
@@ -107,6 +109,18 @@ enum activation { IDENTITY = 0, RELU = 1 };
             else                                                               \
                 for (Py_ssize_t j = 0; j < cols; j++)                          \
                     row[j] = row[j] + shift[j];                                \
+        }                                                                      \
+    }                                                                          \
+                                                                               \
+    MULTIVERSION static void subtract_rows_##SUFFIX(                           \
+        Py_ssize_t rows, Py_ssize_t cols, const T *RESTRICT x,                 \
+        T *RESTRICT out, const T *RESTRICT v)                                  \
+    {                                                                          \
+        for (Py_ssize_t i = 0; i < rows; i++) {                                \
+            const T *RESTRICT in_row = x + i * cols;                           \
+            T *RESTRICT out_row = out + i * cols;                              \
+            for (Py_ssize_t j = 0; j < cols; j++)                              \
+                out_row[j] = in_row[j] - v[j];                                 \
         }                                                                      \
     }                                                                          \
                                                                                \
@@ -448,6 +462,34 @@ py_affine_activate(PyObject *self, PyObject *args)
 }
 
 static PyObject *
+py_subtract_rows(PyObject *self, PyObject *args)
+{
+    static const spec specs[] = {{"x", 2, 0}, {"out", 2, 1}, {"v", 1, 0}};
+    PyObject *objs[3];
+    Py_buffer v[3];
+    if (!PyArg_ParseTuple(args, "OOO", &objs[0], &objs[1], &objs[2]))
+        return NULL;
+    for (int k = 0; k < 3; k++)
+        if (objs[k] == Py_None)
+            return PyErr_Format(PyExc_ValueError, "%s must be an array",
+                                specs[k].name);
+    const char type = acquire_all(objs, v, specs, 3);
+    if (!type ||
+        check_same_shape(&v[0], &v[1], &specs[0], &specs[1], v, 3) < 0 ||
+        check_lengths(v, specs, 2, 3, v[0].shape[1], v, 3) < 0)
+        return NULL;
+    const Py_ssize_t rows = v[0].shape[0], cols = v[0].shape[1];
+    Py_BEGIN_ALLOW_THREADS
+    if (type == 'f')
+        subtract_rows_f(rows, cols, v[0].buf, v[1].buf, v[2].buf);
+    else
+        subtract_rows_d(rows, cols, v[0].buf, v[1].buf, v[2].buf);
+    Py_END_ALLOW_THREADS
+    release_all(v, 3);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
 py_relu_backward(PyObject *self, PyObject *args)
 {
     static const spec specs[] = {{"a", 2, 0}, {"delta", 2, 1}};
@@ -525,6 +567,9 @@ static PyMethodDef methods[] = {
     {"affine_activate", py_affine_activate, METH_VARARGS,
      "affine_activate(x, out, scale, shift, activation): out = act(x * scale "
      "+ shift), per column; activation 0 (identity) or 1 (relu)."},
+    {"subtract_rows", py_subtract_rows, METH_VARARGS,
+     "subtract_rows(x, out, v): out = x - v, v subtracted from each row (out "
+     "may be x)."},
     {"relu_backward", py_relu_backward, METH_VARARGS,
      "relu_backward(a, delta): delta *= (a > 0) in place."},
     {"batch_norm_input", py_batch_norm_input, METH_VARARGS,

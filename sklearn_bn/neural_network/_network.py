@@ -506,9 +506,10 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
             X, sample_weight, random_state, kind
         )
         weight_sum = X.shape[0] if sample_weight is None else sample_weight.sum()
-        squared_norm = sum(np.vdot(coef, coef) for coef in self.coefs_)
         loss = LOSSES[self.out_activation_](Y, activations[-1], sample_weight)
-        loss += 0.5 * self.alpha * squared_norm / weight_sum
+        if self.alpha:  # (a penalty of 0 adds 0.0, which changes no loss)
+            squared_norm = sum(np.vdot(coef, coef) for coef in self.coefs_)
+            loss += 0.5 * self.alpha * squared_norm / weight_sum
 
         trained = layer_arrays(self, kind.trained_names)
         n_hidden = self._n_hidden

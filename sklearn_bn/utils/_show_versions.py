@@ -50,9 +50,8 @@ def _kernels_info():
     spec = importlib.util.find_spec("sklearn_bn.preprocessing._kernels")
     if spec is None or spec.origin is None:
         return {"built": False, "file": None, "limited API (abi3)": None}
-    from ..preprocessing import _native
-
     from ..neural_network import _fused
+    from ..preprocessing import _native
 
     filename = os.path.basename(spec.origin)
     kernels = _native.kernels

@@ -16,7 +16,7 @@ from ...preprocessing._dense import moments
 from ...utils._compat import Interval, StrOptions
 from ...utils._stats import moments_variance
 from .._base import ACTIVATIONS
-from .._fused import affine_activate, batch_norm_input
+from .._fused import affine_activate, batch_norm_input, subtract_rows
 from ._base import BatchStats, Normalization, weighted_count
 
 
@@ -97,7 +97,7 @@ def batch_normalized(z, epsilon, sample_weight=None, overwrite=False):
         count, weight_share = z.shape[0], None
         # The column means as one matrix-vector product.
         mean = np.full(count, 1.0 / count, dtype=z.dtype) @ z
-        np.subtract(z, mean, out=centered)
+        subtract_rows(z, mean, centered)
         var = np.einsum("ij,ij->j", centered, centered) / count
     else:
         count = sample_weight.sum()
