@@ -103,6 +103,11 @@ def test_layer_passes_give_the_bits_of_numpy(data, dtype, shape, activation):
         assert_array_equal(after[0], reference[0], strict=True)
         _, _, out, out_reference = _both(_fused.affine_activate, [z, a, b], activation)
         assert_array_equal(out, out_reference, strict=True)
+        factor = data.draw(st.none() | st.floats(1.0, 3.0))
+        _, _, out, out_reference = _both(
+            _fused.moving_average, [a, b], 0.9, 0.1, factor
+        )
+        assert_array_equal(out, out_reference, strict=True)
         after, reference, _, _ = _both(_fused.subtract_rows, [z, a, centered])
         assert_array_equal(after[2], reference[2], strict=True)
         after, reference, _, _ = _both(_fused.relu_backward, [centered, z])

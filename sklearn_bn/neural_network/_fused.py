@@ -29,13 +29,14 @@ _KERNEL_ACTIVATIONS = {"identity": 0, "relu": 1}
 
 def _run(kernel, *args):
     """Run ``kernel``; False, with nothing written, where it is not built or
-    does not take the arrays (not C-contiguous, of mixed or other dtypes),
-    which it checks before it writes anything."""
+    does not take the arguments (arrays not C-contiguous, of mixed or other
+    dtypes; a scalar that is an array), which it checks before it writes
+    anything."""
     if kernels is None:
         return False
     try:
         getattr(kernels, kernel)(*args)
-    except ValueError:
+    except (ValueError, TypeError):
         return False
     return True
 
@@ -175,6 +176,26 @@ def shift_activate(z, shift, activation):
         return
     z += shift
     ACTIVATIONS[activation](z)
+
+
+def moving_average(running, batch, keep, momentum, factor=None):
+    """``keep * running + momentum * (batch * factor)`` in a new array (without
+    ``factor`` where it is None): a step of a running statistic.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_bn.neural_network._fused import moving_average
+    >>> moving_average(np.ones(2), np.array([2.0, 4.0]), 0.5, 0.5, factor=2.0)
+    array([2.5, 4.5])
+    """
+    out = np.empty_like(running)
+    scalar = 1.0 if factor is None else factor
+    if _run("moving_average", running, batch, out, keep, momentum, scalar):
+        return out
+    if factor is not None:
+        batch = batch * factor
+    return np.add(keep * running, momentum * batch, out=out)
 
 
 def subtract_rows(x, v, out):

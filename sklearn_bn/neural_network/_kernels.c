@@ -1,12 +1,14 @@
 /*
  * The C kernels of the batch-norm networks: the elementwise passes of a
- * training step that numpy makes in several, each in one pass. Seven entry
+ * training step that numpy makes in several, each in one pass. Eight entry
  * points (see `methods` at the end):
  *     adam             Adam's step over flat parameters, moments and gradient
  *                      (the gradient finished first: the L2 penalty added,
  *                      the sums divided by the number of samples)
  *     sgd              the step of SGD with momentum (Nesterov's or not)
  *     shift_activate   z = act(z + shift), a layer's bias and activation
+ *     moving_average   out = keep * running + momentum * (batch * factor), the
+ *                      running statistics' step
  *     subtract_rows    out = x - v, v subtracted from each row (batch norm's
  *                      centring)
  *     affine_activate  out = act(x * scale + shift), batch norm's output and
@@ -110,6 +112,14 @@ enum activation { IDENTITY = 0, RELU = 1 };
                 for (Py_ssize_t j = 0; j < cols; j++)                          \
                     row[j] = row[j] + shift[j];                                \
         }                                                                      \
+    }                                                                          \
+                                                                               \
+    MULTIVERSION static void moving_average_##SUFFIX(                          \
+        Py_ssize_t n, const T *RESTRICT running, const T *RESTRICT batch,      \
+        T *RESTRICT out, T keep, T momentum, T factor)                         \
+    {                                                                          \
+        for (Py_ssize_t i = 0; i < n; i++)                                     \
+            out[i] = keep * running[i] + momentum * (batch[i] * factor);       \
     }                                                                          \
                                                                                \
     MULTIVERSION static void subtract_rows_##SUFFIX(                           \
@@ -462,6 +472,35 @@ py_affine_activate(PyObject *self, PyObject *args)
 }
 
 static PyObject *
+py_moving_average(PyObject *self, PyObject *args)
+{
+    static const spec specs[] = {
+        {"running", 1, 0}, {"batch", 1, 0}, {"out", 1, 1}};
+    PyObject *objs[3];
+    double keep, momentum, factor;
+    Py_buffer v[3];
+    if (!PyArg_ParseTuple(args, "OOOddd", &objs[0], &objs[1], &objs[2], &keep,
+                          &momentum, &factor))
+        return NULL;
+    for (int k = 0; k < 3; k++)
+        if (objs[k] == Py_None)
+            return PyErr_Format(PyExc_ValueError, "%s must be an array",
+                                specs[k].name);
+    const char type = acquire_all(objs, v, specs, 3);
+    if (!type || check_lengths(v, specs, 1, 3, v[0].shape[0], v, 3) < 0)
+        return NULL;
+    const Py_ssize_t n = v[0].shape[0];
+    if (type == 'f')
+        moving_average_f(n, v[0].buf, v[1].buf, v[2].buf, (float)keep,
+                         (float)momentum, (float)factor);
+    else
+        moving_average_d(n, v[0].buf, v[1].buf, v[2].buf, keep, momentum,
+                         factor);
+    release_all(v, 3);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
 py_subtract_rows(PyObject *self, PyObject *args)
 {
     static const spec specs[] = {{"x", 2, 0}, {"out", 2, 1}, {"v", 1, 0}};
@@ -567,6 +606,10 @@ static PyMethodDef methods[] = {
     {"affine_activate", py_affine_activate, METH_VARARGS,
      "affine_activate(x, out, scale, shift, activation): out = act(x * scale "
      "+ shift), per column; activation 0 (identity) or 1 (relu)."},
+    {"moving_average", py_moving_average, METH_VARARGS,
+     "moving_average(running, batch, out, keep, momentum, factor): out = keep "
+     "* running + momentum * (batch * factor), a step of a running "
+     "statistic."},
     {"subtract_rows", py_subtract_rows, METH_VARARGS,
      "subtract_rows(x, out, v): out = x - v, v subtracted from each row (out "
      "may be x)."},

@@ -85,7 +85,9 @@ def requested_normalization(batch_norm, bn_momentum, bn_epsilon):
     BatchNorm()
     """
     kind = normalization_for(batch_norm)
-    kind._validate_params()
+    if isinstance(batch_norm, Normalization):
+        # (True and False give defaults, valid by construction.)
+        kind._validate_params()
     given = {
         name: value
         for name, value in (("momentum", bn_momentum), ("epsilon", bn_epsilon))

@@ -16,7 +16,12 @@ from ...preprocessing._dense import moments
 from ...utils._compat import Interval, StrOptions
 from ...utils._stats import moments_variance
 from .._base import ACTIVATIONS
-from .._fused import affine_activate, batch_norm_input, subtract_rows
+from .._fused import (
+    affine_activate,
+    batch_norm_input,
+    moving_average,
+    subtract_rows,
+)
 from ._base import BatchStats, Normalization, weighted_count
 
 
@@ -208,13 +213,13 @@ def update_running_stats(running_mean, running_var, stats, momentum):
     >>> update_running_stats(np.zeros(1), np.ones(1), stats, momentum=0.5)
     (array([1.]), array([1.5]))
     """
-    unbiased_var = stats.var * (stats.count / (stats.count - 1))
     # exponential_average's expression, without its NaN handling (the
     # scaler's missing features), which a network's statistics never need.
     keep = 1.0 - momentum
+    unbiased = stats.count / (stats.count - 1)
     return (
-        keep * running_mean + momentum * stats.mean,
-        keep * running_var + momentum * unbiased_var,
+        moving_average(running_mean, stats.mean, keep, momentum),
+        moving_average(running_var, stats.var, keep, momentum, unbiased),
     )
 
 
