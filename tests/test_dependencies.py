@@ -45,9 +45,11 @@ def test_ci_pins_the_torch_it_tests_with():
     assert _requirement("torch", "torch").specifier.contains("2.13.0")
 
 
-def test_docs_extra_excludes_the_dask_ml_that_scikit_learn_1_9_breaks():
+@pytest.mark.parametrize("extra", ["docs", "test"])
+def test_extras_exclude_the_dask_ml_that_scikit_learn_1_9_breaks(extra):
     # dask-ml 2024.4.4 imports sklearn.utils._tags._safe_tags, which
     # scikit-learn 1.9 removed; pip resolved it for `pip install ".[docs]"`.
-    specifier = _requirement("docs", "dask-ml").specifier
+    # The Dask example needs dask-ml, and so does tests/test_dask_incremental.py.
+    specifier = _requirement(extra, "dask-ml").specifier
     assert not specifier.contains("2024.4.4")
     assert specifier.contains("2025.1.0")
