@@ -31,8 +31,10 @@ from sklearn_bn import (  # noqa: E402
     BatchNormMLPClassifier,
     BatchNormMLPRegressor,
     BatchNormScaler,
+    BatchRenorm,
     GhostBatchNorm,
     LayerNorm,
+    RMSNorm,
 )
 
 # Uneven blocks, none a multiple of the mini-batch size: each call to
@@ -221,7 +223,9 @@ KINDS = {
     "batch_norm": {"batch_norm": True},
     "cumulative_average": {"batch_norm": BatchNorm(momentum=None)},
     "ghost_batches": {"batch_norm": GhostBatchNorm(virtual_batch_size=16)},
+    "renorm": {"batch_norm": BatchRenorm()},
     "layer_norm": {"batch_norm": LayerNorm()},
+    "rms_norm": {"batch_norm": RMSNorm()},
     "dropout": {"batch_norm": True, "dropout": 0.2},
 }
 
