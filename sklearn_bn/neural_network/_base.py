@@ -41,9 +41,10 @@ def inplace_exp(z):
 
 def inplace_softmax(z):
     """The softmax of each row in place, shifted by the row maximum for range."""
-    z -= z.max(axis=1, keepdims=True)
+    # The ufuncs' reductions, which ndarray.max and .sum call through Python.
+    z -= np.maximum.reduce(z, axis=1, keepdims=True)
     np.exp(z, out=z)
-    z /= z.sum(axis=1, keepdims=True)
+    z /= np.add.reduce(z, axis=1, keepdims=True)
 
 
 ACTIVATIONS = {
@@ -95,12 +96,18 @@ def _mean_over_samples(per_sample, sample_weight):
     return (sample_weight @ per_sample) / sample_weight.sum()
 
 
+def _clipped(p, eps):
+    """``np.clip(p, eps, 1 - eps)``, NaN kept, as two ufuncs (clip's
+    dispatch costs more than both on a mini-batch's probabilities)."""
+    return np.minimum(np.maximum(p, eps), 1 - eps)
+
+
 def log_loss(y, proba, sample_weight=None):
     """Cross-entropy of softmax probabilities ``proba`` against one-hot ``y``."""
     eps = np.finfo(proba.dtype).eps
     if sample_weight is None:
-        return -np.log(np.clip(proba[y], eps, 1 - eps)).sum() / y.shape[0]
-    per_sample = -np.log(np.clip(np.where(y, proba, 1), eps, 1 - eps)).sum(axis=1)
+        return -np.log(_clipped(proba[y], eps)).sum() / y.shape[0]
+    per_sample = -np.log(_clipped(np.where(y, proba, 1), eps)).sum(axis=1)
     return _mean_over_samples(per_sample, sample_weight)
 
 
@@ -109,8 +116,8 @@ def binary_log_loss(y, proba, sample_weight=None):
     eps = np.finfo(proba.dtype).eps
     likelihood = np.where(y, proba, 1 - proba)
     if sample_weight is None:
-        return -np.log(np.clip(likelihood, eps, 1 - eps)).sum() / y.shape[0]
-    per_sample = -np.log(np.clip(likelihood, eps, 1 - eps)).sum(axis=1)
+        return -np.log(_clipped(likelihood, eps)).sum() / y.shape[0]
+    per_sample = -np.log(_clipped(likelihood, eps)).sum(axis=1)
     return _mean_over_samples(per_sample, sample_weight)
 
 

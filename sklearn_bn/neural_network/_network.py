@@ -531,7 +531,7 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
             if out is None:
                 grads[k] = delta.sum(axis=0) / weight_sum
             else:
-                np.sum(delta, axis=0, out=out[k])
+                np.add.reduce(delta, axis=0, out=out[k])
 
         # With the canonical link of each output loss, the gradient with
         # respect to the output pre-activation is out - Y.

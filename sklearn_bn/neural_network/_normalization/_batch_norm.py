@@ -254,7 +254,9 @@ def ghost_batches(n_samples, virtual_batch_size):
 def check_batch_stats(batch_stats):
     """Refuse a mini-batch whose weights stand for 1 sample or fewer (with
     ghost batches, the fewest of its virtual batches)."""
-    if not np.min(batch_stats.count) > 1:
+    count = batch_stats.count
+    # (np.min of a number costs more than the rest of the check.)
+    if not (np.min(count) if isinstance(count, np.ndarray) else count) > 1:
         raise ValueError(
             "With batch normalization the sample weights of each "
             "training mini-batch must stand for more than 1 sample: "
