@@ -22,7 +22,6 @@ import scipy.optimize
 from sklearn.base import is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
-from sklearn.utils import shuffle
 
 from ._optimizers import OPTIMIZER_PARAMS, make_optimizer
 
@@ -134,7 +133,10 @@ class TrainingMixin:
             )
             start = time.perf_counter()
             if self.shuffle:
-                sample_idx = shuffle(sample_idx, random_state=random_state)
+                # sklearn.utils.shuffle's draw, without its checks.
+                order = np.arange(n_samples)
+                random_state.shuffle(order)
+                sample_idx = sample_idx[order]
             try:
                 self.loss_ = self._run_epoch(
                     optimizer, train, batches, sample_idx, random_state
