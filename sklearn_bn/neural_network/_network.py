@@ -9,14 +9,13 @@ are ``TrainingMixin``'s (``_training.py``) and the inference layers are
 ``_inference.py``'s one view.
 """
 
-import warnings
 from itertools import pairwise
 from numbers import Integral, Real
 from typing import NamedTuple
 
 import numpy as np
 from sklearn.base import BaseEstimator, is_classifier
-from sklearn.utils import check_random_state, gen_batches
+from sklearn.utils import check_random_state
 from sklearn.utils.extmath import safe_sparse_dot
 
 from ..utils._callbacks import CallbackSupportMixin, fit_callback_context
@@ -579,51 +578,6 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
         return float(loss), grads if out is None else weight_sum, stats
 
     # Training ----------------------------------------------------------------
-
-    def _batch_slices(self, n_samples):
-        """The mini-batches of one epoch.
-
-        With a normalization by batch statistics a last mini-batch of fewer
-        than ``max(2, batch_size / 2)`` samples is merged into the one before
-        it.
-        """
-        if self.batch_size == "auto":
-            batch_size = min(200, n_samples)
-        else:
-            if self.batch_size > n_samples:
-                warnings.warn(
-                    f"batch_size={self.batch_size} is larger than the number of "
-                    f"training samples, {n_samples}; it is clipped to {n_samples}.",
-                    stacklevel=2,
-                )
-            batch_size = min(self.batch_size, n_samples)
-        slices = list(gen_batches(n_samples, batch_size))
-        min_batch = self._normalization.min_batch
-        if min_batch <= 1:
-            return slices
-        self._check_batch_norm_samples(n_samples)
-        if batch_size < min_batch:
-            raise ValueError(
-                f"batch_norm={self._normalization.describe()} normalizes with "
-                "the statistics of each training mini-batch, which needs at "
-                f"least 2 samples; got batch_size={self.batch_size}, mini-batches "
-                "of 1 sample. Use batch_size >= 2, or LayerNorm(), RMSNorm() or "
-                "batch_norm=False."
-            )
-        last = slices[-1]
-        if last.stop - last.start < max(min_batch, batch_size / 2):
-            slices[-2:] = [slice(slices[-2].start, last.stop)]
-        return slices
-
-    def _check_batch_norm_samples(self, n_samples):
-        if n_samples < self._normalization.min_batch:
-            raise ValueError(
-                f"batch_norm={self._normalization.describe()} normalizes with "
-                "the statistics of each training mini-batch, which needs at "
-                f"least 2 samples; got n_samples={n_samples} training sample. "
-                "Use more samples, or LayerNorm(), RMSNorm() or "
-                "batch_norm=False, which accept one."
-            )
 
     def _check_batch_stats(self, stats, kind=None):
         """Refuse a mini-batch that cannot update the statistics."""

@@ -22,6 +22,7 @@ import scipy.optimize
 from sklearn.base import is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
+from sklearn.utils import gen_batches
 
 from ._optimizers import OPTIMIZER_PARAMS, make_optimizer
 
@@ -83,6 +84,51 @@ class TrainingMixin:
         )
         if self.early_stopping:
             self._set_state(list(self._best_state))
+
+    def _batch_slices(self, n_samples):
+        """The mini-batches of one epoch.
+
+        With a normalization by batch statistics a last mini-batch of fewer
+        than ``max(2, batch_size / 2)`` samples is merged into the one before
+        it.
+        """
+        if self.batch_size == "auto":
+            batch_size = min(200, n_samples)
+        else:
+            if self.batch_size > n_samples:
+                warnings.warn(
+                    f"batch_size={self.batch_size} is larger than the number of "
+                    f"training samples, {n_samples}; it is clipped to {n_samples}.",
+                    stacklevel=2,
+                )
+            batch_size = min(self.batch_size, n_samples)
+        slices = list(gen_batches(n_samples, batch_size))
+        min_batch = self._normalization.min_batch
+        if min_batch <= 1:
+            return slices
+        self._check_batch_norm_samples(n_samples)
+        if batch_size < min_batch:
+            raise ValueError(
+                f"batch_norm={self._normalization.describe()} normalizes with "
+                "the statistics of each training mini-batch, which needs at "
+                f"least 2 samples; got batch_size={self.batch_size}, mini-batches "
+                "of 1 sample. Use batch_size >= 2, or LayerNorm(), RMSNorm() or "
+                "batch_norm=False."
+            )
+        last = slices[-1]
+        if last.stop - last.start < max(min_batch, batch_size / 2):
+            slices[-2:] = [slice(slices[-2].start, last.stop)]
+        return slices
+
+    def _check_batch_norm_samples(self, n_samples):
+        if n_samples < self._normalization.min_batch:
+            raise ValueError(
+                f"batch_norm={self._normalization.describe()} normalizes with "
+                "the statistics of each training mini-batch, which needs at "
+                f"least 2 samples; got n_samples={n_samples} training sample. "
+                "Use more samples, or LayerNorm(), RMSNorm() or "
+                "batch_norm=False, which accept one."
+            )
 
     def _split_validation(self, data, random_state):
         if not self.early_stopping:
