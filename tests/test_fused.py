@@ -108,6 +108,24 @@ def test_layer_passes_give_the_bits_of_numpy(data, dtype, shape, activation):
             _fused.moving_average, [a, b], 0.9, 0.1, factor
         )
         assert_array_equal(out, out_reference, strict=True)
+        rows = [data.draw(_values(dtype, shape[0])) for _ in range(3)]
+        after, reference, _, _ = _both(_fused.subtract_columns, [z, rows[0]])
+        assert_array_equal(after[0], reference[0], strict=True)
+        beta = data.draw(st.none() | st.just(b))
+        after, reference, out, out_reference = _both(
+            lambda x, factor, gamma: _fused.normalize_rows(
+                x, factor, gamma, beta, activation
+            ),
+            [z, rows[0], a],
+        )
+        assert_array_equal(after[0], reference[0], strict=True)
+        assert_array_equal(out, out_reference, strict=True)
+        m = data.draw(st.none() | st.just(rows[1]))
+        after, reference, _, _ = _both(
+            lambda g, x_hat, s, inv: _fused.row_norm_input(g, x_hat, s, m, inv),
+            [z, centered, rows[0], rows[2]],
+        )
+        assert_array_equal(after[0], reference[0], strict=True)
         after, reference, _, _ = _both(_fused.subtract_rows, [z, a, centered])
         assert_array_equal(after[2], reference[2], strict=True)
         after, reference, _, _ = _both(_fused.relu_backward, [centered, z])
@@ -198,6 +216,15 @@ def test_the_kernels_refuse_what_they_cannot_take():
         kernels.relu_backward(np.ones((2, 4)), np.ones((4, 2)))
     with pytest.raises(ValueError, match="v must have 4 items"):
         kernels.subtract_rows(np.ones((2, 4)), np.ones((2, 4)), np.ones(2))
+    with pytest.raises(ValueError, match="v must have 2 items"):
+        kernels.subtract_columns(np.ones((2, 4)), ones)
+    x = np.ones((2, 4))
+    with pytest.raises(ValueError, match="out must not be x"):
+        kernels.normalize_rows(x, x, np.ones(2), ones, None, 1)
+    with pytest.raises(ValueError, match="factor must have 2 items"):
+        kernels.normalize_rows(x, np.ones((2, 4)), ones, ones, None, 1)
+    with pytest.raises(ValueError, match="inv must have 2 items"):
+        kernels.row_norm_input(x, np.ones((2, 4)), np.ones(2), None, ones)
     with pytest.raises(ValueError, match="row_weight must have 2 items"):
         kernels.batch_norm_input(
             np.ones((2, 4)), np.ones((2, 4)), ones, ones, ones, np.ones(3)

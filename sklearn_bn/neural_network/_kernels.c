@@ -1,6 +1,6 @@
 /*
  * The C kernels of the batch-norm networks: the elementwise passes of a
- * training step that numpy makes in several, each in one pass. Eight entry
+ * training step that numpy makes in several, each in one pass. Eleven entry
  * points (see `methods` at the end):
  *     adam             Adam's step over flat parameters, moments and gradient
  *                      (the gradient finished first: the L2 penalty added,
@@ -11,6 +11,10 @@
  *                      running statistics' step
  *     subtract_rows    out = x - v, v subtracted from each row (batch norm's
  *                      centring)
+ *     subtract_columns x -= v[:, None], layer norm's centring
+ *     normalize_rows   layer and RMS norm's x_hat and output, with the ReLU
+ *     row_norm_input   layer and RMS norm's gradient with respect to their
+ *                      input
  *     affine_activate  out = act(x * scale + shift), batch norm's output and
  *                      the activation after it
  *     relu_backward    delta *= (a > 0), the ReLU's derivative
@@ -120,6 +124,62 @@ enum activation { IDENTITY = 0, RELU = 1 };
     {                                                                          \
         for (Py_ssize_t i = 0; i < n; i++)                                     \
             out[i] = keep * running[i] + momentum * (batch[i] * factor);       \
+    }                                                                          \
+                                                                               \
+    MULTIVERSION static void subtract_columns_##SUFFIX(                        \
+        Py_ssize_t rows, Py_ssize_t cols, T *RESTRICT x,                       \
+        const T *RESTRICT v)                                                   \
+    {                                                                          \
+        for (Py_ssize_t i = 0; i < rows; i++) {                                \
+            T *RESTRICT row = x + i * cols;                                    \
+            const T vi = v[i];                                                 \
+            for (Py_ssize_t j = 0; j < cols; j++)                              \
+                row[j] = row[j] - vi;                                          \
+        }                                                                      \
+    }                                                                          \
+                                                                               \
+    /* x_hat = x * factor (per row), in place; out = act(x_hat * gamma +      \
+       beta) (per column, beta NULL for none). */                             \
+    MULTIVERSION static void normalize_rows_##SUFFIX(                          \
+        Py_ssize_t rows, Py_ssize_t cols, T *RESTRICT x,                       \
+        const T *RESTRICT factor, const T *RESTRICT gamma,                     \
+        const T *RESTRICT beta, T *RESTRICT out, int relu)                     \
+    {                                                                          \
+        for (Py_ssize_t i = 0; i < rows; i++) {                                \
+            T *RESTRICT row = x + i * cols;                                    \
+            T *RESTRICT out_row = out + i * cols;                              \
+            const T f = factor[i];                                             \
+            for (Py_ssize_t j = 0; j < cols; j++) {                            \
+                const T x_hat = row[j] * f;                                    \
+                T y = x_hat * gamma[j];                                        \
+                if (beta)                                                      \
+                    y = y + beta[j];                                           \
+                row[j] = x_hat;                                                \
+                out_row[j] = relu && y < 0 ? (T)0 : y;                         \
+            }                                                                  \
+        }                                                                      \
+    }                                                                          \
+                                                                               \
+    /* g = (g - (x_hat * s + m)) * inv, s, m and inv per row (m NULL for    \
+       none): layer and RMS norm's gradient with respect to their input. */   \
+    MULTIVERSION static void row_norm_input_##SUFFIX(                          \
+        Py_ssize_t rows, Py_ssize_t cols, T *RESTRICT g,                       \
+        const T *RESTRICT x_hat, const T *RESTRICT s, const T *RESTRICT m,     \
+        const T *RESTRICT inv)                                                 \
+    {                                                                          \
+        for (Py_ssize_t i = 0; i < rows; i++) {                                \
+            T *RESTRICT row = g + i * cols;                                    \
+            const T *RESTRICT x = x_hat + i * cols;                            \
+            const T si = s[i], ri = inv[i];                                    \
+            if (m) {                                                           \
+                const T mi = m[i];                                             \
+                for (Py_ssize_t j = 0; j < cols; j++)                          \
+                    row[j] = (row[j] - (x[j] * si + mi)) * ri;                 \
+            }                                                                  \
+            else                                                               \
+                for (Py_ssize_t j = 0; j < cols; j++)                          \
+                    row[j] = (row[j] - x[j] * si) * ri;                        \
+        }                                                                      \
     }                                                                          \
                                                                                \
     MULTIVERSION static void subtract_rows_##SUFFIX(                           \
@@ -501,6 +561,102 @@ py_moving_average(PyObject *self, PyObject *args)
 }
 
 static PyObject *
+py_subtract_columns(PyObject *self, PyObject *args)
+{
+    static const spec specs[] = {{"x", 2, 1}, {"v", 1, 0}};
+    PyObject *objs[2];
+    Py_buffer v[2];
+    if (!PyArg_ParseTuple(args, "OO", &objs[0], &objs[1]))
+        return NULL;
+    if (objs[0] == Py_None || objs[1] == Py_None)
+        return PyErr_Format(PyExc_ValueError, "x and v must be arrays");
+    const char type = acquire_all(objs, v, specs, 2);
+    if (!type || check_lengths(v, specs, 1, 2, v[0].shape[0], v, 2) < 0)
+        return NULL;
+    const Py_ssize_t rows = v[0].shape[0], cols = v[0].shape[1];
+    Py_BEGIN_ALLOW_THREADS
+    if (type == 'f')
+        subtract_columns_f(rows, cols, v[0].buf, v[1].buf);
+    else
+        subtract_columns_d(rows, cols, v[0].buf, v[1].buf);
+    Py_END_ALLOW_THREADS
+    release_all(v, 2);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+py_normalize_rows(PyObject *self, PyObject *args)
+{
+    static const spec specs[] = {{"x", 2, 1},     {"out", 2, 1},
+                                 {"factor", 1, 0}, {"gamma", 1, 0},
+                                 {"beta", 1, 0}};
+    PyObject *objs[5];
+    int code;
+    Py_buffer v[5];
+    if (!PyArg_ParseTuple(args, "OOOOOi", &objs[0], &objs[1], &objs[2],
+                          &objs[3], &objs[4], &code) ||
+        activation_code(code) < 0)
+        return NULL;
+    for (int k = 0; k < 4; k++)
+        if (objs[k] == Py_None)
+            return PyErr_Format(PyExc_ValueError, "%s must be an array",
+                                specs[k].name);
+    const char type = acquire_all(objs, v, specs, 5);
+    if (!type ||
+        check_same_shape(&v[0], &v[1], &specs[0], &specs[1], v, 5) < 0 ||
+        check_lengths(v, specs, 2, 3, v[0].shape[0], v, 5) < 0 ||
+        check_lengths(v, specs, 3, 5, v[0].shape[1], v, 5) < 0)
+        return NULL;
+    if (v[0].buf == v[1].buf) {
+        release_all(v, 5);
+        return PyErr_Format(PyExc_ValueError, "out must not be x");
+    }
+    const Py_ssize_t rows = v[0].shape[0], cols = v[0].shape[1];
+    Py_BEGIN_ALLOW_THREADS
+    if (type == 'f')
+        normalize_rows_f(rows, cols, v[0].buf, v[2].buf, v[3].buf,
+                         v[4].obj ? v[4].buf : NULL, v[1].buf, code == RELU);
+    else
+        normalize_rows_d(rows, cols, v[0].buf, v[2].buf, v[3].buf,
+                         v[4].obj ? v[4].buf : NULL, v[1].buf, code == RELU);
+    Py_END_ALLOW_THREADS
+    release_all(v, 5);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+py_row_norm_input(PyObject *self, PyObject *args)
+{
+    static const spec specs[] = {{"g", 2, 1}, {"x_hat", 2, 0}, {"s", 1, 0},
+                                 {"m", 1, 0}, {"inv", 1, 0}};
+    PyObject *objs[5];
+    Py_buffer v[5];
+    if (!PyArg_ParseTuple(args, "OOOOO", &objs[0], &objs[1], &objs[2],
+                          &objs[3], &objs[4]))
+        return NULL;
+    for (int k = 0; k < 5; k++)
+        if (k != 3 && objs[k] == Py_None)
+            return PyErr_Format(PyExc_ValueError, "%s must be an array",
+                                specs[k].name);
+    const char type = acquire_all(objs, v, specs, 5);
+    if (!type ||
+        check_same_shape(&v[0], &v[1], &specs[0], &specs[1], v, 5) < 0 ||
+        check_lengths(v, specs, 2, 5, v[0].shape[0], v, 5) < 0)
+        return NULL;
+    const Py_ssize_t rows = v[0].shape[0], cols = v[0].shape[1];
+    Py_BEGIN_ALLOW_THREADS
+    if (type == 'f')
+        row_norm_input_f(rows, cols, v[0].buf, v[1].buf, v[2].buf,
+                         v[3].obj ? v[3].buf : NULL, v[4].buf);
+    else
+        row_norm_input_d(rows, cols, v[0].buf, v[1].buf, v[2].buf,
+                         v[3].obj ? v[3].buf : NULL, v[4].buf);
+    Py_END_ALLOW_THREADS
+    release_all(v, 5);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
 py_subtract_rows(PyObject *self, PyObject *args)
 {
     static const spec specs[] = {{"x", 2, 0}, {"out", 2, 1}, {"v", 1, 0}};
@@ -610,6 +766,16 @@ static PyMethodDef methods[] = {
      "moving_average(running, batch, out, keep, momentum, factor): out = keep "
      "* running + momentum * (batch * factor), a step of a running "
      "statistic."},
+    {"subtract_columns", py_subtract_columns, METH_VARARGS,
+     "subtract_columns(x, v): x -= v[:, None] in place, v[i] subtracted from "
+     "row i."},
+    {"normalize_rows", py_normalize_rows, METH_VARARGS,
+     "normalize_rows(x, out, factor, gamma, beta, activation): x *= "
+     "factor[:, None] in place, then out = act(x * gamma + beta) (beta None "
+     "for none); activation 0 (identity) or 1 (relu)."},
+    {"row_norm_input", py_row_norm_input, METH_VARARGS,
+     "row_norm_input(g, x_hat, s, m, inv): g = (g - (x_hat * s + m)) * inv "
+     "in place, s, m and inv per row (m None for none)."},
     {"subtract_rows", py_subtract_rows, METH_VARARGS,
      "subtract_rows(x, out, v): out = x - v, v subtracted from each row (out "
      "may be x)."},

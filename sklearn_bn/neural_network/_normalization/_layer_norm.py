@@ -10,6 +10,8 @@ from numbers import Real
 import numpy as np
 
 from ...utils._compat import Interval
+from .._base import ACTIVATIONS
+from .._fused import normalize_rows, row_norm_input, subtract_columns
 from ._base import Normalization
 
 
@@ -31,9 +33,10 @@ def _scale_rows(a, factors):
     np.einsum("ij,i->ij", a, factors.astype(a.dtype, copy=False), out=a)
 
 
-def layer_norm_forward(z, gamma, beta, epsilon, overwrite=False):
+def layer_norm_forward(z, gamma, beta, epsilon, overwrite=False, activation="identity"):
     """Layer normalization: ``gamma * (z - mean) / sqrt(var + epsilon) + beta``,
-    with the mean and the biased variance of each row.
+    with the mean and the biased variance of each row, and ``activation``
+    applied to it (a name of ``ACTIVATIONS``).
 
     Returns the output and ``(x_hat, inv_std)`` for the backward pass;
     ``gamma`` and ``beta`` None for neither. With ``overwrite``, ``z``
@@ -50,15 +53,20 @@ def layer_norm_forward(z, gamma, beta, epsilon, overwrite=False):
     array([[-1.,  1.]])
     """
     x_hat = z if overwrite else z.copy()
-    x_hat -= _row_means(z)[:, np.newaxis]
+    subtract_columns(x_hat, _row_means(z))
     inv_std = 1.0 / np.sqrt(_row_dots(x_hat, x_hat) / z.shape[1] + epsilon)
-    _scale_rows(x_hat, inv_std)
+    return _normalized_output(x_hat, inv_std, gamma, beta, activation)
+
+
+def _normalized_output(x_hat, factors, gamma, beta, activation):
+    """``(activation(x_hat * factors * gamma + beta), (x_hat, factors))``,
+    ``x_hat`` scaled by the row ``factors`` in place."""
     if gamma is None:
-        return x_hat.copy(), (x_hat, inv_std)
-    out = x_hat * gamma
-    if beta is not None:
-        out += beta
-    return out, (x_hat, inv_std)
+        _scale_rows(x_hat, factors)
+        out = x_hat.copy()
+        ACTIVATIONS[activation](out)
+        return out, (x_hat, factors)
+    return normalize_rows(x_hat, factors, gamma, beta, activation), (x_hat, factors)
 
 
 def layer_norm_backward(grad_out, cache, gamma):
@@ -75,17 +83,14 @@ def layer_norm_backward(grad_out, cache, gamma):
     g = grad_out
     if gamma is not None:
         g *= gamma
-    _scale_rows(x_hat, _row_dots(g, x_hat) / n_units)
-    x_hat += _row_means(g)[:, np.newaxis]
-    g -= x_hat
-    _scale_rows(g, inv_std)
+    row_norm_input(g, x_hat, _row_dots(g, x_hat) / n_units, _row_means(g), inv_std)
     return g, dgamma, dbeta
 
 
-def rms_norm_forward(z, gamma, epsilon, overwrite=False):
+def rms_norm_forward(z, gamma, epsilon, overwrite=False, activation="identity"):
     """RMS normalization: ``gamma * z / sqrt(mean(z ** 2) + epsilon)`` along
-    each row; ``gamma`` None for none. With ``overwrite``, ``z`` becomes
-    ``x_hat``.
+    each row, and ``activation`` applied to it; ``gamma`` None for none. With
+    ``overwrite``, ``z`` becomes ``x_hat``.
 
     Examples
     --------
@@ -99,10 +104,7 @@ def rms_norm_forward(z, gamma, epsilon, overwrite=False):
     """
     inv_rms = 1.0 / np.sqrt(_row_dots(z, z) / z.shape[1] + epsilon)
     x_hat = z if overwrite else z.copy()
-    _scale_rows(x_hat, inv_rms)
-    if gamma is None:
-        return x_hat.copy(), (x_hat, inv_rms)
-    return x_hat * gamma, (x_hat, inv_rms)
+    return _normalized_output(x_hat, inv_rms, gamma, None, activation)
 
 
 def rms_norm_backward(grad_out, cache, gamma):
@@ -115,9 +117,7 @@ def rms_norm_backward(grad_out, cache, gamma):
     g = grad_out
     if gamma is not None:
         g *= gamma
-    _scale_rows(x_hat, _row_dots(g, x_hat) / n_units)
-    g -= x_hat
-    _scale_rows(g, inv_rms)
+    row_norm_input(g, x_hat, _row_dots(g, x_hat) / n_units, None, inv_rms)
     return g, dgamma
 
 
@@ -168,6 +168,7 @@ class LayerNorm(Normalization):
     }
 
     name = "layer_norm"
+    fuses_activation = True
     computed = True
     roles = {"ln_gammas_": "gamma", "ln_betas_": "beta"}
 
@@ -183,9 +184,13 @@ class LayerNorm(Normalization):
         trained = (np.ones(n_units, dtype=dtype), np.zeros(n_units, dtype=dtype))
         return trained[: len(self.trained_names)], ()
 
-    def _forward(self, z, trained, statistics, sample_weight=None):
+    def _forward(
+        self, z, trained, statistics, sample_weight=None, activation="identity"
+    ):
         gamma, beta = trained if self.affine else (None, None)
-        out, cache = layer_norm_forward(z, gamma, beta, self.epsilon, overwrite=True)
+        out, cache = layer_norm_forward(
+            z, gamma, beta, self.epsilon, overwrite=True, activation=activation
+        )
         return out, cache, None
 
     def _backward(self, grad_out, cache, trained):
@@ -241,6 +246,7 @@ class RMSNorm(Normalization):
     }
 
     name = "rms_norm"
+    fuses_activation = True
     computed = True
     roles = {"rms_gammas_": "gamma"}
 
@@ -256,9 +262,13 @@ class RMSNorm(Normalization):
         trained = (np.ones(n_units, dtype=dtype),)
         return trained[: len(self.trained_names)], ()
 
-    def _forward(self, z, trained, statistics, sample_weight=None):
+    def _forward(
+        self, z, trained, statistics, sample_weight=None, activation="identity"
+    ):
         gamma = trained[0] if self.affine else None
-        out, cache = rms_norm_forward(z, gamma, self.epsilon, overwrite=True)
+        out, cache = rms_norm_forward(
+            z, gamma, self.epsilon, overwrite=True, activation=activation
+        )
         return out, cache, None
 
     def _backward(self, grad_out, cache, trained):
