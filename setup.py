@@ -114,6 +114,7 @@ setup(
         _kernels(
             "sklearn_bn.neural_network._kernels",
             ["sklearn_bn/neural_network/_kernels.c"],
+            depends=["sklearn_bn/neural_network/_network_kernels.h"],
             extra_compile_args=EXACT,
         ),
     ],

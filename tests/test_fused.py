@@ -20,6 +20,7 @@ from sklearn_bn import (
     RMSNorm,
 )
 from sklearn_bn.neural_network import _fused
+from sklearn_bn.neural_network._base import ACTIVATIONS
 
 kernels = _fused.kernels
 needs_kernels = pytest.mark.skipif(kernels is None, reason="kernels not built")
@@ -108,6 +109,11 @@ def test_layer_passes_give_the_bits_of_numpy(data, dtype, shape, activation):
             _fused.moving_average, [a, b], 0.9, 0.1, factor
         )
         assert_array_equal(out, out_reference, strict=True)
+        after, reference, _, _ = _both(_fused.softmax, [z])
+        expected = z.copy()
+        ACTIVATIONS["softmax"](expected)
+        assert_array_equal(after[0], reference[0], strict=True)
+        assert_array_equal(after[0], expected, strict=True)
         rows = [data.draw(_values(dtype, shape[0])) for _ in range(3)]
         after, reference, _, _ = _both(_fused.subtract_columns, [z, rows[0]])
         assert_array_equal(after[0], reference[0], strict=True)

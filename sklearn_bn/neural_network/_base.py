@@ -11,6 +11,7 @@ their inputs alone. ``sample_weight`` arguments weight the mean over samples;
 
 import numpy as np
 from scipy.special import expit, xlogy
+from sklearn.utils.extmath import safe_sparse_dot
 
 # Activations and their derivatives.
 
@@ -165,3 +166,17 @@ def glorot_uniform(fan_in, fan_out, activation, random_state, dtype):
     coef = random_state.uniform(-bound, bound, (fan_in, fan_out))
     intercept = random_state.uniform(-bound, bound, fan_out)
     return coef.astype(dtype, copy=False), intercept.astype(dtype, copy=False)
+
+
+def dot(a, b):
+    """``a @ b``: numpy's product for arrays, scikit-learn's for sparse ``a``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> dot(np.eye(2), np.ones((2, 1))).ravel()
+    array([1., 1.])
+    """
+    if type(a) is np.ndarray:
+        return a @ b
+    return safe_sparse_dot(a, b)

@@ -1,6 +1,6 @@
 /*
  * The C kernels of the batch-norm networks: the elementwise passes of a
- * training step that numpy makes in several, each in one pass. Eleven entry
+ * training step that numpy makes in several, each in one pass. Twelve entry
  * points (see `methods` at the end):
  *     adam             Adam's step over flat parameters, moments and gradient
  *                      (the gradient finished first: the L2 penalty added,
@@ -12,6 +12,7 @@
  *     subtract_rows    out = x - v, v subtracted from each row (batch norm's
  *                      centring)
  *     subtract_columns x -= v[:, None], layer norm's centring
+ *     subtract_row_max each row minus its maximum, the softmax's shift
  *     normalize_rows   layer and RMS norm's x_hat and output, with the ReLU
  *     row_norm_input   layer and RMS norm's gradient with respect to their
  *                      input
@@ -59,194 +60,7 @@
 
 enum activation { IDENTITY = 0, RELU = 1 };
 
-/* ------------------------------------------------------------------------ */
-/* The kernels, for float and double.                                        */
-
-#define KERNELS(SUFFIX, T, SQRT)                                                     \
-    /* The gradient from the backward pass's sums: (g + alpha * p) / n for  \
-       the first n_decayed values (the weights), g / n for the others. */     \
-    static inline T finish_##SUFFIX(Py_ssize_t i, Py_ssize_t n_decayed, T g,   \
-                                    T p, T alpha, T n)                         \
-    {                                                                          \
-        return (i < n_decayed ? g + alpha * p : g) / n;                        \
-    }                                                                          \
-                                                                               \
-    MULTIVERSION static void adam_##SUFFIX(                                    \
-        Py_ssize_t size, T *RESTRICT p, const T *RESTRICT g, T *RESTRICT m,    \
-        T *RESTRICT v, T neg_lr, T beta_1, T one_minus_beta_1, T beta_2,       \
-        T one_minus_beta_2, T eps, Py_ssize_t n_decayed, T alpha, T n)         \
-    {                                                                          \
-        for (Py_ssize_t i = 0; i < size; i++) {                                \
-            const T gi = finish_##SUFFIX(i, n_decayed, g[i], p[i], alpha, n);  \
-            const T mi = m[i] * beta_1 + one_minus_beta_1 * gi;                \
-            const T vi = v[i] * beta_2 + (gi * gi) * one_minus_beta_2;         \
-            m[i] = mi;                                                         \
-            v[i] = vi;                                                         \
-            p[i] = p[i] + (neg_lr * mi) / (SQRT(vi) + eps);                    \
-        }                                                                      \
-    }                                                                          \
-                                                                               \
-    MULTIVERSION static void sgd_##SUFFIX(                                     \
-        Py_ssize_t size, T *RESTRICT p, const T *RESTRICT g,                   \
-        T *RESTRICT velocity, T neg_lr, T momentum, int nesterov,              \
-        Py_ssize_t n_decayed, T alpha, T n)                                    \
-    {                                                                          \
-        for (Py_ssize_t i = 0; i < size; i++) {                                \
-            const T gi = finish_##SUFFIX(i, n_decayed, g[i], p[i], alpha, n);  \
-            const T step = neg_lr * gi;                                        \
-            const T vi = velocity[i] * momentum + step;                        \
-            velocity[i] = vi;                                                  \
-            p[i] = p[i] + (nesterov ? step + momentum * vi : vi);              \
-        }                                                                      \
-    }                                                                          \
-                                                                               \
-    /* NaN stays NaN through the ReLU, as through numpy's maximum. */          \
-    MULTIVERSION static void shift_activate_##SUFFIX(                          \
-        Py_ssize_t rows, Py_ssize_t cols, T *RESTRICT z,                       \
-        const T *RESTRICT shift, int relu)                                     \
-    {                                                                          \
-        for (Py_ssize_t i = 0; i < rows; i++) {                                \
-            T *RESTRICT row = z + i * cols;                                    \
-            if (relu)                                                          \
-                for (Py_ssize_t j = 0; j < cols; j++) {                        \
-                    const T x = row[j] + shift[j];                             \
-                    row[j] = x < 0 ? (T)0 : x;                                 \
-                }                                                              \
-            else                                                               \
-                for (Py_ssize_t j = 0; j < cols; j++)                          \
-                    row[j] = row[j] + shift[j];                                \
-        }                                                                      \
-    }                                                                          \
-                                                                               \
-    MULTIVERSION static void moving_average_##SUFFIX(                          \
-        Py_ssize_t n, const T *RESTRICT running, const T *RESTRICT batch,      \
-        T *RESTRICT out, T keep, T momentum, T factor)                         \
-    {                                                                          \
-        for (Py_ssize_t i = 0; i < n; i++)                                     \
-            out[i] = keep * running[i] + momentum * (batch[i] * factor);       \
-    }                                                                          \
-                                                                               \
-    MULTIVERSION static void subtract_columns_##SUFFIX(                        \
-        Py_ssize_t rows, Py_ssize_t cols, T *RESTRICT x,                       \
-        const T *RESTRICT v)                                                   \
-    {                                                                          \
-        for (Py_ssize_t i = 0; i < rows; i++) {                                \
-            T *RESTRICT row = x + i * cols;                                    \
-            const T vi = v[i];                                                 \
-            for (Py_ssize_t j = 0; j < cols; j++)                              \
-                row[j] = row[j] - vi;                                          \
-        }                                                                      \
-    }                                                                          \
-                                                                               \
-    /* x_hat = x * factor (per row), in place; out = act(x_hat * gamma +      \
-       beta) (per column, beta NULL for none). */                             \
-    MULTIVERSION static void normalize_rows_##SUFFIX(                          \
-        Py_ssize_t rows, Py_ssize_t cols, T *RESTRICT x,                       \
-        const T *RESTRICT factor, const T *RESTRICT gamma,                     \
-        const T *RESTRICT beta, T *RESTRICT out, int relu)                     \
-    {                                                                          \
-        for (Py_ssize_t i = 0; i < rows; i++) {                                \
-            T *RESTRICT row = x + i * cols;                                    \
-            T *RESTRICT out_row = out + i * cols;                              \
-            const T f = factor[i];                                             \
-            for (Py_ssize_t j = 0; j < cols; j++) {                            \
-                const T x_hat = row[j] * f;                                    \
-                T y = x_hat * gamma[j];                                        \
-                if (beta)                                                      \
-                    y = y + beta[j];                                           \
-                row[j] = x_hat;                                                \
-                out_row[j] = relu && y < 0 ? (T)0 : y;                         \
-            }                                                                  \
-        }                                                                      \
-    }                                                                          \
-                                                                               \
-    /* g = (g - (x_hat * s + m)) * inv, s, m and inv per row (m NULL for    \
-       none): layer and RMS norm's gradient with respect to their input. */   \
-    MULTIVERSION static void row_norm_input_##SUFFIX(                          \
-        Py_ssize_t rows, Py_ssize_t cols, T *RESTRICT g,                       \
-        const T *RESTRICT x_hat, const T *RESTRICT s, const T *RESTRICT m,     \
-        const T *RESTRICT inv)                                                 \
-    {                                                                          \
-        for (Py_ssize_t i = 0; i < rows; i++) {                                \
-            T *RESTRICT row = g + i * cols;                                    \
-            const T *RESTRICT x = x_hat + i * cols;                            \
-            const T si = s[i], ri = inv[i];                                    \
-            if (m) {                                                           \
-                const T mi = m[i];                                             \
-                for (Py_ssize_t j = 0; j < cols; j++)                          \
-                    row[j] = (row[j] - (x[j] * si + mi)) * ri;                 \
-            }                                                                  \
-            else                                                               \
-                for (Py_ssize_t j = 0; j < cols; j++)                          \
-                    row[j] = (row[j] - x[j] * si) * ri;                        \
-        }                                                                      \
-    }                                                                          \
-                                                                               \
-    MULTIVERSION static void subtract_rows_##SUFFIX(                           \
-        Py_ssize_t rows, Py_ssize_t cols, const T *RESTRICT x,                 \
-        T *RESTRICT out, const T *RESTRICT v)                                  \
-    {                                                                          \
-        for (Py_ssize_t i = 0; i < rows; i++) {                                \
-            const T *RESTRICT in_row = x + i * cols;                           \
-            T *RESTRICT out_row = out + i * cols;                              \
-            for (Py_ssize_t j = 0; j < cols; j++)                              \
-                out_row[j] = in_row[j] - v[j];                                 \
-        }                                                                      \
-    }                                                                          \
-                                                                               \
-    MULTIVERSION static void affine_activate_##SUFFIX(                         \
-        Py_ssize_t rows, Py_ssize_t cols, const T *RESTRICT x,                 \
-        T *RESTRICT out, const T *RESTRICT scale, const T *RESTRICT shift,     \
-        int relu)                                                              \
-    {                                                                          \
-        for (Py_ssize_t i = 0; i < rows; i++) {                                \
-            const T *RESTRICT in_row = x + i * cols;                           \
-            T *RESTRICT out_row = out + i * cols;                              \
-            if (relu)                                                          \
-                for (Py_ssize_t j = 0; j < cols; j++) {                        \
-                    const T y = in_row[j] * scale[j] + shift[j];               \
-                    out_row[j] = y < 0 ? (T)0 : y;                             \
-                }                                                              \
-            else                                                               \
-                for (Py_ssize_t j = 0; j < cols; j++)                          \
-                    out_row[j] = in_row[j] * scale[j] + shift[j];              \
-        }                                                                      \
-    }                                                                          \
-                                                                               \
-    MULTIVERSION static void relu_backward_##SUFFIX(                           \
-        Py_ssize_t n, const T *RESTRICT a, T *RESTRICT delta)                  \
-    {                                                                          \
-        /* delta * 1 is delta, and delta * 0 is numpy's product where the   \
-           unit was off (a signed zero, or NaN for a non-finite delta): a     \
-           select of the two, which vectorizes, where a product by the        \
-           comparison's result compiles to a branch. */                       \
-        for (Py_ssize_t i = 0; i < n; i++) {                                   \
-            const T d = delta[i], off = d * (T)0;                              \
-            delta[i] = a[i] > 0 ? d : off;                                     \
-        }                                                                      \
-    }                                                                          \
-                                                                               \
-    MULTIVERSION static void batch_norm_input_##SUFFIX(                        \
-        Py_ssize_t rows, Py_ssize_t cols, T *RESTRICT grad,                    \
-        const T *RESTRICT centered, const T *RESTRICT a, const T *RESTRICT b,  \
-        const T *RESTRICT s, const T *RESTRICT row_weight)                     \
-    {                                                                          \
-        for (Py_ssize_t i = 0; i < rows; i++) {                                \
-            T *RESTRICT g = grad + i * cols;                                   \
-            const T *RESTRICT c = centered + i * cols;                         \
-            if (row_weight) {                                                  \
-                const T w = row_weight[i];                                     \
-                for (Py_ssize_t j = 0; j < cols; j++)                          \
-                    g[j] = (g[j] - (c[j] * a[j] + b[j]) * w) * s[j];           \
-            }                                                                  \
-            else                                                               \
-                for (Py_ssize_t j = 0; j < cols; j++)                          \
-                    g[j] = (g[j] - (c[j] * a[j] + b[j])) * s[j];               \
-        }                                                                      \
-    }
-
-KERNELS(f, float, sqrtf)
-KERNELS(d, double, sqrt)
+#include "_network_kernels.h"
 
 /* ------------------------------------------------------------------------ */
 /* The boundary.                                                             */
@@ -561,6 +375,30 @@ py_moving_average(PyObject *self, PyObject *args)
 }
 
 static PyObject *
+py_subtract_row_max(PyObject *self, PyObject *args)
+{
+    static const spec specs[] = {{"z", 2, 1}};
+    PyObject *objs[1];
+    Py_buffer v[1];
+    if (!PyArg_ParseTuple(args, "O", &objs[0]))
+        return NULL;
+    if (objs[0] == Py_None)
+        return PyErr_Format(PyExc_ValueError, "z must be an array");
+    const char type = acquire_all(objs, v, specs, 1);
+    if (!type)
+        return NULL;
+    const Py_ssize_t rows = v[0].shape[0], cols = v[0].shape[1];
+    if (cols > 0) {
+        if (type == 'f')
+            subtract_row_max_f(rows, cols, v[0].buf);
+        else
+            subtract_row_max_d(rows, cols, v[0].buf);
+    }
+    release_all(v, 1);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
 py_subtract_columns(PyObject *self, PyObject *args)
 {
     static const spec specs[] = {{"x", 2, 1}, {"v", 1, 0}};
@@ -766,6 +604,9 @@ static PyMethodDef methods[] = {
      "moving_average(running, batch, out, keep, momentum, factor): out = keep "
      "* running + momentum * (batch * factor), a step of a running "
      "statistic."},
+    {"subtract_row_max", py_subtract_row_max, METH_VARARGS,
+     "subtract_row_max(z): each row of z minus its maximum, in place (NaN "
+     "where the row holds NaN)."},
     {"subtract_columns", py_subtract_columns, METH_VARARGS,
      "subtract_columns(x, v): x -= v[:, None] in place, v[i] subtracted from "
      "row i."},

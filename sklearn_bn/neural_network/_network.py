@@ -28,7 +28,7 @@ from ..utils._compat import (
 )
 from ..utils._rollback import restored_on_error
 from . import _fused
-from ._base import ACTIVATIONS, DERIVATIVES, LOSSES, glorot_uniform
+from ._base import ACTIVATIONS, LOSSES, dot, glorot_uniform
 from ._inference import inference_layers
 from ._normalization import (
     Normalization,
@@ -62,22 +62,6 @@ def _dropout_mask(shape, rate, random_state, dtype):
     ``1 / (1 - rate)``, so that the expected output is the output."""
     keep = random_state.uniform(size=shape) >= rate
     return keep * np.asarray(1.0 / (1.0 - rate), dtype=dtype)
-
-
-def _dot(a, b):
-    """``a @ b``: numpy's product for arrays, scikit-learn's for sparse ``a``."""
-    if type(a) is np.ndarray:
-        return a @ b
-    return safe_sparse_dot(a, b)
-
-
-def _activation_backward(name, a, delta):
-    """Multiply ``delta`` by the derivative of activation ``name`` at its
-    output ``a``, in place (the ReLU's in one fused pass)."""
-    if name == "relu":
-        _fused.relu_backward(a, delta)
-    else:
-        DERIVATIVES[name](a, delta)
 
 
 # The lists that training replaces element by element; each call works on
@@ -383,7 +367,7 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
         rate = self.dropout if random_state is not None else 0.0
         activations, caches, stats = [X], [], []
         for i in range(self._n_hidden):
-            z = _dot(activations[i], self.coefs_[i])
+            z = dot(activations[i], self.coefs_[i])
             if not kind.replaces_bias:
                 _fused.shift_activate(
                     z, self.intercepts_[i], name if with_bias else "identity"
@@ -406,9 +390,12 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
             else:
                 caches.append(LayerCache(cache, activation))
             activations.append(z)
-        out = _dot(activations[-1], self.coefs_[-1])
+        out = dot(activations[-1], self.coefs_[-1])
         out += self.intercepts_[-1]
-        ACTIVATIONS[self.out_activation_](out)
+        if self.out_activation_ == "softmax":
+            _fused.softmax(out)
+        else:
+            ACTIVATIONS[self.out_activation_](out)
         activations.append(out)
         return activations, caches, stats
 
@@ -568,7 +555,7 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
                 delta, layer_grads = kind._backward(
                     delta, layer_cache.normalization, trained[i - 1]
                 )
-            _activation_backward(self.activation, activation, delta)
+            _fused.activation_backward(self.activation, activation, delta)
             if not after:
                 delta, layer_grads = kind._backward(
                     delta, layer_cache.normalization, trained[i - 1]
