@@ -142,6 +142,45 @@ def test_layer_passes_give_the_bits_of_numpy(data, dtype, shape, activation):
         assert_array_equal(after[0], reference[0], strict=True)
 
 
+@needs_kernels
+@settings(max_examples=40, deadline=None)
+@given(
+    data=st.data(),
+    dtype=st.sampled_from(DTYPES),
+    groups=st.integers(1, 4),
+    size=st.integers(1, 5),
+    cols=st.integers(1, 13),
+    activation=st.sampled_from(["identity", "relu", "tanh"]),
+)
+def test_grouped_passes_give_the_bits_of_numpy(
+    data, dtype, groups, size, cols, activation
+):
+    # Ghost batch norm's virtual batches: a vector per block of rows.
+    x, centered = (data.draw(_values(dtype, (groups * size, cols))) for _ in range(2))
+    a, b, s = (data.draw(_values(dtype, groups * cols)) for _ in range(3))
+    shift = data.draw(_values(dtype, cols))
+    with np.errstate(all="ignore"):
+        after, reference, _, _ = _both(
+            lambda x, v, out: _fused.subtract_rows(x, v, out, groups), [x, a, centered]
+        )
+        assert_array_equal(after[2], reference[2], strict=True)
+        _, _, out, out_reference = _both(
+            lambda x, scale, shift: _fused.affine_activate(
+                x, scale, shift, activation, groups
+            ),
+            [x, a, shift],
+        )
+        assert_array_equal(out, out_reference, strict=True)
+        weight = data.draw(st.none() | _values(dtype, groups * size))
+        after, reference, _, _ = _both(
+            lambda *arrays: _fused.batch_norm_input(
+                *arrays[:5], arrays[5] if len(arrays) > 5 else None, groups=groups
+            ),
+            [x, centered, a, b, s] + ([] if weight is None else [weight]),
+        )
+        assert_array_equal(after[0], reference[0], strict=True)
+
+
 FIT_KINDS = [
     False,
     True,
@@ -222,6 +261,10 @@ def test_the_kernels_refuse_what_they_cannot_take():
         kernels.relu_backward(np.ones((2, 4)), np.ones((4, 2)))
     with pytest.raises(ValueError, match="v must have 4 items"):
         kernels.subtract_rows(np.ones((2, 4)), np.ones((2, 4)), np.ones(2))
+    with pytest.raises(ValueError, match="v must have 8 items"):
+        kernels.subtract_rows(np.ones((2, 4)), np.ones((2, 4)), ones, 2)
+    with pytest.raises(ValueError, match="groups must divide the 2 rows, not be 3"):
+        kernels.affine_activate(np.ones((2, 4)), np.ones((2, 4)), ones, ones, 1, 3)
     with pytest.raises(ValueError, match="v must have 2 items"):
         kernels.subtract_columns(np.ones((2, 4)), ones)
     x = np.ones((2, 4))

@@ -198,8 +198,19 @@ def moving_average(running, batch, keep, momentum, factor=None):
     return np.add(keep * running, momentum * batch, out=out)
 
 
-def subtract_rows(x, v, out):
+def _blocks(array, groups):
+    """A 2-D array as ``groups`` equal blocks of its rows (a 3-D view), and
+    a vector of ``groups`` per-column vectors as one row per block."""
+    if array.ndim == 2:
+        return array.reshape(groups, -1, array.shape[1])
+    return array.reshape(groups, 1, -1)
+
+
+def subtract_rows(x, v, out, groups=1):
     """``out = x - v``, ``v`` subtracted from each row (``out`` may be ``x``).
+
+    With ``groups``, the rows are that many equal blocks and ``v`` holds one
+    vector per block, end to end (ghost batch norm's virtual batches).
 
     Examples
     --------
@@ -210,9 +221,13 @@ def subtract_rows(x, v, out):
     >>> x
     array([[0., 0.],
            [2., 2.]])
+    >>> subtract_rows(x, np.array([0.0, 0.0, 2.0, 2.0]), x, groups=2)
+    >>> x
+    array([[0., 0.],
+           [0., 0.]])
     """
-    if not _run("subtract_rows", x, out, v):
-        np.subtract(x, v, out=out)
+    if not _run("subtract_rows", x, out, v, groups):
+        np.subtract(_blocks(x, groups), _blocks(v, groups), out=_blocks(out, groups))
 
 
 def softmax(z):
@@ -304,8 +319,10 @@ def row_norm_input(g, x_hat, s, m, inv):
     np.einsum("ij,i->ij", g, inv, out=g)
 
 
-def affine_activate(x, scale, shift, activation):
-    """``activation(x * scale + shift)``, per column, in a new array.
+def affine_activate(x, scale, shift, activation, groups=1, out=None):
+    """``activation(x * scale + shift)``, per column, in ``out`` (a new array
+    where None), ``scale`` per block of rows with ``groups`` (as for
+    :func:`subtract_rows`).
 
     Examples
     --------
@@ -314,12 +331,12 @@ def affine_activate(x, scale, shift, activation):
     >>> affine_activate(np.array([[1.0, -1.0]]), np.full(2, 2.0), np.ones(2), "relu")
     array([[3., 0.]])
     """
-    code = _KERNEL_ACTIVATIONS.get(activation)
-    if code is not None:
+    if out is None:
         out = np.empty_like(x)
-        if _run("affine_activate", x, out, scale, shift, code):
-            return out
-    out = x * scale
+    code = _KERNEL_ACTIVATIONS.get(activation)
+    if code is not None and _run("affine_activate", x, out, scale, shift, code, groups):
+        return out
+    np.multiply(_blocks(x, groups), _blocks(scale, groups), out=_blocks(out, groups))
     out += shift
     ACTIVATIONS[activation](out)
     return out
@@ -361,9 +378,10 @@ def activation_backward(name, a, delta):
         DERIVATIVES[name](a, delta)
 
 
-def batch_norm_input(grad, centered, a, b, s, row_weight=None):
+def batch_norm_input(grad, centered, a, b, s, row_weight=None, groups=1):
     """``grad = (grad - (centered * a + b) * row_weight) * s`` in place, per
-    column (``a``, ``b``, ``s``) and per row (``row_weight``, None for none):
+    column (``a``, ``b``, ``s``; per block of rows with ``groups``, as for
+    :func:`subtract_rows`) and per row (``row_weight``, None for none):
     batch normalization's gradient with respect to its input. ``centered``
     may be overwritten.
 
@@ -377,12 +395,13 @@ def batch_norm_input(grad, centered, a, b, s, row_weight=None):
     >>> grad.ravel()
     array([2., 2.])
     """
-    if _run("batch_norm_input", grad, centered, a, b, s, row_weight):
+    if _run("batch_norm_input", grad, centered, a, b, s, row_weight, groups):
         return
-    correction = centered
-    correction *= a
-    correction += b
+    correction = _blocks(centered, groups)
+    correction *= _blocks(a, groups)
+    correction += _blocks(b, groups)
     if row_weight is not None:
-        correction *= row_weight[:, np.newaxis]
-    grad -= correction
-    grad *= s
+        correction *= _blocks(row_weight[:, np.newaxis], groups)
+    grad_blocks = _blocks(grad, groups)
+    grad_blocks -= correction
+    grad_blocks *= _blocks(s, groups)

@@ -194,6 +194,20 @@ check_finish(Py_ssize_t n_decayed, Py_ssize_t size, double n)
     return 0;
 }
 
+/* Rows per block of `groups` equal blocks of rows, or -1 with an exception
+   set. */
+static Py_ssize_t
+rows_per_group(Py_ssize_t rows, Py_ssize_t groups)
+{
+    if (groups < 1 || rows % groups) {
+        PyErr_Format(PyExc_ValueError,
+                     "groups must divide the %zd rows, not be %zd", rows,
+                     groups);
+        return -1;
+    }
+    return rows / groups;
+}
+
 static PyObject *
 py_adam(PyObject *self, PyObject *args)
 {
@@ -318,9 +332,10 @@ py_affine_activate(PyObject *self, PyObject *args)
         {"x", 2, 0}, {"out", 2, 1}, {"scale", 1, 0}, {"shift", 1, 0}};
     PyObject *objs[4];
     int code;
+    Py_ssize_t groups = 1;
     Py_buffer v[4];
-    if (!PyArg_ParseTuple(args, "OOOOi", &objs[0], &objs[1], &objs[2],
-                          &objs[3], &code) ||
+    if (!PyArg_ParseTuple(args, "OOOOi|n", &objs[0], &objs[1], &objs[2],
+                          &objs[3], &code, &groups) ||
         activation_code(code) < 0)
         return NULL;
     for (int k = 0; k < 4; k++)
@@ -329,17 +344,24 @@ py_affine_activate(PyObject *self, PyObject *args)
                                 specs[k].name);
     const char type = acquire_all(objs, v, specs, 4);
     if (!type ||
-        check_same_shape(&v[0], &v[1], &specs[0], &specs[1], v, 4) < 0 ||
-        check_lengths(v, specs, 2, 4, v[0].shape[1], v, 4) < 0)
+        check_same_shape(&v[0], &v[1], &specs[0], &specs[1], v, 4) < 0)
         return NULL;
     const Py_ssize_t rows = v[0].shape[0], cols = v[0].shape[1];
+    const Py_ssize_t per_group = rows_per_group(rows, groups);
+    if (per_group < 0) {
+        release_all(v, 4);
+        return NULL;
+    }
+    if (check_lengths(v, specs, 2, 3, groups * cols, v, 4) < 0 ||
+        check_lengths(v, specs, 3, 4, cols, v, 4) < 0)
+        return NULL;
     Py_BEGIN_ALLOW_THREADS
     if (type == 'f')
         affine_activate_f(rows, cols, v[0].buf, v[1].buf, v[2].buf, v[3].buf,
-                          code == RELU);
+                          code == RELU, per_group);
     else
         affine_activate_d(rows, cols, v[0].buf, v[1].buf, v[2].buf, v[3].buf,
-                          code == RELU);
+                          code == RELU, per_group);
     Py_END_ALLOW_THREADS
     release_all(v, 4);
     Py_RETURN_NONE;
@@ -499,8 +521,10 @@ py_subtract_rows(PyObject *self, PyObject *args)
 {
     static const spec specs[] = {{"x", 2, 0}, {"out", 2, 1}, {"v", 1, 0}};
     PyObject *objs[3];
+    Py_ssize_t groups = 1;
     Py_buffer v[3];
-    if (!PyArg_ParseTuple(args, "OOO", &objs[0], &objs[1], &objs[2]))
+    if (!PyArg_ParseTuple(args, "OOO|n", &objs[0], &objs[1], &objs[2],
+                          &groups))
         return NULL;
     for (int k = 0; k < 3; k++)
         if (objs[k] == Py_None)
@@ -508,15 +532,21 @@ py_subtract_rows(PyObject *self, PyObject *args)
                                 specs[k].name);
     const char type = acquire_all(objs, v, specs, 3);
     if (!type ||
-        check_same_shape(&v[0], &v[1], &specs[0], &specs[1], v, 3) < 0 ||
-        check_lengths(v, specs, 2, 3, v[0].shape[1], v, 3) < 0)
+        check_same_shape(&v[0], &v[1], &specs[0], &specs[1], v, 3) < 0)
         return NULL;
     const Py_ssize_t rows = v[0].shape[0], cols = v[0].shape[1];
+    const Py_ssize_t per_group = rows_per_group(rows, groups);
+    if (per_group < 0) {
+        release_all(v, 3);
+        return NULL;
+    }
+    if (check_lengths(v, specs, 2, 3, groups * cols, v, 3) < 0)
+        return NULL;
     Py_BEGIN_ALLOW_THREADS
     if (type == 'f')
-        subtract_rows_f(rows, cols, v[0].buf, v[1].buf, v[2].buf);
+        subtract_rows_f(rows, cols, v[0].buf, v[1].buf, v[2].buf, per_group);
     else
-        subtract_rows_d(rows, cols, v[0].buf, v[1].buf, v[2].buf);
+        subtract_rows_d(rows, cols, v[0].buf, v[1].buf, v[2].buf, per_group);
     Py_END_ALLOW_THREADS
     release_all(v, 3);
     Py_RETURN_NONE;
@@ -553,9 +583,10 @@ py_batch_norm_input(PyObject *self, PyObject *args)
                                  {"a", 1, 0},    {"b", 1, 0},
                                  {"s", 1, 0},    {"row_weight", 1, 0}};
     PyObject *objs[6];
+    Py_ssize_t groups = 1;
     Py_buffer v[6];
-    if (!PyArg_ParseTuple(args, "OOOOOO", &objs[0], &objs[1], &objs[2],
-                          &objs[3], &objs[4], &objs[5]))
+    if (!PyArg_ParseTuple(args, "OOOOOO|n", &objs[0], &objs[1], &objs[2],
+                          &objs[3], &objs[4], &objs[5], &groups))
         return NULL;
     for (int k = 0; k < 5; k++)
         if (objs[k] == Py_None)
@@ -563,18 +594,24 @@ py_batch_norm_input(PyObject *self, PyObject *args)
                                 specs[k].name);
     const char type = acquire_all(objs, v, specs, 6);
     if (!type ||
-        check_same_shape(&v[0], &v[1], &specs[0], &specs[1], v, 6) < 0 ||
-        check_lengths(v, specs, 2, 5, v[0].shape[1], v, 6) < 0 ||
-        check_lengths(v, specs, 5, 6, v[0].shape[0], v, 6) < 0)
+        check_same_shape(&v[0], &v[1], &specs[0], &specs[1], v, 6) < 0)
         return NULL;
     const Py_ssize_t rows = v[0].shape[0], cols = v[0].shape[1];
+    const Py_ssize_t per_group = rows_per_group(rows, groups);
+    if (per_group < 0) {
+        release_all(v, 6);
+        return NULL;
+    }
+    if (check_lengths(v, specs, 2, 5, groups * cols, v, 6) < 0 ||
+        check_lengths(v, specs, 5, 6, rows, v, 6) < 0)
+        return NULL;
     Py_BEGIN_ALLOW_THREADS
     if (type == 'f')
         batch_norm_input_f(rows, cols, v[0].buf, v[1].buf, v[2].buf, v[3].buf,
-                           v[4].buf, v[5].obj ? v[5].buf : NULL);
+                           v[4].buf, v[5].obj ? v[5].buf : NULL, per_group);
     else
         batch_norm_input_d(rows, cols, v[0].buf, v[1].buf, v[2].buf, v[3].buf,
-                           v[4].buf, v[5].obj ? v[5].buf : NULL);
+                           v[4].buf, v[5].obj ? v[5].buf : NULL, per_group);
     Py_END_ALLOW_THREADS
     release_all(v, 6);
     Py_RETURN_NONE;
@@ -598,8 +635,9 @@ static PyMethodDef methods[] = {
      "shift_activate(z, shift, activation): z = act(z + shift) in place, "
      "shift added to each row; activation 0 (identity) or 1 (relu)."},
     {"affine_activate", py_affine_activate, METH_VARARGS,
-     "affine_activate(x, out, scale, shift, activation): out = act(x * scale "
-     "+ shift), per column; activation 0 (identity) or 1 (relu)."},
+     "affine_activate(x, out, scale, shift, activation[, groups]): out = "
+     "act(x * scale + shift), per column (scale per block of rows with "
+     "groups, as for subtract_rows); activation 0 (identity) or 1 (relu)."},
     {"moving_average", py_moving_average, METH_VARARGS,
      "moving_average(running, batch, out, keep, momentum, factor): out = keep "
      "* running + momentum * (batch * factor), a step of a running "
@@ -618,14 +656,16 @@ static PyMethodDef methods[] = {
      "row_norm_input(g, x_hat, s, m, inv): g = (g - (x_hat * s + m)) * inv "
      "in place, s, m and inv per row (m None for none)."},
     {"subtract_rows", py_subtract_rows, METH_VARARGS,
-     "subtract_rows(x, out, v): out = x - v, v subtracted from each row (out "
-     "may be x)."},
+     "subtract_rows(x, out, v[, groups]): out = x - v, v subtracted from each "
+     "row (out may be x); with groups, x's rows are that many equal blocks "
+     "and v holds one vector per block, end to end."},
     {"relu_backward", py_relu_backward, METH_VARARGS,
      "relu_backward(a, delta): delta *= (a > 0) in place."},
     {"batch_norm_input", py_batch_norm_input, METH_VARARGS,
-     "batch_norm_input(grad, centered, a, b, s, row_weight): grad = (grad - "
-     "(centered * a + b) * row_weight) * s in place, per column (a, b, s) "
-     "and per row (row_weight, None for none)."},
+     "batch_norm_input(grad, centered, a, b, s, row_weight[, groups]): grad = "
+     "(grad - (centered * a + b) * row_weight) * s in place, per column (a, "
+     "b, s; per block of rows with groups, as for subtract_rows) and per row "
+     "(row_weight, None for none)."},
     {NULL, NULL, 0, NULL},
 };
 

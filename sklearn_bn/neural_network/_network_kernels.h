@@ -141,34 +141,39 @@
         }                                                                      \
     }                                                                          \
                                                                                \
+    /* The kernels below take per-column vectors for each of the equal      \
+       blocks of rows_per_group rows (ghost batch norm's virtual batches;    \
+       one block for batch norm): the vector of block g at v + g * cols. */   \
     MULTIVERSION static void subtract_rows_##SUFFIX(                           \
         Py_ssize_t rows, Py_ssize_t cols, const T *RESTRICT x,                 \
-        T *RESTRICT out, const T *RESTRICT v)                                  \
+        T *RESTRICT out, const T *RESTRICT v, Py_ssize_t rows_per_group)       \
     {                                                                          \
         for (Py_ssize_t i = 0; i < rows; i++) {                                \
             const T *RESTRICT in_row = x + i * cols;                           \
             T *RESTRICT out_row = out + i * cols;                              \
+            const T *RESTRICT vg = v + (i / rows_per_group) * cols;            \
             for (Py_ssize_t j = 0; j < cols; j++)                              \
-                out_row[j] = in_row[j] - v[j];                                 \
+                out_row[j] = in_row[j] - vg[j];                                \
         }                                                                      \
     }                                                                          \
                                                                                \
     MULTIVERSION static void affine_activate_##SUFFIX(                         \
         Py_ssize_t rows, Py_ssize_t cols, const T *RESTRICT x,                 \
         T *RESTRICT out, const T *RESTRICT scale, const T *RESTRICT shift,     \
-        int relu)                                                              \
+        int relu, Py_ssize_t rows_per_group)                                   \
     {                                                                          \
         for (Py_ssize_t i = 0; i < rows; i++) {                                \
             const T *RESTRICT in_row = x + i * cols;                           \
             T *RESTRICT out_row = out + i * cols;                              \
+            const T *RESTRICT sg = scale + (i / rows_per_group) * cols;        \
             if (relu)                                                          \
                 for (Py_ssize_t j = 0; j < cols; j++) {                        \
-                    const T y = in_row[j] * scale[j] + shift[j];               \
+                    const T y = in_row[j] * sg[j] + shift[j];                  \
                     out_row[j] = y < 0 ? (T)0 : y;                             \
                 }                                                              \
             else                                                               \
                 for (Py_ssize_t j = 0; j < cols; j++)                          \
-                    out_row[j] = in_row[j] * scale[j] + shift[j];              \
+                    out_row[j] = in_row[j] * sg[j] + shift[j];                 \
         }                                                                      \
     }                                                                          \
                                                                                \
@@ -188,19 +193,23 @@
     MULTIVERSION static void batch_norm_input_##SUFFIX(                        \
         Py_ssize_t rows, Py_ssize_t cols, T *RESTRICT grad,                    \
         const T *RESTRICT centered, const T *RESTRICT a, const T *RESTRICT b,  \
-        const T *RESTRICT s, const T *RESTRICT row_weight)                     \
+        const T *RESTRICT s, const T *RESTRICT row_weight,                     \
+        Py_ssize_t rows_per_group)                                             \
     {                                                                          \
         for (Py_ssize_t i = 0; i < rows; i++) {                                \
             T *RESTRICT g = grad + i * cols;                                   \
             const T *RESTRICT c = centered + i * cols;                         \
+            const Py_ssize_t offset = (i / rows_per_group) * cols;             \
+            const T *RESTRICT ag = a + offset, *RESTRICT bg = b + offset;      \
+            const T *RESTRICT sg = s + offset;                                 \
             if (row_weight) {                                                  \
                 const T w = row_weight[i];                                     \
                 for (Py_ssize_t j = 0; j < cols; j++)                          \
-                    g[j] = (g[j] - (c[j] * a[j] + b[j]) * w) * s[j];           \
+                    g[j] = (g[j] - (c[j] * ag[j] + bg[j]) * w) * sg[j];        \
             }                                                                  \
             else                                                               \
                 for (Py_ssize_t j = 0; j < cols; j++)                          \
-                    g[j] = (g[j] - (c[j] * a[j] + b[j])) * s[j];               \
+                    g[j] = (g[j] - (c[j] * ag[j] + bg[j])) * sg[j];            \
         }                                                                      \
     }
 

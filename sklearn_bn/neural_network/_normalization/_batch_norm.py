@@ -539,7 +539,6 @@ class GhostBatchNorm(BatchNorm):
     name = "ghost_batch_norm"
     # L-BFGS's inference could not compute what its virtual batches trained.
     lbfgs = False
-    fuses_activation = False
 
     def __init__(self, virtual_batch_size=32, momentum=0.1, epsilon=1e-5):
         self.virtual_batch_size = virtual_batch_size
@@ -551,7 +550,9 @@ class GhostBatchNorm(BatchNorm):
     statistics = "running"
     affine = True
 
-    def _forward(self, z, trained, statistics, sample_weight=None):
+    def _forward(
+        self, z, trained, statistics, sample_weight=None, activation="identity"
+    ):
         gamma, beta = trained
         n_samples, n_units = z.shape
         size = self.virtual_batch_size
@@ -567,18 +568,21 @@ class GhostBatchNorm(BatchNorm):
             cache, chunk_stats = _grouped_normalized(
                 z[:rows].reshape(k, size, n_units), self.epsilon, weights
             )
-            grouped_out = out[:rows].reshape(k, size, n_units)
-            np.multiply(
-                cache.centered, gamma * cache.inv_std[:, np.newaxis], out=grouped_out
+            affine_activate(
+                cache.centered.reshape(rows, n_units),
+                (gamma * cache.inv_std).ravel(),
+                beta,
+                activation,
+                groups=k,
+                out=out[:rows],
             )
-            grouped_out += beta
             caches.append((slice(0, rows), cache))
             stats.append(chunk_stats)
         if rows < n_samples:
             tail = slice(rows, n_samples)
             weights = None if sample_weight is None else sample_weight[tail]
             out[tail], cache, chunk_stats = batch_norm_forward(
-                z[tail], gamma, beta, self.epsilon, weights, overwrite=True
+                z[tail], gamma, beta, self.epsilon, weights, True, activation
             )
             caches.append((tail, cache))
             stats.append(
@@ -649,7 +653,7 @@ def _grouped_normalized(z, epsilon, sample_weight=None):
         # The k means as one batched matrix-vector product.
         mean = np.full(size, 1.0 / size, dtype=z.dtype) @ z
         centered = z
-        centered -= mean[:, np.newaxis]
+        _subtract_group_means(centered, mean)
         var = np.einsum("kij,kij->kj", centered, centered) / size
     else:
         weights = sample_weight.reshape(k, size)
@@ -660,29 +664,41 @@ def _grouped_normalized(z, epsilon, sample_weight=None):
         weight_share = weights / totals[:, np.newaxis]
         mean = np.einsum("ki,kij->kj", weight_share, z)
         centered = z
-        centered -= mean[:, np.newaxis]
+        _subtract_group_means(centered, mean)
         var = np.einsum("ki,kij->kj", weight_share, centered * centered)
     inv_std = 1.0 / np.sqrt(var + epsilon)
     cache = BatchNormCache(centered, inv_std, weight_share)
     return cache, BatchStats(counts, mean, var)
 
 
+def _subtract_group_means(z, mean):
+    """``z -= mean[:, np.newaxis]`` for ``z`` of shape (k, size, n_units) and
+    ``mean`` of shape (k, n_units), in one pass."""
+    k, size, n_units = z.shape
+    flat = z.reshape(k * size, n_units)
+    subtract_rows(flat, mean.ravel(), flat, groups=k)
+
+
 def _grouped_backward(grad_out, cache, gamma):
     """:func:`batch_norm_backward` of each of ``k`` batches at once; overwrites
     ``grad_out`` (which becomes ``dz``) and the cache."""
     centered, inv_std, weight_share = cache
-    size = grad_out.shape[1]
+    k, size, n_units = grad_out.shape
     dbeta = np.ones(size, dtype=grad_out.dtype) @ grad_out
     dgamma = np.einsum("kij,kij->kj", grad_out, centered) * inv_std
-    correction = centered
+    # dz = (grad_out - (x_hat * dgamma + dbeta) * share) * gamma * inv_std per
+    # virtual batch, in one pass.
     if weight_share is None:
-        correction *= (inv_std * dgamma / size)[:, np.newaxis]
-        correction += (dbeta / size)[:, np.newaxis]
+        a, b, row_weight = inv_std * dgamma / size, dbeta / size, None
     else:
-        correction *= (inv_std * dgamma)[:, np.newaxis]
-        correction += dbeta[:, np.newaxis]
-        correction *= weight_share[:, :, np.newaxis]
-    dz = grad_out
-    dz -= correction
-    dz *= gamma * inv_std[:, np.newaxis]
-    return dz, dgamma.sum(axis=0), dbeta.sum(axis=0)
+        a, b, row_weight = inv_std * dgamma, dbeta, weight_share.ravel()
+    batch_norm_input(
+        grad_out.reshape(k * size, n_units),
+        centered.reshape(k * size, n_units),
+        a.ravel(),
+        b.ravel(),
+        (gamma * inv_std).ravel(),
+        row_weight,
+        groups=k,
+    )
+    return grad_out, dgamma.sum(axis=0), dbeta.sum(axis=0)
