@@ -144,13 +144,14 @@
     /* The kernels below take per-column vectors for each of the equal      \
        blocks of rows_per_group rows (ghost batch norm's virtual batches;    \
        one block for batch norm): the vector of block g at v + g * cols. */   \
+    /* out may be x: no restrict on either. */                               \
     MULTIVERSION static void subtract_rows_##SUFFIX(                           \
-        Py_ssize_t rows, Py_ssize_t cols, const T *RESTRICT x,                 \
-        T *RESTRICT out, const T *RESTRICT v, Py_ssize_t rows_per_group)       \
+        Py_ssize_t rows, Py_ssize_t cols, const T *x, T *out,                  \
+        const T *RESTRICT v, Py_ssize_t rows_per_group)                        \
     {                                                                          \
         for (Py_ssize_t i = 0; i < rows; i++) {                                \
-            const T *RESTRICT in_row = x + i * cols;                           \
-            T *RESTRICT out_row = out + i * cols;                              \
+            const T *in_row = x + i * cols;                                    \
+            T *out_row = out + i * cols;                                       \
             const T *RESTRICT vg = v + (i / rows_per_group) * cols;            \
             for (Py_ssize_t j = 0; j < cols; j++)                              \
                 out_row[j] = in_row[j] - vg[j];                                \

@@ -15,6 +15,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ...utils._compat import Interval
+from .._fused import affine_activate
 from ._base import Normalization
 from ._batch_norm import (
     batch_norm_backward,
@@ -122,6 +123,7 @@ class BatchRenorm(Normalization):
     }
 
     name = "batch_renorm"
+    fuses_activation = True
     batch_statistics = True
     folds = True
     min_batch = 2
@@ -162,7 +164,9 @@ class BatchRenorm(Normalization):
         zeros, ones = np.zeros(n_units, dtype=dtype), np.ones(n_units, dtype=dtype)
         return (ones, zeros), (zeros, ones, zeros, ones)
 
-    def _forward(self, z, trained, statistics, sample_weight=None):
+    def _forward(
+        self, z, trained, statistics, sample_weight=None, activation="identity"
+    ):
         gamma, beta = trained
         cache, stats = batch_normalized(z, self.epsilon, sample_weight)
         sigma = np.sqrt(stats.var + self.epsilon)
@@ -171,9 +175,10 @@ class BatchRenorm(Normalization):
         r = np.clip(sigma / divisor, 1.0 / self.r_max, self.r_max).astype(z.dtype)
         d = np.clip((stats.mean - renorm_mean) / divisor, -self.d_max, self.d_max)
         d = d.astype(z.dtype)
-        # gamma * (r * x_hat + d) + beta, in two passes over the batch.
-        out = cache.centered * (gamma * r * cache.inv_std)
-        out += gamma * d + beta
+        # gamma * (r * x_hat + d) + beta, and the activation, in one pass.
+        out = affine_activate(
+            cache.centered, gamma * r * cache.inv_std, gamma * d + beta, activation
+        )
         return out, RenormCache(cache, r, d), stats
 
     def _backward(self, grad_out, cache, trained):
