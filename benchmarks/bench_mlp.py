@@ -648,15 +648,21 @@ def kind_title(args):
     )
 
 
-def kind_machine(torch, keras):
-    versions = [
+def _versions(torch):
+    """The versions every table of this script names."""
+    return [
         f"Python {platform.python_version()}",
         f"numpy {np.__version__}",
         f"scikit-learn {sklearn.__version__}",
         f"torch {torch.__version__}" if torch is not None else "torch not installed",
-        f"keras {keras.__version__}" if keras is not None else "keras not installed",
     ]
-    return machine(versions)
+
+
+def kind_machine(torch, keras):
+    keras_version = (
+        f"keras {keras.__version__}" if keras is not None else "keras not installed"
+    )
+    return machine([*_versions(torch), keras_version])
 
 
 def kind_text(rows, args):
@@ -686,19 +692,27 @@ def _package_commit():
     return completed.stdout.strip()
 
 
-def kind_rst(rows, args, torch, keras):
+def run_rst(machine_line, title, header, cells):
+    """A table of this run, under the machine, the commit, the load and the
+    command that made it."""
     commit = COMMIT_AT_START
     return "\n".join(
         [
-            f"Measured on {kind_machine(torch, keras)}"
+            f"Measured on {machine_line}"
             + (f"; sklearn-bn at commit {commit}" if commit else "")
             + "; BLAS and torch limited to the threads given in each row; load "
             f"average {LOAD_AT_START:.1f} when the run began.",
             "",
             f"Command: ``python {' '.join(sys.argv)}``",
             "",
-            rst_list_table(kind_title(args), KIND_HEADER, map(kind_cells, rows)),
+            rst_list_table(title, header, cells),
         ]
+    )
+
+
+def kind_rst(rows, args, torch, keras):
+    return run_rst(
+        kind_machine(torch, keras), kind_title(args), KIND_HEADER, map(kind_cells, rows)
     )
 
 
@@ -933,40 +947,13 @@ def floor_text(rows, args):
     return "\n".join(lines)
 
 
-def floor_machine(torch):
-    versions = [
-        f"Python {platform.python_version()}",
-        f"numpy {np.__version__}",
-        f"scikit-learn {sklearn.__version__}",
-        f"torch {torch.__version__}" if torch is not None else "torch not installed",
-    ]
-    return machine(versions)
-
-
 def floor_rst(rows, args, torch):
-    commit = COMMIT_AT_START
-    return "\n".join(
-        [
-            f"Measured on {floor_machine(torch)}"
-            + (f"; sklearn-bn at commit {commit}" if commit else "")
-            + "; BLAS and torch limited to the threads given in each row; load "
-            f"average {LOAD_AT_START:.1f} when the run began.",
-            "",
-            f"Command: ``python {' '.join(sys.argv)}``",
-            "",
-            rst_list_table(floor_title(args), FLOOR_HEADER, map(floor_cells, rows)),
-        ]
-    )
+    cells = map(floor_cells, rows)
+    return run_rst(machine(_versions(torch)), floor_title(args), FLOOR_HEADER, cells)
 
 
 def machine_description(torch):
-    versions = [
-        f"Python {platform.python_version()}",
-        f"numpy {np.__version__}",
-        f"scikit-learn {sklearn.__version__}",
-        f"torch {torch.__version__}" if torch is not None else "torch not installed",
-    ]
-    return f"{machine(versions)}; one BLAS thread and one torch thread"
+    return f"{machine(_versions(torch))}; one BLAS thread and one torch thread"
 
 
 def _ratio_text(ratio, target):
@@ -1127,7 +1114,7 @@ def main():
 
     if args.only == "floor":
         rows = floor_rows(measure_floor_times(args, torch), args)
-        print(floor_machine(torch))
+        print(machine(_versions(torch)))
         print(floor_text(rows, args))
         if args.rst:
             with open(args.rst, "w") as rst:

@@ -17,6 +17,7 @@ pd = pytest.importorskip("pandas")
 
 import dask.array as da  # noqa: E402
 import dask.dataframe as dd  # noqa: E402
+from dask_cluster import strict_local_cluster  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from numpy.testing import assert_allclose, assert_array_equal  # noqa: E402
@@ -31,33 +32,11 @@ FITTED = ["mean_", "var_", "multiplier_", "offset_", "n_samples_seen_"]
 
 @pytest.fixture(scope="module")
 def client():
-    """Two worker processes, one thread each, on 127.0.0.1; closed afterwards.
-
-    Spilling to disk and pausing are off and a task gets no second try, so a
-    worker that outgrew its memory limit would be killed at 95% of it and the
-    computation would fail, instead of writing to disk or waiting forever.
-    """
-    strict_memory = {
-        "distributed.worker.memory.target": False,
-        "distributed.worker.memory.spill": False,
-        "distributed.worker.memory.pause": False,
-        "distributed.scheduler.allowed-failures": 0,
-        "distributed.admin.system-monitor.interval": "50ms",
-    }
-    with dask.config.set(strict_memory):
-        cluster = distributed.LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            memory_limit=WORKER_MEMORY,
-        )
-    client = distributed.Client(cluster, timeout="120s")
-    client.wait_for_workers(2, timeout=120)
-    yield client
-    client.close()
-    cluster.close()
+    """Two worker processes on 127.0.0.1, which fail rather than spill (see
+    ``dask_cluster.strict_local_cluster``), their memory sampled often."""
+    interval = {"distributed.admin.system-monitor.interval": "50ms"}
+    with strict_local_cluster(WORKER_MEMORY, **interval) as client:
+        yield client
 
 
 @pytest.fixture(params=["distributed", "threads"])

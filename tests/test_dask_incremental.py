@@ -21,6 +21,7 @@ distributed = pytest.importorskip("distributed")
 pytest.importorskip("dask_ml", minversion="2025.1.0")
 
 import dask.array as da  # noqa: E402
+from dask_cluster import strict_local_cluster  # noqa: E402
 from dask_ml.wrappers import Incremental  # noqa: E402
 from numpy.testing import assert_allclose, assert_array_equal  # noqa: E402
 from sklearn.base import clone  # noqa: E402
@@ -57,33 +58,12 @@ WORKER_MEMORY = 500 * 2**20
 
 @pytest.fixture(scope="module")
 def client():
-    """Two worker processes, one thread each, on 127.0.0.1; closed afterwards.
-
-    As in tests/test_dask.py: no spilling and no second try, so that a worker
-    that outgrew its memory limit would fail the fit, not write to disk.
-    """
-    strict_memory = {
-        "distributed.worker.memory.target": False,
-        "distributed.worker.memory.spill": False,
-        "distributed.worker.memory.pause": False,
-        "distributed.scheduler.allowed-failures": 0,
-    }
-    with dask.config.set(strict_memory):
-        cluster = distributed.LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            memory_limit=WORKER_MEMORY,
-        )
-    client = distributed.Client(cluster, timeout="120s")
-    client.wait_for_workers(2, timeout=120)
-    # Incremental computes through dask's default scheduler: this client's.
-    with dask.config.set(scheduler=client.get):
-        yield client
-    client.close()
-    cluster.close()
+    """Two worker processes on 127.0.0.1, which fail rather than spill (see
+    ``dask_cluster.strict_local_cluster``)."""
+    with strict_local_cluster(WORKER_MEMORY) as client:
+        # Incremental computes through dask's default scheduler: this client's.
+        with dask.config.set(scheduler=client.get):
+            yield client
 
 
 # %% The data, drawn on the workers or on the client
