@@ -65,6 +65,17 @@ enum activation { IDENTITY = 0, RELU = 1 };
 /* ------------------------------------------------------------------------ */
 /* The boundary.                                                             */
 
+/* The float or the double version of kernel NAME, as the arrays' type says.
+   The float version takes the double arguments rounded to float, as numpy
+   rounds a Python float into a float32 array's dtype. */
+#define DISPATCH(type, NAME, ...)                                              \
+    do {                                                                       \
+        if ((type) == 'f')                                                     \
+            NAME##_f(__VA_ARGS__);                                             \
+        else                                                                   \
+            NAME##_d(__VA_ARGS__);                                             \
+    } while (0)
+
 /* Acquire obj as a C-contiguous float32 or float64 buffer of ndim
    dimensions; 'f', 'd', or 0 with an exception set. */
 static char
@@ -104,6 +115,7 @@ typedef struct {
     const char *name;
     int ndim;
     int writable;
+    int optional; /* None is accepted, and gives an empty view */
 } spec;
 
 /* Acquire the n arrays of objs (None for an optional one gives an empty
@@ -115,10 +127,15 @@ acquire_all(PyObject **objs, Py_buffer *views, const spec *specs, int n)
     char type = 0;
     for (int k = 0; k < n; k++) {
         views[k].obj = NULL;
-        if (objs[k] == Py_None)
+        if (objs[k] == Py_None && specs[k].optional)
             continue;
-        const char t = acquire(objs[k], &views[k], specs[k].name,
-                               specs[k].ndim, specs[k].writable);
+        const char t =
+            objs[k] == Py_None
+                ? (PyErr_Format(PyExc_ValueError, "%s must be an array",
+                                specs[k].name),
+                   0)
+                : acquire(objs[k], &views[k], specs[k].name, specs[k].ndim,
+                          specs[k].writable);
         if (t && (!type || t == type)) {
             type = t;
             continue;
@@ -221,10 +238,6 @@ py_adam(PyObject *self, PyObject *args)
                           &objs[3], &learning_rate, &beta_1, &beta_2, &eps,
                           &n_decayed, &alpha, &n))
         return NULL;
-    for (int k = 0; k < 4; k++)
-        if (objs[k] == Py_None)
-            return PyErr_Format(PyExc_ValueError, "%s must be an array",
-                                specs[k].name);
     const char type = acquire_all(objs, v, specs, 4);
     if (!type || check_lengths(v, specs, 1, 4, v[0].shape[0], v, 4) < 0)
         return NULL;
@@ -233,17 +246,10 @@ py_adam(PyObject *self, PyObject *args)
         release_all(v, 4);
         return NULL;
     }
-    /* The scalars as numpy rounds Python floats into an array's dtype. */
     Py_BEGIN_ALLOW_THREADS
-    if (type == 'f')
-        adam_f(size, v[0].buf, v[1].buf, v[2].buf, v[3].buf,
-               (float)-learning_rate, (float)beta_1, (float)(1.0 - beta_1),
-               (float)beta_2, (float)(1.0 - beta_2), (float)eps, n_decayed,
-               (float)alpha, (float)n);
-    else
-        adam_d(size, v[0].buf, v[1].buf, v[2].buf, v[3].buf, -learning_rate,
-               beta_1, 1.0 - beta_1, beta_2, 1.0 - beta_2, eps, n_decayed,
-               alpha, n);
+    DISPATCH(type, adam, size, v[0].buf, v[1].buf, v[2].buf, v[3].buf,
+             -learning_rate, beta_1, 1.0 - beta_1, beta_2, 1.0 - beta_2, eps,
+             n_decayed, alpha, n);
     Py_END_ALLOW_THREADS
     release_all(v, 4);
     Py_RETURN_NONE;
@@ -263,10 +269,6 @@ py_sgd(PyObject *self, PyObject *args)
                           &learning_rate, &momentum, &nesterov, &n_decayed,
                           &alpha, &n))
         return NULL;
-    for (int k = 0; k < 3; k++)
-        if (objs[k] == Py_None)
-            return PyErr_Format(PyExc_ValueError, "%s must be an array",
-                                specs[k].name);
     const char type = acquire_all(objs, v, specs, 3);
     if (!type || check_lengths(v, specs, 1, 3, v[0].shape[0], v, 3) < 0)
         return NULL;
@@ -276,12 +278,8 @@ py_sgd(PyObject *self, PyObject *args)
         return NULL;
     }
     Py_BEGIN_ALLOW_THREADS
-    if (type == 'f')
-        sgd_f(size, v[0].buf, v[1].buf, v[2].buf, (float)-learning_rate,
-              (float)momentum, nesterov, n_decayed, (float)alpha, (float)n);
-    else
-        sgd_d(size, v[0].buf, v[1].buf, v[2].buf, -learning_rate, momentum,
-              nesterov, n_decayed, alpha, n);
+    DISPATCH(type, sgd, size, v[0].buf, v[1].buf, v[2].buf, -learning_rate,
+             momentum, nesterov, n_decayed, alpha, n);
     Py_END_ALLOW_THREADS
     release_all(v, 3);
     Py_RETURN_NONE;
@@ -309,17 +307,13 @@ py_shift_activate(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "OOi", &objs[0], &objs[1], &code) ||
         activation_code(code) < 0)
         return NULL;
-    if (objs[0] == Py_None || objs[1] == Py_None)
-        return PyErr_Format(PyExc_ValueError, "z and shift must be arrays");
     const char type = acquire_all(objs, v, specs, 2);
     if (!type || check_lengths(v, specs, 1, 2, v[0].shape[1], v, 2) < 0)
         return NULL;
     const Py_ssize_t rows = v[0].shape[0], cols = v[0].shape[1];
     Py_BEGIN_ALLOW_THREADS
-    if (type == 'f')
-        shift_activate_f(rows, cols, v[0].buf, v[1].buf, code == RELU);
-    else
-        shift_activate_d(rows, cols, v[0].buf, v[1].buf, code == RELU);
+    DISPATCH(type, shift_activate, rows, cols, v[0].buf, v[1].buf,
+             code == RELU);
     Py_END_ALLOW_THREADS
     release_all(v, 2);
     Py_RETURN_NONE;
@@ -338,10 +332,6 @@ py_affine_activate(PyObject *self, PyObject *args)
                           &objs[3], &code, &groups) ||
         activation_code(code) < 0)
         return NULL;
-    for (int k = 0; k < 4; k++)
-        if (objs[k] == Py_None)
-            return PyErr_Format(PyExc_ValueError, "%s must be an array",
-                                specs[k].name);
     const char type = acquire_all(objs, v, specs, 4);
     if (!type ||
         check_same_shape(&v[0], &v[1], &specs[0], &specs[1], v, 4) < 0)
@@ -356,12 +346,8 @@ py_affine_activate(PyObject *self, PyObject *args)
         check_lengths(v, specs, 3, 4, cols, v, 4) < 0)
         return NULL;
     Py_BEGIN_ALLOW_THREADS
-    if (type == 'f')
-        affine_activate_f(rows, cols, v[0].buf, v[1].buf, v[2].buf, v[3].buf,
-                          code == RELU, per_group);
-    else
-        affine_activate_d(rows, cols, v[0].buf, v[1].buf, v[2].buf, v[3].buf,
-                          code == RELU, per_group);
+    DISPATCH(type, affine_activate, rows, cols, v[0].buf, v[1].buf, v[2].buf,
+             v[3].buf, code == RELU, per_group);
     Py_END_ALLOW_THREADS
     release_all(v, 4);
     Py_RETURN_NONE;
@@ -378,20 +364,12 @@ py_moving_average(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "OOOddd", &objs[0], &objs[1], &objs[2], &keep,
                           &momentum, &factor))
         return NULL;
-    for (int k = 0; k < 3; k++)
-        if (objs[k] == Py_None)
-            return PyErr_Format(PyExc_ValueError, "%s must be an array",
-                                specs[k].name);
     const char type = acquire_all(objs, v, specs, 3);
     if (!type || check_lengths(v, specs, 1, 3, v[0].shape[0], v, 3) < 0)
         return NULL;
     const Py_ssize_t n = v[0].shape[0];
-    if (type == 'f')
-        moving_average_f(n, v[0].buf, v[1].buf, v[2].buf, (float)keep,
-                         (float)momentum, (float)factor);
-    else
-        moving_average_d(n, v[0].buf, v[1].buf, v[2].buf, keep, momentum,
-                         factor);
+    DISPATCH(type, moving_average, n, v[0].buf, v[1].buf, v[2].buf, keep,
+             momentum, factor);
     release_all(v, 3);
     Py_RETURN_NONE;
 }
@@ -404,17 +382,12 @@ py_subtract_row_max(PyObject *self, PyObject *args)
     Py_buffer v[1];
     if (!PyArg_ParseTuple(args, "O", &objs[0]))
         return NULL;
-    if (objs[0] == Py_None)
-        return PyErr_Format(PyExc_ValueError, "z must be an array");
     const char type = acquire_all(objs, v, specs, 1);
     if (!type)
         return NULL;
     const Py_ssize_t rows = v[0].shape[0], cols = v[0].shape[1];
     if (cols > 0) {
-        if (type == 'f')
-            subtract_row_max_f(rows, cols, v[0].buf);
-        else
-            subtract_row_max_d(rows, cols, v[0].buf);
+        DISPATCH(type, subtract_row_max, rows, cols, v[0].buf);
     }
     release_all(v, 1);
     Py_RETURN_NONE;
@@ -428,17 +401,12 @@ py_subtract_columns(PyObject *self, PyObject *args)
     Py_buffer v[2];
     if (!PyArg_ParseTuple(args, "OO", &objs[0], &objs[1]))
         return NULL;
-    if (objs[0] == Py_None || objs[1] == Py_None)
-        return PyErr_Format(PyExc_ValueError, "x and v must be arrays");
     const char type = acquire_all(objs, v, specs, 2);
     if (!type || check_lengths(v, specs, 1, 2, v[0].shape[0], v, 2) < 0)
         return NULL;
     const Py_ssize_t rows = v[0].shape[0], cols = v[0].shape[1];
     Py_BEGIN_ALLOW_THREADS
-    if (type == 'f')
-        subtract_columns_f(rows, cols, v[0].buf, v[1].buf);
-    else
-        subtract_columns_d(rows, cols, v[0].buf, v[1].buf);
+    DISPATCH(type, subtract_columns, rows, cols, v[0].buf, v[1].buf);
     Py_END_ALLOW_THREADS
     release_all(v, 2);
     Py_RETURN_NONE;
@@ -449,7 +417,7 @@ py_normalize_rows(PyObject *self, PyObject *args)
 {
     static const spec specs[] = {{"x", 2, 1},     {"out", 2, 1},
                                  {"factor", 1, 0}, {"gamma", 1, 0},
-                                 {"beta", 1, 0}};
+                                 {"beta", 1, 0, 1}};
     PyObject *objs[5];
     int code;
     Py_buffer v[5];
@@ -457,10 +425,6 @@ py_normalize_rows(PyObject *self, PyObject *args)
                           &objs[3], &objs[4], &code) ||
         activation_code(code) < 0)
         return NULL;
-    for (int k = 0; k < 4; k++)
-        if (objs[k] == Py_None)
-            return PyErr_Format(PyExc_ValueError, "%s must be an array",
-                                specs[k].name);
     const char type = acquire_all(objs, v, specs, 5);
     if (!type ||
         check_same_shape(&v[0], &v[1], &specs[0], &specs[1], v, 5) < 0 ||
@@ -473,12 +437,8 @@ py_normalize_rows(PyObject *self, PyObject *args)
     }
     const Py_ssize_t rows = v[0].shape[0], cols = v[0].shape[1];
     Py_BEGIN_ALLOW_THREADS
-    if (type == 'f')
-        normalize_rows_f(rows, cols, v[0].buf, v[2].buf, v[3].buf,
-                         v[4].obj ? v[4].buf : NULL, v[1].buf, code == RELU);
-    else
-        normalize_rows_d(rows, cols, v[0].buf, v[2].buf, v[3].buf,
-                         v[4].obj ? v[4].buf : NULL, v[1].buf, code == RELU);
+    DISPATCH(type, normalize_rows, rows, cols, v[0].buf, v[2].buf, v[3].buf,
+             v[4].obj ? v[4].buf : NULL, v[1].buf, code == RELU);
     Py_END_ALLOW_THREADS
     release_all(v, 5);
     Py_RETURN_NONE;
@@ -488,16 +448,12 @@ static PyObject *
 py_row_norm_input(PyObject *self, PyObject *args)
 {
     static const spec specs[] = {{"g", 2, 1}, {"x_hat", 2, 0}, {"s", 1, 0},
-                                 {"m", 1, 0}, {"inv", 1, 0}};
+                                 {"m", 1, 0, 1}, {"inv", 1, 0}};
     PyObject *objs[5];
     Py_buffer v[5];
     if (!PyArg_ParseTuple(args, "OOOOO", &objs[0], &objs[1], &objs[2],
                           &objs[3], &objs[4]))
         return NULL;
-    for (int k = 0; k < 5; k++)
-        if (k != 3 && objs[k] == Py_None)
-            return PyErr_Format(PyExc_ValueError, "%s must be an array",
-                                specs[k].name);
     const char type = acquire_all(objs, v, specs, 5);
     if (!type ||
         check_same_shape(&v[0], &v[1], &specs[0], &specs[1], v, 5) < 0 ||
@@ -505,12 +461,8 @@ py_row_norm_input(PyObject *self, PyObject *args)
         return NULL;
     const Py_ssize_t rows = v[0].shape[0], cols = v[0].shape[1];
     Py_BEGIN_ALLOW_THREADS
-    if (type == 'f')
-        row_norm_input_f(rows, cols, v[0].buf, v[1].buf, v[2].buf,
-                         v[3].obj ? v[3].buf : NULL, v[4].buf);
-    else
-        row_norm_input_d(rows, cols, v[0].buf, v[1].buf, v[2].buf,
-                         v[3].obj ? v[3].buf : NULL, v[4].buf);
+    DISPATCH(type, row_norm_input, rows, cols, v[0].buf, v[1].buf, v[2].buf,
+             v[3].obj ? v[3].buf : NULL, v[4].buf);
     Py_END_ALLOW_THREADS
     release_all(v, 5);
     Py_RETURN_NONE;
@@ -526,10 +478,6 @@ py_subtract_rows(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "OOO|n", &objs[0], &objs[1], &objs[2],
                           &groups))
         return NULL;
-    for (int k = 0; k < 3; k++)
-        if (objs[k] == Py_None)
-            return PyErr_Format(PyExc_ValueError, "%s must be an array",
-                                specs[k].name);
     const char type = acquire_all(objs, v, specs, 3);
     if (!type ||
         check_same_shape(&v[0], &v[1], &specs[0], &specs[1], v, 3) < 0)
@@ -543,10 +491,8 @@ py_subtract_rows(PyObject *self, PyObject *args)
     if (check_lengths(v, specs, 2, 3, groups * cols, v, 3) < 0)
         return NULL;
     Py_BEGIN_ALLOW_THREADS
-    if (type == 'f')
-        subtract_rows_f(rows, cols, v[0].buf, v[1].buf, v[2].buf, per_group);
-    else
-        subtract_rows_d(rows, cols, v[0].buf, v[1].buf, v[2].buf, per_group);
+    DISPATCH(type, subtract_rows, rows, cols, v[0].buf, v[1].buf, v[2].buf,
+             per_group);
     Py_END_ALLOW_THREADS
     release_all(v, 3);
     Py_RETURN_NONE;
@@ -560,17 +506,12 @@ py_relu_backward(PyObject *self, PyObject *args)
     Py_buffer v[2];
     if (!PyArg_ParseTuple(args, "OO", &objs[0], &objs[1]))
         return NULL;
-    if (objs[0] == Py_None || objs[1] == Py_None)
-        return PyErr_Format(PyExc_ValueError, "a and delta must be arrays");
     const char type = acquire_all(objs, v, specs, 2);
     if (!type || check_same_shape(&v[0], &v[1], &specs[0], &specs[1], v, 2) < 0)
         return NULL;
     const Py_ssize_t n = v[0].shape[0] * v[0].shape[1];
     Py_BEGIN_ALLOW_THREADS
-    if (type == 'f')
-        relu_backward_f(n, v[0].buf, v[1].buf);
-    else
-        relu_backward_d(n, v[0].buf, v[1].buf);
+    DISPATCH(type, relu_backward, n, v[0].buf, v[1].buf);
     Py_END_ALLOW_THREADS
     release_all(v, 2);
     Py_RETURN_NONE;
@@ -581,17 +522,13 @@ py_batch_norm_input(PyObject *self, PyObject *args)
 {
     static const spec specs[] = {{"grad", 2, 1}, {"centered", 2, 0},
                                  {"a", 1, 0},    {"b", 1, 0},
-                                 {"s", 1, 0},    {"row_weight", 1, 0}};
+                                 {"s", 1, 0},    {"row_weight", 1, 0, 1}};
     PyObject *objs[6];
     Py_ssize_t groups = 1;
     Py_buffer v[6];
     if (!PyArg_ParseTuple(args, "OOOOOO|n", &objs[0], &objs[1], &objs[2],
                           &objs[3], &objs[4], &objs[5], &groups))
         return NULL;
-    for (int k = 0; k < 5; k++)
-        if (objs[k] == Py_None)
-            return PyErr_Format(PyExc_ValueError, "%s must be an array",
-                                specs[k].name);
     const char type = acquire_all(objs, v, specs, 6);
     if (!type ||
         check_same_shape(&v[0], &v[1], &specs[0], &specs[1], v, 6) < 0)
@@ -606,12 +543,8 @@ py_batch_norm_input(PyObject *self, PyObject *args)
         check_lengths(v, specs, 5, 6, rows, v, 6) < 0)
         return NULL;
     Py_BEGIN_ALLOW_THREADS
-    if (type == 'f')
-        batch_norm_input_f(rows, cols, v[0].buf, v[1].buf, v[2].buf, v[3].buf,
-                           v[4].buf, v[5].obj ? v[5].buf : NULL, per_group);
-    else
-        batch_norm_input_d(rows, cols, v[0].buf, v[1].buf, v[2].buf, v[3].buf,
-                           v[4].buf, v[5].obj ? v[5].buf : NULL, per_group);
+    DISPATCH(type, batch_norm_input, rows, cols, v[0].buf, v[1].buf, v[2].buf,
+             v[3].buf, v[4].buf, v[5].obj ? v[5].buf : NULL, per_group);
     Py_END_ALLOW_THREADS
     release_all(v, 6);
     Py_RETURN_NONE;
