@@ -198,13 +198,20 @@ FIT_KINDS = [
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("batch_norm", FIT_KINDS, ids=repr)
 @pytest.mark.parametrize("solver", ["adam", "sgd"])
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
 def test_a_fit_gives_the_same_bits_with_the_kernels_and_without(
-    monkeypatch, dtype, batch_norm, solver
+    monkeypatch, dtype, batch_norm, solver, activation
 ):
     X, y = load_digits(return_X_y=True)
     X, y = (X[:300] / 16).astype(dtype), y[:300]
     weight = np.random.default_rng(0).uniform(0.5, 2, size=300)
-    params = dict(solver=solver, batch_size=40, max_iter=3, random_state=0)
+    params = dict(
+        solver=solver,
+        activation=activation,
+        batch_size=40,
+        max_iter=3,
+        random_state=0,
+    )
     fits = []
     for switch in (kernels, None):
         monkeypatch.setattr(_fused, "kernels", switch)
