@@ -560,7 +560,9 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
                 delta, layer_grads = kind._backward(
                     delta, layer_cache.normalization, trained[i - 1]
                 )
-            for j, grad in enumerate(layer_grads):
+            # (strict: every trained array gets its gradient written.)
+            pairs = zip(kind.trained_names, layer_grads, strict=True)
+            for j, (_, grad) in enumerate(pairs):
                 mean_over_samples(n_coefs + n_intercepts + j * n_hidden + i - 1, grad)
         return float(loss), grads if out is None else weight_sum, stats
 

@@ -29,9 +29,9 @@ import numpy as np
 from ._fused import adam_step, sgd_step
 
 
-def flat_copy(arrays, dtype):
+def flat_copy(arrays, dtype, copy=True):
     """A new buffer holding ``arrays`` end to end in ``dtype``, and views of
-    it shaped as them.
+    it shaped as them (without their values unless ``copy``).
 
     Examples
     --------
@@ -45,7 +45,8 @@ def flat_copy(arrays, dtype):
     views, start = [], 0
     for array in arrays:
         view = flat[start : start + array.size].reshape(array.shape)
-        view[...] = array
+        if copy:
+            view[...] = array
         views.append(view)
         start += array.size
     return flat, views
@@ -86,7 +87,7 @@ class BaseOptimizer:
         self.n_decayed, self.alpha = n_decayed, alpha
         self.dtype = params[0].dtype
         self.flat_params, self.params = flat_copy(params, self.dtype)
-        self.flat_grads, self.grads = flat_copy(params, self.dtype)
+        self.flat_grads, self.grads = flat_copy(params, self.dtype, copy=False)
         self.flat_state = {}
         for key in self._state_lists:
             self.flat_state[key], state[key] = flat_copy(state[key], self.dtype)
