@@ -108,13 +108,17 @@ setup(
             depends=[
                 "sklearn_bn/preprocessing/_dense_kernels.h",
                 "sklearn_bn/preprocessing/_sparse_kernels.h",
+                "sklearn_bn/utils/_kernel_boundary.h",
             ],
             extra_compile_args=C11,
         ),
         _kernels(
             "sklearn_bn.neural_network._kernels",
             ["sklearn_bn/neural_network/_kernels.c"],
-            depends=["sklearn_bn/neural_network/_network_kernels.h"],
+            depends=[
+                "sklearn_bn/neural_network/_network_kernels.h",
+                "sklearn_bn/utils/_kernel_boundary.h",
+            ],
             extra_compile_args=EXACT,
         ),
     ],

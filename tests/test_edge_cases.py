@@ -769,23 +769,25 @@ def test_no_features_is_refused_for_every_kind_of_input():
 
 
 def test_restrict_is_spelled_portably():
-    # MSVC accepts C99's restrict only in C11 mode: one macro spells it.
+    # MSVC accepts C99's restrict only in C11 mode: one macro spells it, in
+    # the header the kernels' modules share.
     import pathlib
     import re
 
-    path = (
-        pathlib.Path(__file__).parents[1]
-        / "sklearn_bn"
-        / "preprocessing"
-        / "_kernels.c"
-    )
-    if not path.exists():  # the installed wheel's tests run without the source
-        pytest.skip("needs the source tree's sklearn_bn/preprocessing/_kernels.c")
-    source = path.read_text()
-    code = re.sub(r"/\*.*?\*/", "", source, flags=re.DOTALL)
-    uses = re.findall(r"\brestrict\b", code)
-    assert uses == ["restrict"]  # in the macro's definition alone
-    assert "#define RESTRICT restrict" in code
+    package = pathlib.Path(__file__).parents[1] / "sklearn_bn"
+    header = package / "utils" / "_kernel_boundary.h"
+    if not header.exists():  # the installed wheel's tests run without the source
+        pytest.skip("needs the source tree's C kernels")
+    uses = {}
+    for path in sorted([*package.rglob("*.c"), *package.rglob("*.h")]):
+        code = re.sub(r"/\*.*?\*/", "", path.read_text(), flags=re.DOTALL)
+        uses[path.name] = re.findall(r"\brestrict\b", code)
+    assert {"_kernels.c", "_network_kernels.h"} <= set(uses)
+    # in the macro's definition alone
+    assert {name: found for name, found in uses.items() if found} == {
+        "_kernel_boundary.h": ["restrict"]
+    }
+    assert "#define RESTRICT restrict" in header.read_text()
 
 
 # More bad input of our own

@@ -285,7 +285,7 @@ def test_the_kernels_refuse_what_they_cannot_take():
         kernels.batch_norm_input(
             np.ones((2, 4)), np.ones((2, 4)), ones, ones, ones, np.ones(3)
         )
-    with pytest.raises(ValueError, match="must be an array"):
+    with pytest.raises(ValueError, match="centered must be a C-contiguous float32"):
         kernels.batch_norm_input(np.ones((2, 4)), None, ones, ones, ones, None)
     with pytest.raises(ValueError, match="float32 or float64"):
         kernels.relu_backward(np.ones((2, 2), dtype=int), np.ones((2, 2)))

@@ -43,20 +43,7 @@
 #pragma STDC FP_CONTRACT OFF
 #endif
 
-#if defined(_MSC_VER)
-#define RESTRICT __restrict
-#else
-#define RESTRICT restrict
-#endif
-
-/* As the scaler's kernels: an AVX2 clone picked at load time on x86-64
-   Linux with GCC or clang, one portable version elsewhere. */
-#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) &&         \
-    defined(__GLIBC__)
-#define MULTIVERSION __attribute__((target_clones("avx2", "default")))
-#else
-#define MULTIVERSION
-#endif
+#include "../utils/_kernel_boundary.h"
 
 enum activation { IDENTITY = 0, RELU = 1 };
 
@@ -76,89 +63,33 @@ enum activation { IDENTITY = 0, RELU = 1 };
             NAME##_d(__VA_ARGS__);                                             \
     } while (0)
 
-/* Acquire obj as a C-contiguous float32 or float64 buffer of ndim
-   dimensions; 'f', 'd', or 0 with an exception set. */
+/* The item type the held views share, 'f' or 'd'; else 0, with an
+   exception set and nothing held. */
 static char
-acquire(PyObject *obj, Py_buffer *view, const char *name, int ndim,
-        int writable)
+one_type(Py_buffer *views, const spec *specs, int n)
 {
-    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT;
-    if (writable)
-        flags |= PyBUF_WRITABLE;
-    if (PyObject_GetBuffer(obj, view, flags) < 0) {
-        PyErr_Clear();
-        view->obj = NULL;
-        PyErr_Format(PyExc_ValueError,
-                     "%s must be a C-contiguous%s float32 or float64 array",
-                     name, writable ? ", writable" : "");
-        return 0;
-    }
-    const char *format = view->format ? view->format : "B";
-    if (format[0] == '@' || format[0] == '=')
-        format++;
-    char type = 0;
-    if (format[0] == 'f' && format[1] == '\0' && view->itemsize == 4)
-        type = 'f';
-    else if (format[0] == 'd' && format[1] == '\0' && view->itemsize == 8)
-        type = 'd';
-    if (!type || view->ndim != ndim) {
-        PyErr_Format(PyExc_ValueError,
-                     "%s must be a %d-D float32 or float64 array", name, ndim);
-        PyBuffer_Release(view);
-        view->obj = NULL;
-        return 0;
-    }
-    return type;
-}
-
-typedef struct {
-    const char *name;
-    int ndim;
-    int writable;
-    int optional; /* None is accepted, and gives an empty view */
-} spec;
-
-/* Acquire the n arrays of objs (None for an optional one gives an empty
-   view), all of one type: 'f', 'd', or 0 with an exception set and
-   nothing held. */
-static char
-acquire_all(PyObject **objs, Py_buffer *views, const spec *specs, int n)
-{
-    char type = 0;
-    for (int k = 0; k < n; k++) {
-        views[k].obj = NULL;
-        if (objs[k] == Py_None && specs[k].optional)
-            continue;
-        const char t =
-            objs[k] == Py_None
-                ? (PyErr_Format(PyExc_ValueError, "%s must be an array",
-                                specs[k].name),
-                   0)
-                : acquire(objs[k], &views[k], specs[k].name, specs[k].ndim,
-                          specs[k].writable);
-        if (t && (!type || t == type)) {
-            type = t;
-            continue;
-        }
-        if (t)
+    const char type = item_type(&views[0]);
+    for (int k = 1; k < n; k++) {
+        if (views[k].obj && item_type(&views[k]) != type) {
             PyErr_Format(PyExc_ValueError,
                          "%s must have the dtype of %s: all float32 or all "
                          "float64",
                          specs[k].name, specs[0].name);
-        for (int j = 0; j <= k; j++)
-            if (views[j].obj)
-                PyBuffer_Release(&views[j]);
-        return 0;
+            release_all(views, n);
+            return 0;
+        }
     }
     return type;
 }
 
-static void
-release_all(Py_buffer *views, int n)
+/* acquire_all, for kernels that take arrays of one type: 'f', 'd', or 0
+   with an exception set and nothing held. */
+static char
+acquire_typed(PyObject **objs, Py_buffer *views, const spec *specs, int n)
 {
-    for (int k = 0; k < n; k++)
-        if (views[k].obj)
-            PyBuffer_Release(&views[k]);
+    if (acquire_all(objs, views, specs, n) < 0)
+        return 0;
+    return one_type(views, specs, n);
 }
 
 /* Every view of views[first:last] (but the empty ones) has length items
@@ -229,7 +160,11 @@ static PyObject *
 py_adam(PyObject *self, PyObject *args)
 {
     static const spec specs[] = {
-        {"params", 1, 1}, {"grads", 1, 0}, {"m", 1, 1}, {"v", 1, 1}};
+        {"params", REAL, 1, 1},
+        {"grads", REAL, 1, 0},
+        {"m", REAL, 1, 1},
+        {"v", REAL, 1, 1},
+    };
     PyObject *objs[4];
     double learning_rate, beta_1, beta_2, eps, alpha, n;
     Py_ssize_t n_decayed;
@@ -238,7 +173,7 @@ py_adam(PyObject *self, PyObject *args)
                           &objs[3], &learning_rate, &beta_1, &beta_2, &eps,
                           &n_decayed, &alpha, &n))
         return NULL;
-    const char type = acquire_all(objs, v, specs, 4);
+    const char type = acquire_typed(objs, v, specs, 4);
     if (!type || check_lengths(v, specs, 1, 4, v[0].shape[0], v, 4) < 0)
         return NULL;
     const Py_ssize_t size = v[0].shape[0];
@@ -259,7 +194,10 @@ static PyObject *
 py_sgd(PyObject *self, PyObject *args)
 {
     static const spec specs[] = {
-        {"params", 1, 1}, {"grads", 1, 0}, {"velocities", 1, 1}};
+        {"params", REAL, 1, 1},
+        {"grads", REAL, 1, 0},
+        {"velocities", REAL, 1, 1},
+    };
     PyObject *objs[3];
     double learning_rate, momentum, alpha, n;
     int nesterov;
@@ -269,7 +207,7 @@ py_sgd(PyObject *self, PyObject *args)
                           &learning_rate, &momentum, &nesterov, &n_decayed,
                           &alpha, &n))
         return NULL;
-    const char type = acquire_all(objs, v, specs, 3);
+    const char type = acquire_typed(objs, v, specs, 3);
     if (!type || check_lengths(v, specs, 1, 3, v[0].shape[0], v, 3) < 0)
         return NULL;
     const Py_ssize_t size = v[0].shape[0];
@@ -300,14 +238,14 @@ activation_code(int code)
 static PyObject *
 py_shift_activate(PyObject *self, PyObject *args)
 {
-    static const spec specs[] = {{"z", 2, 1}, {"shift", 1, 0}};
+    static const spec specs[] = {{"z", REAL, 2, 1}, {"shift", REAL, 1, 0}};
     PyObject *objs[2];
     int code;
     Py_buffer v[2];
     if (!PyArg_ParseTuple(args, "OOi", &objs[0], &objs[1], &code) ||
         activation_code(code) < 0)
         return NULL;
-    const char type = acquire_all(objs, v, specs, 2);
+    const char type = acquire_typed(objs, v, specs, 2);
     if (!type || check_lengths(v, specs, 1, 2, v[0].shape[1], v, 2) < 0)
         return NULL;
     const Py_ssize_t rows = v[0].shape[0], cols = v[0].shape[1];
@@ -323,7 +261,11 @@ static PyObject *
 py_affine_activate(PyObject *self, PyObject *args)
 {
     static const spec specs[] = {
-        {"x", 2, 0}, {"out", 2, 1}, {"scale", 1, 0}, {"shift", 1, 0}};
+        {"x", REAL, 2, 0},
+        {"out", REAL, 2, 1},
+        {"scale", REAL, 1, 0},
+        {"shift", REAL, 1, 0},
+    };
     PyObject *objs[4];
     int code;
     Py_ssize_t groups = 1;
@@ -332,7 +274,7 @@ py_affine_activate(PyObject *self, PyObject *args)
                           &objs[3], &code, &groups) ||
         activation_code(code) < 0)
         return NULL;
-    const char type = acquire_all(objs, v, specs, 4);
+    const char type = acquire_typed(objs, v, specs, 4);
     if (!type ||
         check_same_shape(&v[0], &v[1], &specs[0], &specs[1], v, 4) < 0)
         return NULL;
@@ -357,14 +299,14 @@ static PyObject *
 py_moving_average(PyObject *self, PyObject *args)
 {
     static const spec specs[] = {
-        {"running", 1, 0}, {"batch", 1, 0}, {"out", 1, 1}};
+        {"running", REAL, 1, 0}, {"batch", REAL, 1, 0}, {"out", REAL, 1, 1}};
     PyObject *objs[3];
     double keep, momentum, factor;
     Py_buffer v[3];
     if (!PyArg_ParseTuple(args, "OOOddd", &objs[0], &objs[1], &objs[2], &keep,
                           &momentum, &factor))
         return NULL;
-    const char type = acquire_all(objs, v, specs, 3);
+    const char type = acquire_typed(objs, v, specs, 3);
     if (!type || check_lengths(v, specs, 1, 3, v[0].shape[0], v, 3) < 0)
         return NULL;
     const Py_ssize_t n = v[0].shape[0];
@@ -377,12 +319,12 @@ py_moving_average(PyObject *self, PyObject *args)
 static PyObject *
 py_subtract_row_max(PyObject *self, PyObject *args)
 {
-    static const spec specs[] = {{"z", 2, 1}};
+    static const spec specs[] = {{"z", REAL, 2, 1}};
     PyObject *objs[1];
     Py_buffer v[1];
     if (!PyArg_ParseTuple(args, "O", &objs[0]))
         return NULL;
-    const char type = acquire_all(objs, v, specs, 1);
+    const char type = acquire_typed(objs, v, specs, 1);
     if (!type)
         return NULL;
     const Py_ssize_t rows = v[0].shape[0], cols = v[0].shape[1];
@@ -396,12 +338,12 @@ py_subtract_row_max(PyObject *self, PyObject *args)
 static PyObject *
 py_subtract_columns(PyObject *self, PyObject *args)
 {
-    static const spec specs[] = {{"x", 2, 1}, {"v", 1, 0}};
+    static const spec specs[] = {{"x", REAL, 2, 1}, {"v", REAL, 1, 0}};
     PyObject *objs[2];
     Py_buffer v[2];
     if (!PyArg_ParseTuple(args, "OO", &objs[0], &objs[1]))
         return NULL;
-    const char type = acquire_all(objs, v, specs, 2);
+    const char type = acquire_typed(objs, v, specs, 2);
     if (!type || check_lengths(v, specs, 1, 2, v[0].shape[0], v, 2) < 0)
         return NULL;
     const Py_ssize_t rows = v[0].shape[0], cols = v[0].shape[1];
@@ -415,9 +357,9 @@ py_subtract_columns(PyObject *self, PyObject *args)
 static PyObject *
 py_normalize_rows(PyObject *self, PyObject *args)
 {
-    static const spec specs[] = {{"x", 2, 1},     {"out", 2, 1},
-                                 {"factor", 1, 0}, {"gamma", 1, 0},
-                                 {"beta", 1, 0, 1}};
+    static const spec specs[] = {{"x", REAL, 2, 1},     {"out", REAL, 2, 1},
+                                 {"factor", REAL, 1, 0}, {"gamma", REAL, 1, 0},
+                                 {"beta", REAL, 1, 0, 1}};
     PyObject *objs[5];
     int code;
     Py_buffer v[5];
@@ -425,7 +367,7 @@ py_normalize_rows(PyObject *self, PyObject *args)
                           &objs[3], &objs[4], &code) ||
         activation_code(code) < 0)
         return NULL;
-    const char type = acquire_all(objs, v, specs, 5);
+    const char type = acquire_typed(objs, v, specs, 5);
     if (!type ||
         check_same_shape(&v[0], &v[1], &specs[0], &specs[1], v, 5) < 0 ||
         check_lengths(v, specs, 2, 3, v[0].shape[0], v, 5) < 0 ||
@@ -447,14 +389,16 @@ py_normalize_rows(PyObject *self, PyObject *args)
 static PyObject *
 py_row_norm_input(PyObject *self, PyObject *args)
 {
-    static const spec specs[] = {{"g", 2, 1}, {"x_hat", 2, 0}, {"s", 1, 0},
-                                 {"m", 1, 0, 1}, {"inv", 1, 0}};
+    static const spec specs[] = {
+        {"g", REAL, 2, 1},    {"x_hat", REAL, 2, 0}, {"s", REAL, 1, 0},
+        {"m", REAL, 1, 0, 1}, {"inv", REAL, 1, 0},
+    };
     PyObject *objs[5];
     Py_buffer v[5];
     if (!PyArg_ParseTuple(args, "OOOOO", &objs[0], &objs[1], &objs[2],
                           &objs[3], &objs[4]))
         return NULL;
-    const char type = acquire_all(objs, v, specs, 5);
+    const char type = acquire_typed(objs, v, specs, 5);
     if (!type ||
         check_same_shape(&v[0], &v[1], &specs[0], &specs[1], v, 5) < 0 ||
         check_lengths(v, specs, 2, 5, v[0].shape[0], v, 5) < 0)
@@ -471,14 +415,15 @@ py_row_norm_input(PyObject *self, PyObject *args)
 static PyObject *
 py_subtract_rows(PyObject *self, PyObject *args)
 {
-    static const spec specs[] = {{"x", 2, 0}, {"out", 2, 1}, {"v", 1, 0}};
+    static const spec specs[] = {
+        {"x", REAL, 2, 0}, {"out", REAL, 2, 1}, {"v", REAL, 1, 0}};
     PyObject *objs[3];
     Py_ssize_t groups = 1;
     Py_buffer v[3];
     if (!PyArg_ParseTuple(args, "OOO|n", &objs[0], &objs[1], &objs[2],
                           &groups))
         return NULL;
-    const char type = acquire_all(objs, v, specs, 3);
+    const char type = acquire_typed(objs, v, specs, 3);
     if (!type ||
         check_same_shape(&v[0], &v[1], &specs[0], &specs[1], v, 3) < 0)
         return NULL;
@@ -501,12 +446,12 @@ py_subtract_rows(PyObject *self, PyObject *args)
 static PyObject *
 py_relu_backward(PyObject *self, PyObject *args)
 {
-    static const spec specs[] = {{"a", 2, 0}, {"delta", 2, 1}};
+    static const spec specs[] = {{"a", REAL, 2, 0}, {"delta", REAL, 2, 1}};
     PyObject *objs[2];
     Py_buffer v[2];
     if (!PyArg_ParseTuple(args, "OO", &objs[0], &objs[1]))
         return NULL;
-    const char type = acquire_all(objs, v, specs, 2);
+    const char type = acquire_typed(objs, v, specs, 2);
     if (!type || check_same_shape(&v[0], &v[1], &specs[0], &specs[1], v, 2) < 0)
         return NULL;
     const Py_ssize_t n = v[0].shape[0] * v[0].shape[1];
@@ -520,16 +465,18 @@ py_relu_backward(PyObject *self, PyObject *args)
 static PyObject *
 py_batch_norm_input(PyObject *self, PyObject *args)
 {
-    static const spec specs[] = {{"grad", 2, 1}, {"centered", 2, 0},
-                                 {"a", 1, 0},    {"b", 1, 0},
-                                 {"s", 1, 0},    {"row_weight", 1, 0, 1}};
+    static const spec specs[] = {
+        {"grad", REAL, 2, 1}, {"centered", REAL, 2, 0},
+        {"a", REAL, 1, 0},    {"b", REAL, 1, 0},
+        {"s", REAL, 1, 0},    {"row_weight", REAL, 1, 0, 1},
+    };
     PyObject *objs[6];
     Py_ssize_t groups = 1;
     Py_buffer v[6];
     if (!PyArg_ParseTuple(args, "OOOOOO|n", &objs[0], &objs[1], &objs[2],
                           &objs[3], &objs[4], &objs[5], &groups))
         return NULL;
-    const char type = acquire_all(objs, v, specs, 6);
+    const char type = acquire_typed(objs, v, specs, 6);
     if (!type ||
         check_same_shape(&v[0], &v[1], &specs[0], &specs[1], v, 6) < 0)
         return NULL;
