@@ -132,14 +132,8 @@ def test_layer_passes_give_the_bits_of_numpy(data, dtype, shape, activation):
             [z, centered, rows[0], rows[2]],
         )
         assert_array_equal(after[0], reference[0], strict=True)
-        after, reference, _, _ = _both(_fused.subtract_rows, [z, a, centered])
-        assert_array_equal(after[2], reference[2], strict=True)
         after, reference, _, _ = _both(_fused.relu_backward, [centered, z])
         assert_array_equal(after[1], reference[1], strict=True)
-        weight = data.draw(st.none() | _values(dtype, shape[0]))
-        arrays = [z, centered, a, b, s] + ([] if weight is None else [weight])
-        after, reference, _, _ = _both(_fused.batch_norm_input, arrays)
-        assert_array_equal(after[0], reference[0], strict=True)
 
 
 @needs_kernels
@@ -156,14 +150,10 @@ def test_grouped_passes_give_the_bits_of_numpy(
     data, dtype, groups, size, cols, activation
 ):
     # Ghost batch norm's virtual batches: a vector per block of rows.
-    x, centered = (data.draw(_values(dtype, (groups * size, cols))) for _ in range(2))
-    a, b, s = (data.draw(_values(dtype, groups * cols)) for _ in range(3))
-    shift = data.draw(_values(dtype, cols))
+    x, grad = (data.draw(_values(dtype, (groups * size, cols))) for _ in range(2))
+    a = data.draw(_values(dtype, groups * cols))
+    shift, gamma = (data.draw(_values(dtype, cols)) for _ in range(2))
     with np.errstate(all="ignore"):
-        after, reference, _, _ = _both(
-            lambda x, v, out: _fused.subtract_rows(x, v, out, groups), [x, a, centered]
-        )
-        assert_array_equal(after[2], reference[2], strict=True)
         _, _, out, out_reference = _both(
             lambda x, scale, shift: _fused.affine_activate(
                 x, scale, shift, activation, groups
@@ -171,14 +161,53 @@ def test_grouped_passes_give_the_bits_of_numpy(
             [x, a, shift],
         )
         assert_array_equal(out, out_reference, strict=True)
-        weight = data.draw(st.none() | _values(dtype, groups * size))
-        after, reference, _, _ = _both(
-            lambda *arrays: _fused.batch_norm_input(
-                *arrays[:5], arrays[5] if len(arrays) > 5 else None, groups=groups
-            ),
-            [x, centered, a, b, s] + ([] if weight is None else [weight]),
+    # Batch norm's statistics and gradients, weighted or not, in place or not:
+    # sums over the rows, in their order, with NaN, infinities and zeros of
+    # both signs among the values.
+    share = data.draw(st.none() | _values(dtype, groups * size))
+    gamma = data.draw(st.none() | st.just(gamma))
+    epsilon = data.draw(st.sampled_from([1e-5, 1e-3, 0.5]))
+    in_place = data.draw(st.booleans())
+
+    def moments(x, centered, *share):
+        target = x if in_place else centered
+        return _fused.column_moments(x, target, epsilon, *share, groups=groups)
+
+    arrays = [x, np.empty_like(x)] + ([] if share is None else [share])
+    with np.errstate(all="ignore"):
+        after, reference, result, result_reference = _both(moments, arrays)
+    for got, expected in zip(result, result_reference, strict=True):
+        assert_array_equal(got, expected, strict=True)
+    written = 0 if in_place else 1
+    assert_array_equal(after[written], reference[written], strict=True)
+    inv_std = result[2]
+
+    def gradients(grad, centered, *share):
+        return _fused.batch_norm_gradients(
+            grad, centered, inv_std, gamma, *share, groups=groups
         )
-        assert_array_equal(after[0], reference[0], strict=True)
+
+    arrays = [grad, after[written]] + ([] if share is None else [share])
+    with np.errstate(all="ignore"):
+        after, reference, result, result_reference = _both(gradients, arrays)
+    for got, expected in zip(result, result_reference, strict=True):
+        assert_array_equal(got, expected, strict=True)
+    assert_array_equal(after[0], reference[0], strict=True)
+
+
+@needs_kernels
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(7, 1), (130, 1), (5, 3), (300, 2)])
+def test_batch_norm_sums_run_over_the_rows_in_order(dtype, shape):
+    # The sum over the rows that both the kernels and numpy's reference give:
+    # the running sum, row after row (numpy's own sum of one contiguous column
+    # is pairwise, and would differ).
+    x = np.random.default_rng(0).lognormal(0, 4, shape).astype(dtype)
+    mean, _, _ = _fused.column_moments(x, np.empty_like(x), 1e-5)
+    running = x[0].copy()
+    for row in x[1:]:
+        running = running + row
+    assert_array_equal(mean, running / shape[0], strict=True)
 
 
 FIT_KINDS = [
@@ -266,10 +295,6 @@ def test_the_kernels_refuse_what_they_cannot_take():
         kernels.affine_activate(np.ones((2, 4)), np.ones((2, 4)), ones, np.ones(3), 1)
     with pytest.raises(ValueError, match="same shape"):
         kernels.relu_backward(np.ones((2, 4)), np.ones((4, 2)))
-    with pytest.raises(ValueError, match="v must have 4 items"):
-        kernels.subtract_rows(np.ones((2, 4)), np.ones((2, 4)), np.ones(2))
-    with pytest.raises(ValueError, match="v must have 8 items"):
-        kernels.subtract_rows(np.ones((2, 4)), np.ones((2, 4)), ones, 2)
     with pytest.raises(ValueError, match="groups must divide the 2 rows, not be 3"):
         kernels.affine_activate(np.ones((2, 4)), np.ones((2, 4)), ones, ones, 1, 3)
     with pytest.raises(ValueError, match="v must have 2 items"):
@@ -281,12 +306,24 @@ def test_the_kernels_refuse_what_they_cannot_take():
         kernels.normalize_rows(x, np.ones((2, 4)), ones, ones, None, 1)
     with pytest.raises(ValueError, match="inv must have 2 items"):
         kernels.row_norm_input(x, np.ones((2, 4)), np.ones(2), None, ones)
-    with pytest.raises(ValueError, match="row_weight must have 2 items"):
-        kernels.batch_norm_input(
-            np.ones((2, 4)), np.ones((2, 4)), ones, ones, ones, np.ones(3)
-        )
-    with pytest.raises(ValueError, match="centered must be a C-contiguous float32"):
-        kernels.batch_norm_input(np.ones((2, 4)), None, ones, ones, ones, None)
+    two = np.ones((2, 4))
+    moments = (two, two.copy(), ones.copy(), ones.copy(), ones.copy())
+    with pytest.raises(ValueError, match="mean must have 8 items, not 4"):
+        kernels.column_moments(*moments, None, 1e-5, 2)
+    with pytest.raises(ValueError, match="share must have 2 items"):
+        kernels.column_moments(*moments, np.ones(3), 1e-5)
+    with pytest.raises(ValueError, match="x must have at least one row"):
+        kernels.column_moments(np.ones((0, 4)), np.ones((0, 4)), *moments[2:], None, 1)
+    with pytest.raises(ValueError, match="centered must be a C-contiguous, writable"):
+        kernels.column_moments(two, np.ones((4, 2)).T, *moments[2:], None, 1e-5)
+    with pytest.raises(ValueError, match="centered must not be grad"):
+        kernels.batch_norm_gradients(two, two, ones, ones, ones, None, None)
+    with pytest.raises(ValueError, match="gamma must have 4 items, not 8"):
+        kernels.batch_norm_gradients(
+            two, two.copy(), *[np.ones(8)] * 4, None, 2
+        )  # fmt: skip
+    with pytest.raises(ValueError, match="share must have 2 items"):
+        kernels.batch_norm_gradients(two, two.copy(), ones, ones, ones, None, ones)
     with pytest.raises(ValueError, match="float32 or float64"):
         kernels.relu_backward(np.ones((2, 2), dtype=int), np.ones((2, 2)))
     # Nothing was written by a call that was refused.

@@ -200,34 +200,12 @@ def moving_average(running, batch, keep, momentum, factor=None):
 
 def _blocks(array, groups):
     """A 2-D array as ``groups`` equal blocks of its rows (a 3-D view), and
-    a vector of ``groups`` per-column vectors as one row per block."""
+    a vector of ``groups`` per-column vectors as one row per block: ghost
+    batch norm's virtual batches, each with its own vector (one block for
+    batch norm)."""
     if array.ndim == 2:
         return array.reshape(groups, -1, array.shape[1])
     return array.reshape(groups, 1, -1)
-
-
-def subtract_rows(x, v, out, groups=1):
-    """``out = x - v``, ``v`` subtracted from each row (``out`` may be ``x``).
-
-    With ``groups``, the rows are that many equal blocks and ``v`` holds one
-    vector per block, end to end (ghost batch norm's virtual batches).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn_bn.neural_network._fused import subtract_rows
-    >>> x = np.array([[1.0, 2.0], [3.0, 4.0]])
-    >>> subtract_rows(x, np.array([1.0, 2.0]), x)
-    >>> x
-    array([[0., 0.],
-           [2., 2.]])
-    >>> subtract_rows(x, np.array([0.0, 0.0, 2.0, 2.0]), x, groups=2)
-    >>> x
-    array([[0., 0.],
-           [0., 0.]])
-    """
-    if not _run("subtract_rows", x, out, v, groups):
-        np.subtract(_blocks(x, groups), _blocks(v, groups), out=_blocks(out, groups))
 
 
 def softmax(z):
@@ -321,8 +299,9 @@ def row_norm_input(g, x_hat, s, m, inv):
 
 def affine_activate(x, scale, shift, activation, groups=1, out=None):
     """``activation(x * scale + shift)``, per column, in ``out`` (a new array
-    where None), ``scale`` per block of rows with ``groups`` (as for
-    :func:`subtract_rows`).
+    where None), ``scale`` per block of rows with ``groups`` (equal blocks
+    of rows, one vector each, end to end: ghost batch norm's virtual
+    batches).
 
     Examples
     --------
@@ -378,30 +357,104 @@ def activation_backward(name, a, delta):
         DERIVATIVES[name](a, delta)
 
 
-def batch_norm_input(grad, centered, a, b, s, row_weight=None, groups=1):
-    """``grad = (grad - (centered * a + b) * row_weight) * s`` in place, per
-    column (``a``, ``b``, ``s``; per block of rows with ``groups``, as for
-    :func:`subtract_rows`) and per row (``row_weight``, None for none):
-    batch normalization's gradient with respect to its input. ``centered``
-    may be overwritten.
+def _sum_rows(x):
+    """The sum of each column of each block of ``x`` (shape (groups, rows,
+    cols)) over its rows, row after row from the first, as the kernels sum:
+    numpy's sum over axis 1 does so, but for one column, which is contiguous
+    and which it sums pairwise (a running sum's last row is then the sum)."""
+    if x.shape[2] == 1:
+        return np.cumsum(x, axis=1)[:, -1]
+    return np.add.reduce(x, axis=1)
+
+
+def column_moments(x, centered, epsilon, share=None, groups=1):
+    """Batch normalization's statistics: ``mean``, the biased ``var`` and
+    ``inv_std = 1 / sqrt(var + epsilon)`` of each column, with ``centered =
+    x - mean`` written (``centered`` may be ``x``).
+
+    With ``share``, each row's share of its block's total weight, the mean
+    and variance are weighted. With ``groups``, the rows are that many equal
+    blocks (as for :func:`affine_activate`), each with its statistics; the
+    results then hold one vector per block, end to end. Each sum runs over
+    the rows in order (numpy's matrix-vector products, which BLAS sums in
+    an order of its own, would not give the kernels' bits).
 
     Examples
     --------
     >>> import numpy as np
-    >>> from sklearn_bn.neural_network._fused import batch_norm_input
-    >>> grad = np.array([[1.0], [3.0]])
-    >>> batch_norm_input(grad, np.array([[-1.0], [1.0]]), np.ones(1), np.ones(1),
-    ...                  np.full(1, 2.0))
-    >>> grad.ravel()
-    array([2., 2.])
+    >>> from sklearn_bn.neural_network._fused import column_moments
+    >>> x = np.array([[1.0, 0.0], [3.0, 4.0]])
+    >>> mean, var, inv_std = column_moments(x, x, 0.0)
+    >>> mean, var, inv_std
+    (array([2., 2.]), array([1., 4.]), array([1. , 0.5]))
+    >>> x
+    array([[-1., -2.],
+           [ 1.,  2.]])
     """
-    if _run("batch_norm_input", grad, centered, a, b, s, row_weight, groups):
-        return
-    correction = _blocks(centered, groups)
-    correction *= _blocks(a, groups)
-    correction += _blocks(b, groups)
-    if row_weight is not None:
-        correction *= _blocks(row_weight[:, np.newaxis], groups)
-    grad_blocks = _blocks(grad, groups)
-    grad_blocks -= correction
-    grad_blocks *= _blocks(s, groups)
+    mean, var, inv_std = np.empty((3, groups * x.shape[1]), dtype=x.dtype)
+    if _run("column_moments", x, centered, mean, var, inv_std, share, epsilon, groups):
+        return mean, var, inv_std
+    x, centered = _blocks(x, groups), _blocks(centered, groups)
+    weights = None if share is None else _blocks(share[:, np.newaxis], groups)
+    size = x.shape[1]
+    if weights is None:
+        mean[...] = (_sum_rows(x) / size).ravel()
+    else:
+        mean[...] = _sum_rows(weights * x).ravel()
+    np.subtract(x, _blocks(mean, groups), out=centered)
+    squares = centered * centered
+    if weights is None:
+        var[...] = (_sum_rows(squares) / size).ravel()
+    else:
+        var[...] = _sum_rows(weights * squares).ravel()
+    np.divide(1.0, np.sqrt(var + epsilon), out=inv_std)
+    return mean, var, inv_std
+
+
+def batch_norm_gradients(grad, centered, inv_std, gamma, share=None, groups=1):
+    """Batch normalization's gradients: ``dgamma`` and ``dbeta`` returned, the
+    gradient with respect to the input written in ``grad``.
+
+    ``dbeta = sum(grad)`` and ``dgamma = sum(grad * centered) * inv_std``
+    over the rows of each block, then ``grad = (grad - (centered * a + b)
+    * share) * s`` (without ``share`` where it is None), with ``a =
+    inv_std * dgamma / n``, ``b = dbeta / n`` (``n`` the block's rows;
+    undivided with ``share``, the rows' weights) and ``s = gamma * inv_std``
+    (``inv_std`` where ``gamma`` is None). ``groups`` and ``share`` are as
+    for :func:`column_moments`; ``centered`` may be overwritten.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_bn.neural_network._fused import batch_norm_gradients
+    >>> grad = np.array([[1.0], [3.0]])
+    >>> dgamma, dbeta = batch_norm_gradients(
+    ...     grad, np.array([[-1.0], [1.0]]), np.ones(1), np.full(1, 2.0)
+    ... )
+    >>> dgamma, dbeta, grad.ravel()
+    (array([2.]), array([4.]), array([0., 0.]))
+    """
+    dgamma, dbeta = np.empty((2, inv_std.shape[0]), dtype=grad.dtype)
+    if _run(
+        "batch_norm_gradients",
+        grad, centered, dgamma, dbeta, inv_std, gamma, share, groups,
+    ):  # fmt: skip
+        return dgamma, dbeta
+    blocks, centered_blocks = _blocks(grad, groups), _blocks(centered, groups)
+    dbeta[...] = _sum_rows(blocks).ravel()
+    dgamma[...] = _sum_rows(blocks * centered_blocks).ravel()
+    dgamma *= inv_std
+    if share is None:
+        size = blocks.shape[1]
+        a, b = inv_std * dgamma / size, dbeta / size
+    else:
+        a, b = inv_std * dgamma, dbeta
+    s = inv_std if gamma is None else np.tile(gamma, groups) * inv_std
+    # grad = (grad - (centered * a + b) * share) * s, ``centered`` as scratch.
+    centered_blocks *= _blocks(a, groups)
+    centered_blocks += _blocks(b, groups)
+    if share is not None:
+        centered_blocks *= _blocks(share[:, np.newaxis], groups)
+    blocks -= centered_blocks
+    blocks *= _blocks(s, groups)
+    return dgamma, dbeta

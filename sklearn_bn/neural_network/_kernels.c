@@ -9,8 +9,6 @@
  *     shift_activate   z = act(z + shift), a layer's bias and activation
  *     moving_average   out = keep * running + momentum * (batch * factor), the
  *                      running statistics' step
- *     subtract_rows    out = x - v, v subtracted from each row (batch norm's
- *                      centring)
  *     subtract_columns x -= v[:, None], layer norm's centring
  *     subtract_row_max each row minus its maximum, the softmax's shift
  *     normalize_rows   layer and RMS norm's x_hat and output, with the ReLU
@@ -19,15 +17,17 @@
  *     affine_activate  out = act(x * scale + shift), batch norm's output and
  *                      the activation after it
  *     relu_backward    delta *= (a > 0), the ReLU's derivative
- *     batch_norm_input dz = (grad - (centered * a + b) [* row]) * s, batch
- *                      norm's gradient with respect to its input
+ *     column_moments   batch norm's mean, variance and centring, per block
+ *     batch_norm_gradients
+ *                      batch norm's dgamma, dbeta and dz, per block
  *
  * Each computes what the numpy code of the networks computes, operation by
  * operation in the same order and rounding (the products and sums are not
  * contracted into fused multiply-adds: the build passes -ffp-contract=off),
  * so that a fit gives the same bits with the kernels and without them; the
- * tests compare the two. Reductions stay with numpy and BLAS. The activations
- * fused here are the identity and the ReLU: numpy's tanh and exp are its own
+ * tests compare the two. Batch norm's sums over the rows run row after row,
+ * as numpy's sums over axis 0 of a C-contiguous array do; the other
+ * reductions stay with numpy and BLAS. The activations fused here are the identity and the ReLU: numpy's tanh and exp are its own
  * vectorized functions, which the C library's do not reproduce to the bit.
  *
  * The boundary takes buffers (numpy arrays among them) and checks them before
@@ -413,37 +413,6 @@ py_row_norm_input(PyObject *self, PyObject *args)
 }
 
 static PyObject *
-py_subtract_rows(PyObject *self, PyObject *args)
-{
-    static const spec specs[] = {
-        {"x", REAL, 2, 0}, {"out", REAL, 2, 1}, {"v", REAL, 1, 0}};
-    PyObject *objs[3];
-    Py_ssize_t groups = 1;
-    Py_buffer v[3];
-    if (!PyArg_ParseTuple(args, "OOO|n", &objs[0], &objs[1], &objs[2],
-                          &groups))
-        return NULL;
-    const char type = acquire_typed(objs, v, specs, 3);
-    if (!type ||
-        check_same_shape(&v[0], &v[1], &specs[0], &specs[1], v, 3) < 0)
-        return NULL;
-    const Py_ssize_t rows = v[0].shape[0], cols = v[0].shape[1];
-    const Py_ssize_t per_group = rows_per_group(rows, groups);
-    if (per_group < 0) {
-        release_all(v, 3);
-        return NULL;
-    }
-    if (check_lengths(v, specs, 2, 3, groups * cols, v, 3) < 0)
-        return NULL;
-    Py_BEGIN_ALLOW_THREADS
-    DISPATCH(type, subtract_rows, rows, cols, v[0].buf, v[1].buf, v[2].buf,
-             per_group);
-    Py_END_ALLOW_THREADS
-    release_all(v, 3);
-    Py_RETURN_NONE;
-}
-
-static PyObject *
 py_relu_backward(PyObject *self, PyObject *args)
 {
     static const spec specs[] = {{"a", REAL, 2, 0}, {"delta", REAL, 2, 1}};
@@ -462,38 +431,97 @@ py_relu_backward(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* Check a kernel's per-block column vectors (groups * cols items each) and
+   take the rows per block; -1 with an exception set and everything
+   released. */
+static Py_ssize_t
+block_rows(Py_buffer *v, const spec *specs, int first, int last,
+           Py_ssize_t groups, int n_all)
+{
+    const Py_ssize_t rows = v[0].shape[0], cols = v[0].shape[1];
+    const Py_ssize_t per_group = rows_per_group(rows, groups);
+    if (per_group < 0) {
+        release_all(v, n_all);
+        return -1;
+    }
+    if (check_lengths(v, specs, first, last, groups * cols, v, n_all) < 0)
+        return -1;
+    return per_group;
+}
+
 static PyObject *
-py_batch_norm_input(PyObject *self, PyObject *args)
+py_column_moments(PyObject *self, PyObject *args)
 {
     static const spec specs[] = {
-        {"grad", REAL, 2, 1}, {"centered", REAL, 2, 0},
-        {"a", REAL, 1, 0},    {"b", REAL, 1, 0},
-        {"s", REAL, 1, 0},    {"row_weight", REAL, 1, 0, 1},
+        {"x", REAL, 2, 0, 0, 1},    {"centered", REAL, 2, 1},
+        {"mean", REAL, 1, 1},       {"var", REAL, 1, 1},
+        {"inv_std", REAL, 1, 1},    {"share", REAL, 1, 0, 1},
     };
     PyObject *objs[6];
+    double eps;
     Py_ssize_t groups = 1;
     Py_buffer v[6];
-    if (!PyArg_ParseTuple(args, "OOOOOO|n", &objs[0], &objs[1], &objs[2],
-                          &objs[3], &objs[4], &objs[5], &groups))
+    if (!PyArg_ParseTuple(args, "OOOOOOd|n", &objs[0], &objs[1], &objs[2],
+                          &objs[3], &objs[4], &objs[5], &eps, &groups))
         return NULL;
     const char type = acquire_typed(objs, v, specs, 6);
     if (!type ||
         check_same_shape(&v[0], &v[1], &specs[0], &specs[1], v, 6) < 0)
         return NULL;
     const Py_ssize_t rows = v[0].shape[0], cols = v[0].shape[1];
-    const Py_ssize_t per_group = rows_per_group(rows, groups);
-    if (per_group < 0) {
-        release_all(v, 6);
-        return NULL;
-    }
-    if (check_lengths(v, specs, 2, 5, groups * cols, v, 6) < 0 ||
-        check_lengths(v, specs, 5, 6, rows, v, 6) < 0)
+    const Py_ssize_t per_group = block_rows(v, specs, 2, 5, groups, 6);
+    if (per_group < 0 || check_lengths(v, specs, 5, 6, rows, v, 6) < 0)
         return NULL;
     Py_BEGIN_ALLOW_THREADS
-    DISPATCH(type, batch_norm_input, rows, cols, v[0].buf, v[1].buf, v[2].buf,
-             v[3].buf, v[4].buf, v[5].obj ? v[5].buf : NULL, per_group);
+    DISPATCH(type, column_moments, rows, cols, v[0].buf,
+             v[1].buf, v[2].buf, v[3].buf, v[4].buf,
+             v[5].obj ? v[5].buf : NULL, eps, per_group);
     Py_END_ALLOW_THREADS
     release_all(v, 6);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+py_batch_norm_gradients(PyObject *self, PyObject *args)
+{
+    static const spec specs[] = {
+        {"grad", REAL, 2, 1, 0, 1}, {"centered", REAL, 2, 0},
+        {"dgamma", REAL, 1, 1},     {"dbeta", REAL, 1, 1},
+        {"inv_std", REAL, 1, 0},    {"gamma", REAL, 1, 0, 1},
+        {"share", REAL, 1, 0, 1},
+    };
+    PyObject *objs[7];
+    Py_ssize_t groups = 1;
+    Py_buffer v[7];
+    if (!PyArg_ParseTuple(args, "OOOOOOO|n", &objs[0], &objs[1], &objs[2],
+                          &objs[3], &objs[4], &objs[5], &objs[6], &groups))
+        return NULL;
+    const char type = acquire_typed(objs, v, specs, 7);
+    if (!type ||
+        check_same_shape(&v[0], &v[1], &specs[0], &specs[1], v, 7) < 0)
+        return NULL;
+    const Py_ssize_t rows = v[0].shape[0], cols = v[0].shape[1];
+    const Py_ssize_t per_group = block_rows(v, specs, 2, 5, groups, 7);
+    if (per_group < 0 || check_lengths(v, specs, 5, 6, cols, v, 7) < 0 ||
+        check_lengths(v, specs, 6, 7, rows, v, 7) < 0)
+        return NULL;
+    if (v[0].buf == v[1].buf) {
+        release_all(v, 7);
+        return PyErr_Format(PyExc_ValueError, "centered must not be grad");
+    }
+    void *scratch = PyMem_Malloc(3 * cols * v[0].itemsize);
+    if (!scratch) {
+        release_all(v, 7);
+        return PyErr_NoMemory();
+    }
+    Py_BEGIN_ALLOW_THREADS
+    DISPATCH(type, batch_norm_gradients, rows, cols, v[0].buf,
+             v[1].buf, v[4].buf, v[5].obj ? v[5].buf : NULL,
+             v[6].obj ? v[6].buf : NULL, v[2].buf, v[3].buf, scratch,
+             per_group);
+    Py_END_ALLOW_THREADS
+    PyMem_Free(scratch);
+    release_all(v, 7);
     Py_RETURN_NONE;
 }
 
@@ -517,7 +545,7 @@ static PyMethodDef methods[] = {
     {"affine_activate", py_affine_activate, METH_VARARGS,
      "affine_activate(x, out, scale, shift, activation[, groups]): out = "
      "act(x * scale + shift), per column (scale per block of rows with "
-     "groups, as for subtract_rows); activation 0 (identity) or 1 (relu)."},
+     "groups: equal blocks of rows, a vector each, end to end); activation 0 (identity) or 1 (relu)."},
     {"moving_average", py_moving_average, METH_VARARGS,
      "moving_average(running, batch, out, keep, momentum, factor): out = keep "
      "* running + momentum * (batch * factor), a step of a running "
@@ -535,17 +563,22 @@ static PyMethodDef methods[] = {
     {"row_norm_input", py_row_norm_input, METH_VARARGS,
      "row_norm_input(g, x_hat, s, m, inv): g = (g - (x_hat * s + m)) * inv "
      "in place, s, m and inv per row (m None for none)."},
-    {"subtract_rows", py_subtract_rows, METH_VARARGS,
-     "subtract_rows(x, out, v[, groups]): out = x - v, v subtracted from each "
-     "row (out may be x); with groups, x's rows are that many equal blocks "
-     "and v holds one vector per block, end to end."},
     {"relu_backward", py_relu_backward, METH_VARARGS,
      "relu_backward(a, delta): delta *= (a > 0) in place."},
-    {"batch_norm_input", py_batch_norm_input, METH_VARARGS,
-     "batch_norm_input(grad, centered, a, b, s, row_weight[, groups]): grad = "
-     "(grad - (centered * a + b) * row_weight) * s in place, per column (a, "
-     "b, s; per block of rows with groups, as for subtract_rows) and per row "
-     "(row_weight, None for none)."},
+    {"column_moments", py_column_moments, METH_VARARGS,
+     "column_moments(x, centered, mean, var, inv_std, share, epsilon[, "
+     "groups]): batch norm's statistics of each block of rows (as for "
+     "affine_activate): the mean and biased variance of each column and "
+     "inv_std = 1 / sqrt(var + epsilon), with centered = x - mean (centered "
+     "may be x); with share (each row's share of its block's weight, None "
+     "for none) the means are sums of share * x and share * centered**2. "
+     "Each sum runs over the rows in order, as numpy's over axis 0."},
+    {"batch_norm_gradients", py_batch_norm_gradients, METH_VARARGS,
+     "batch_norm_gradients(grad, centered, dgamma, dbeta, inv_std, gamma, "
+     "share[, groups]): per block of rows, dbeta = sum(grad), dgamma = "
+     "sum(grad * centered) * inv_std, then grad = (grad - (centered * a + b) "
+     "* share) * s in place (centered not grad), with a = inv_std * dgamma / n and b = dbeta / n "
+     "(undivided with share), s = gamma * inv_std (gamma None for 1)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -141,23 +141,22 @@
         }                                                                      \
     }                                                                          \
                                                                                \
-    /* The kernels below take per-column vectors for each of the equal      \
-       blocks of rows_per_group rows (ghost batch norm's virtual batches;    \
-       one block for batch norm): the vector of block g at v + g * cols. */   \
-    /* out may be x: no restrict on either. */                               \
-    MULTIVERSION static void subtract_rows_##SUFFIX(                           \
-        Py_ssize_t rows, Py_ssize_t cols, const T *x, T *out,                  \
-        const T *RESTRICT v, Py_ssize_t rows_per_group)                        \
+    MULTIVERSION static void relu_backward_##SUFFIX(                           \
+        Py_ssize_t n, const T *RESTRICT a, T *RESTRICT delta)                  \
     {                                                                          \
-        for (Py_ssize_t i = 0; i < rows; i++) {                                \
-            const T *in_row = x + i * cols;                                    \
-            T *out_row = out + i * cols;                                       \
-            const T *RESTRICT vg = v + (i / rows_per_group) * cols;            \
-            for (Py_ssize_t j = 0; j < cols; j++)                              \
-                out_row[j] = in_row[j] - vg[j];                                \
+        /* delta * 1 is delta, and delta * 0 is numpy's product where the   \
+           unit was off (a signed zero, or NaN for a non-finite delta): a     \
+           select of the two, which vectorizes, where a product by the        \
+           comparison's result compiles to a branch. */                       \
+        for (Py_ssize_t i = 0; i < n; i++) {                                   \
+            const T d = delta[i], off = d * (T)0;                              \
+            delta[i] = a[i] > 0 ? d : off;                                     \
         }                                                                      \
     }                                                                          \
                                                                                \
+    /* The kernels below take per-column vectors for each of the equal      \
+       blocks of rows_per_group rows (ghost batch norm's virtual batches;    \
+       one block for batch norm): the vector of block g at v + g * cols. */   \
     MULTIVERSION static void affine_activate_##SUFFIX(                         \
         Py_ssize_t rows, Py_ssize_t cols, const T *RESTRICT x,                 \
         T *RESTRICT out, const T *RESTRICT scale, const T *RESTRICT shift,     \
@@ -178,39 +177,110 @@
         }                                                                      \
     }                                                                          \
                                                                                \
-    MULTIVERSION static void relu_backward_##SUFFIX(                           \
-        Py_ssize_t n, const T *RESTRICT a, T *RESTRICT delta)                  \
+    /* Batch norm's statistics of each block: mean, biased variance and        \
+       inv_std = 1 / sqrt(var + eps) of each column, centered = x - mean       \
+       (centered may be x). With share (each row's share of its block's        \
+       weight) the sums are of share * x and share * centered**2, and are      \
+       not divided by the block's rows. Each sum runs row after row from       \
+       the block's first, as numpy sums over the rows of a C-contiguous        \
+       array. */                                                               \
+    MULTIVERSION static void column_moments_##SUFFIX(                          \
+        Py_ssize_t rows, Py_ssize_t cols, const T *x, T *centered,             \
+        T *RESTRICT mean, T *RESTRICT var, T *RESTRICT inv_std,                \
+        const T *RESTRICT share, T eps, Py_ssize_t rows_per_group)             \
     {                                                                          \
-        /* delta * 1 is delta, and delta * 0 is numpy's product where the   \
-           unit was off (a signed zero, or NaN for a non-finite delta): a     \
-           select of the two, which vectorizes, where a product by the        \
-           comparison's result compiles to a branch. */                       \
-        for (Py_ssize_t i = 0; i < n; i++) {                                   \
-            const T d = delta[i], off = d * (T)0;                              \
-            delta[i] = a[i] > 0 ? d : off;                                     \
+        const T count = (T)rows_per_group;                                     \
+        for (Py_ssize_t start = 0; start < rows; start += rows_per_group) {    \
+            const Py_ssize_t offset = start / rows_per_group * cols;           \
+            const Py_ssize_t stop = start + rows_per_group;                    \
+            T *RESTRICT m = mean + offset, *RESTRICT q = var + offset;         \
+            for (Py_ssize_t j = 0; j < cols; j++)                              \
+                m[j] = share ? share[start] * x[start * cols + j]              \
+                             : x[start * cols + j];                            \
+            for (Py_ssize_t i = start + 1; i < stop; i++) {                    \
+                const T *row = x + i * cols;                                   \
+                if (share) {                                                   \
+                    const T w = share[i];                                      \
+                    for (Py_ssize_t j = 0; j < cols; j++)                      \
+                        m[j] = m[j] + w * row[j];                              \
+                }                                                              \
+                else                                                           \
+                    for (Py_ssize_t j = 0; j < cols; j++)                      \
+                        m[j] = m[j] + row[j];                                  \
+            }                                                                  \
+            if (!share)                                                        \
+                for (Py_ssize_t j = 0; j < cols; j++)                          \
+                    m[j] = m[j] / count;                                       \
+            for (Py_ssize_t i = start; i < stop; i++) {                        \
+                const T *row = x + i * cols;                                   \
+                T *c = centered + i * cols;                                    \
+                const T w = share ? share[i] : (T)1;                           \
+                for (Py_ssize_t j = 0; j < cols; j++) {                        \
+                    const T d = row[j] - m[j], sq = d * d;                     \
+                    c[j] = d;                                                  \
+                    const T t = share ? w * sq : sq;                           \
+                    q[j] = i == start ? t : q[j] + t;                          \
+                }                                                              \
+            }                                                                  \
+            for (Py_ssize_t j = 0; j < cols; j++) {                            \
+                if (!share)                                                    \
+                    q[j] = q[j] / count;                                       \
+                inv_std[offset + j] = (T)1 / SQRT(q[j] + eps);                 \
+            }                                                                  \
         }                                                                      \
     }                                                                          \
                                                                                \
-    MULTIVERSION static void batch_norm_input_##SUFFIX(                        \
+    /* Batch norm's gradients, per block: dbeta = sum(grad), dgamma =          \
+       sum(grad * centered) * inv_std, then the gradient with respect to the   \
+       input, grad = (grad - (centered * a + b) [* share]) * s in place, with  \
+       a = inv_std * dgamma / n, b = dbeta / n (undivided with share, the      \
+       rows' weights) and s = gamma * inv_std (inv_std with gamma NULL).       \
+       scratch holds 3 * cols values. */                                       \
+    MULTIVERSION static void batch_norm_gradients_##SUFFIX(                    \
         Py_ssize_t rows, Py_ssize_t cols, T *RESTRICT grad,                    \
-        const T *RESTRICT centered, const T *RESTRICT a, const T *RESTRICT b,  \
-        const T *RESTRICT s, const T *RESTRICT row_weight,                     \
+        const T *RESTRICT centered, const T *RESTRICT inv_std,                 \
+        const T *RESTRICT gamma, const T *RESTRICT share,                      \
+        T *RESTRICT dgamma, T *RESTRICT dbeta, T *RESTRICT scratch,            \
         Py_ssize_t rows_per_group)                                             \
     {                                                                          \
-        for (Py_ssize_t i = 0; i < rows; i++) {                                \
-            T *RESTRICT g = grad + i * cols;                                   \
-            const T *RESTRICT c = centered + i * cols;                         \
-            const Py_ssize_t offset = (i / rows_per_group) * cols;             \
-            const T *RESTRICT ag = a + offset, *RESTRICT bg = b + offset;      \
-            const T *RESTRICT sg = s + offset;                                 \
-            if (row_weight) {                                                  \
-                const T w = row_weight[i];                                     \
-                for (Py_ssize_t j = 0; j < cols; j++)                          \
-                    g[j] = (g[j] - (c[j] * ag[j] + bg[j]) * w) * sg[j];        \
+        const T count = (T)rows_per_group;                                     \
+        T *RESTRICT a = scratch, *RESTRICT b = scratch + cols;                 \
+        T *RESTRICT s = scratch + 2 * cols;                                    \
+        for (Py_ssize_t start = 0; start < rows; start += rows_per_group) {    \
+            const Py_ssize_t offset = start / rows_per_group * cols;           \
+            T *RESTRICT dg = dgamma + offset, *RESTRICT db = dbeta + offset;   \
+            const T *RESTRICT r = inv_std + offset;                            \
+            const Py_ssize_t stop = start + rows_per_group;                    \
+            for (Py_ssize_t j = 0; j < cols; j++) {                            \
+                db[j] = grad[start * cols + j];                                \
+                dg[j] = grad[start * cols + j] * centered[start * cols + j];   \
             }                                                                  \
-            else                                                               \
-                for (Py_ssize_t j = 0; j < cols; j++)                          \
-                    g[j] = (g[j] - (c[j] * ag[j] + bg[j])) * sg[j];            \
+            for (Py_ssize_t i = start + 1; i < stop; i++) {                    \
+                const T *RESTRICT g = grad + i * cols;                         \
+                const T *RESTRICT c = centered + i * cols;                     \
+                for (Py_ssize_t j = 0; j < cols; j++) {                        \
+                    db[j] = db[j] + g[j];                                      \
+                    dg[j] = dg[j] + g[j] * c[j];                               \
+                }                                                              \
+            }                                                                  \
+            for (Py_ssize_t j = 0; j < cols; j++) {                            \
+                dg[j] = dg[j] * r[j];                                          \
+                a[j] = share ? r[j] * dg[j] : r[j] * dg[j] / count;            \
+                b[j] = share ? db[j] : db[j] / count;                          \
+                s[j] = gamma ? gamma[j] * r[j] : r[j];                         \
+            }                                                                  \
+            for (Py_ssize_t i = start; i < stop; i++) {                        \
+                T *RESTRICT g = grad + i * cols;                               \
+                const T *RESTRICT c = centered + i * cols;                     \
+                if (share) {                                                   \
+                    const T w = share[i];                                      \
+                    for (Py_ssize_t j = 0; j < cols; j++)                      \
+                        g[j] = (g[j] - (c[j] * a[j] + b[j]) * w) * s[j];       \
+                }                                                              \
+                else                                                           \
+                    for (Py_ssize_t j = 0; j < cols; j++)                      \
+                        g[j] = (g[j] - (c[j] * a[j] + b[j])) * s[j];           \
+            }                                                                  \
         }                                                                      \
     }
 

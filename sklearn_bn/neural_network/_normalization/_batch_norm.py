@@ -18,9 +18,9 @@ from ...utils._stats import moments_variance
 from .._base import ACTIVATIONS
 from .._fused import (
     affine_activate,
-    batch_norm_input,
+    batch_norm_gradients,
+    column_moments,
     moving_average,
-    subtract_rows,
 )
 from ._base import BatchStats, Normalization, weighted_count
 
@@ -100,17 +100,10 @@ def batch_normalized(z, epsilon, sample_weight=None, overwrite=False):
     centered = z if overwrite else np.empty_like(z)
     if sample_weight is None:
         count, weight_share = z.shape[0], None
-        # The column means as one matrix-vector product.
-        mean = np.full(count, 1.0 / count, dtype=z.dtype) @ z
-        subtract_rows(z, mean, centered)
-        var = np.einsum("ij,ij->j", centered, centered) / count
     else:
         count = sample_weight.sum()
         weight_share = sample_weight / count
-        mean = weight_share @ z
-        np.subtract(z, mean, out=centered)
-        var = weight_share @ (centered * centered)
-    inv_std = 1.0 / np.sqrt(var + epsilon)
+    mean, var, inv_std = column_moments(z, centered, epsilon, weight_share)
     cache = BatchNormCache(centered, inv_std, weight_share)
     return cache, BatchStats(weighted_count(sample_weight, count), mean, var)
 
@@ -164,17 +157,9 @@ def batch_norm_backward(grad_out, cache, gamma):
     (array([0., 0.]), array([0.]), array([2.]))
     """
     centered, inv_std, weight_share = cache
-    n_samples = grad_out.shape[0]
-    dbeta = np.ones(n_samples, dtype=grad_out.dtype) @ grad_out
-    dgamma = np.einsum("ij,ij->j", grad_out, centered) * inv_std
-    # dz = (grad_out - (x_hat * dgamma + dbeta) * share) * gamma * inv_std,
-    # in one pass; the cache's array may serve as scratch.
-    scale = inv_std if gamma is None else gamma * inv_std
-    if weight_share is None:
-        a, b = inv_std * dgamma / n_samples, dbeta / n_samples
-    else:
-        a, b = inv_std * dgamma, dbeta
-    batch_norm_input(grad_out, centered, a, b, scale, weight_share)
+    dgamma, dbeta = batch_norm_gradients(
+        grad_out, centered, inv_std, gamma, weight_share
+    )
     return grad_out, dgamma, dbeta
 
 
@@ -646,15 +631,10 @@ def _grouped_normalized(z, epsilon, sample_weight=None):
     """:func:`batch_normalized` of each of ``k`` batches at once: ``z`` of shape
     (k, size, n_units), overwritten, ``sample_weight`` of shape (k * size,) or
     None; the statistics with a first axis of ``k``."""
-    k, size, _ = z.shape
+    k, size, n_units = z.shape
     if sample_weight is None:
         counts = np.full(k, float(size))
         weight_share = None
-        # The k means as one batched matrix-vector product.
-        mean = np.full(size, 1.0 / size, dtype=z.dtype) @ z
-        centered = z
-        _subtract_group_means(centered, mean)
-        var = np.einsum("kij,kij->kj", centered, centered) / size
     else:
         weights = sample_weight.reshape(k, size)
         totals = weights.sum(axis=1)
@@ -662,43 +642,32 @@ def _grouped_normalized(z, epsilon, sample_weight=None):
             [weighted_count(w, total) for w, total in zip(weights, totals, strict=True)]
         )
         weight_share = weights / totals[:, np.newaxis]
-        mean = np.einsum("ki,kij->kj", weight_share, z)
-        centered = z
-        _subtract_group_means(centered, mean)
-        var = np.einsum("ki,kij->kj", weight_share, centered * centered)
-    inv_std = 1.0 / np.sqrt(var + epsilon)
-    cache = BatchNormCache(centered, inv_std, weight_share)
-    return cache, BatchStats(counts, mean, var)
-
-
-def _subtract_group_means(z, mean):
-    """``z -= mean[:, np.newaxis]`` for ``z`` of shape (k, size, n_units) and
-    ``mean`` of shape (k, n_units), in one pass."""
-    k, size, n_units = z.shape
     flat = z.reshape(k * size, n_units)
-    subtract_rows(flat, mean.ravel(), flat, groups=k)
+    share = None if weight_share is None else weight_share.ravel()
+    mean, var, inv_std = (
+        a.reshape(k, n_units)
+        for a in column_moments(flat, flat, epsilon, share, groups=k)
+    )
+    cache = BatchNormCache(z, inv_std, weight_share)
+    return cache, BatchStats(counts, mean, var)
 
 
 def _grouped_backward(grad_out, cache, gamma):
     """:func:`batch_norm_backward` of each of ``k`` batches at once; overwrites
-    ``grad_out`` (which becomes ``dz``) and the cache."""
+    ``grad_out`` (which becomes ``dz``)."""
     centered, inv_std, weight_share = cache
     k, size, n_units = grad_out.shape
-    dbeta = np.ones(size, dtype=grad_out.dtype) @ grad_out
-    dgamma = np.einsum("kij,kij->kj", grad_out, centered) * inv_std
-    # dz = (grad_out - (x_hat * dgamma + dbeta) * share) * gamma * inv_std per
-    # virtual batch, in one pass.
-    if weight_share is None:
-        a, b, row_weight = inv_std * dgamma / size, dbeta / size, None
-    else:
-        a, b, row_weight = inv_std * dgamma, dbeta, weight_share.ravel()
-    batch_norm_input(
+    share = None if weight_share is None else weight_share.ravel()
+    dgamma, dbeta = batch_norm_gradients(
         grad_out.reshape(k * size, n_units),
         centered.reshape(k * size, n_units),
-        a.ravel(),
-        b.ravel(),
-        (gamma * inv_std).ravel(),
-        row_weight,
+        inv_std.ravel(),
+        gamma,
+        share,
         groups=k,
     )
-    return grad_out, dgamma.sum(axis=0), dbeta.sum(axis=0)
+    return (
+        grad_out,
+        dgamma.reshape(k, n_units).sum(axis=0),
+        dbeta.reshape(k, n_units).sum(axis=0),
+    )
