@@ -104,11 +104,12 @@ def test_layer_passes_give_the_bits_of_numpy(data, dtype, shape, activation):
         assert_array_equal(after[0], reference[0], strict=True)
         _, _, out, out_reference = _both(_fused.affine_activate, [z, a, b], activation)
         assert_array_equal(out, out_reference, strict=True)
-        factor = data.draw(st.none() | st.floats(1.0, 3.0))
+        unbiased = data.draw(st.floats(1.0, 3.0))
         _, _, out, out_reference = _both(
-            _fused.moving_average, [a, b], 0.9, 0.1, factor
+            _fused.running_moments, [a, b, s, a[::-1].copy()], 0.9, 0.1, unbiased
         )
-        assert_array_equal(out, out_reference, strict=True)
+        for got, expected in zip(out, out_reference, strict=True):
+            assert_array_equal(got, expected, strict=True)
         after, reference, _, _ = _both(_fused.softmax, [z])
         expected = z.copy()
         ACTIVATIONS["softmax"](expected)
@@ -182,9 +183,15 @@ def test_grouped_passes_give_the_bits_of_numpy(
     assert_array_equal(after[written], reference[written], strict=True)
     inv_std = result[2]
 
+    # The derivative of the activation after the normalization first, the
+    # ReLU's in the kernel's pass.
+    output = data.draw(_values(dtype, x.shape))
+    fused = data.draw(st.none() | st.just((activation, output)))
+
     def gradients(grad, centered, *share):
+        share = share[0] if share else None
         return _fused.batch_norm_gradients(
-            grad, centered, inv_std, gamma, *share, groups=groups
+            grad, centered, inv_std, gamma, share, groups, fused
         )
 
     arrays = [grad, after[written]] + ([] if share is None else [share])
@@ -316,14 +323,21 @@ def test_the_kernels_refuse_what_they_cannot_take():
         kernels.column_moments(np.ones((0, 4)), np.ones((0, 4)), *moments[2:], None, 1)
     with pytest.raises(ValueError, match="centered must be a C-contiguous, writable"):
         kernels.column_moments(two, np.ones((4, 2)).T, *moments[2:], None, 1e-5)
-    with pytest.raises(ValueError, match="centered must not be grad"):
-        kernels.batch_norm_gradients(two, two, ones, ones, ones, None, None)
+    gradients = (two, two.copy(), None, ones.copy(), ones.copy(), ones)
+    with pytest.raises(ValueError, match="centered and relu_out must not be grad"):
+        kernels.batch_norm_gradients(two, two, *gradients[2:], None, None)
+    with pytest.raises(ValueError, match="centered and relu_out must not be grad"):
+        kernels.batch_norm_gradients(two, two.copy(), two, *gradients[3:], None, None)
+    with pytest.raises(ValueError, match="relu_out must have the same shape"):
+        kernels.batch_norm_gradients(
+            *gradients[:2], x.T.copy(), *gradients[3:], None, None
+        )
     with pytest.raises(ValueError, match="gamma must have 4 items, not 8"):
         kernels.batch_norm_gradients(
-            two, two.copy(), *[np.ones(8)] * 4, None, 2
+            *gradients[:3], *[np.ones(8)] * 4, None, 2
         )  # fmt: skip
     with pytest.raises(ValueError, match="share must have 2 items"):
-        kernels.batch_norm_gradients(two, two.copy(), ones, ones, ones, None, ones)
+        kernels.batch_norm_gradients(*gradients, None, ones)
     with pytest.raises(ValueError, match="float32 or float64"):
         kernels.relu_backward(np.ones((2, 2), dtype=int), np.ones((2, 2)))
     # Nothing was written by a call that was refused.

@@ -178,24 +178,25 @@ def shift_activate(z, shift, activation):
     ACTIVATIONS[activation](z)
 
 
-def moving_average(running, batch, keep, momentum, factor=None):
-    """``keep * running + momentum * (batch * factor)`` in a new array (without
-    ``factor`` where it is None): a step of a running statistic.
+def running_moments(mean, var, batch_mean, batch_var, keep, momentum, unbiased):
+    """The running statistics' step, as two new arrays (the rows of one):
+    ``keep * mean + momentum * batch_mean`` and ``keep * var + momentum *
+    (batch_var * unbiased)``.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from sklearn_bn.neural_network._fused import moving_average
-    >>> moving_average(np.ones(2), np.array([2.0, 4.0]), 0.5, 0.5, factor=2.0)
-    array([2.5, 4.5])
+    >>> from sklearn_bn.neural_network._fused import running_moments
+    >>> running_moments(np.ones(1), np.ones(1), np.full(1, 2.0), np.full(1, 4.0),
+    ...                 0.5, 0.5, 2.0)
+    (array([1.5]), array([4.5]))
     """
-    out = np.empty_like(running)
-    scalar = 1.0 if factor is None else factor
-    if _run("moving_average", running, batch, out, keep, momentum, scalar):
-        return out
-    if factor is not None:
-        batch = batch * factor
-    return np.add(keep * running, momentum * batch, out=out)
+    out = np.empty((2, mean.shape[0]), dtype=mean.dtype)
+    args = (mean, var, batch_mean, batch_var, out, keep, momentum, unbiased)
+    if not _run("running_moments", *args):
+        np.add(keep * mean, momentum * batch_mean, out=out[0])
+        np.add(keep * var, momentum * (batch_var * unbiased), out=out[1])
+    return out[0], out[1]
 
 
 def _blocks(array, groups):
@@ -411,17 +412,22 @@ def column_moments(x, centered, epsilon, share=None, groups=1):
     return mean, var, inv_std
 
 
-def batch_norm_gradients(grad, centered, inv_std, gamma, share=None, groups=1):
+def batch_norm_gradients(
+    grad, centered, inv_std, gamma, share=None, groups=1, activation=None
+):
     """Batch normalization's gradients: ``dgamma`` and ``dbeta`` returned, the
     gradient with respect to the input written in ``grad``.
 
-    ``dbeta = sum(grad)`` and ``dgamma = sum(grad * centered) * inv_std``
-    over the rows of each block, then ``grad = (grad - (centered * a + b)
-    * share) * s`` (without ``share`` where it is None), with ``a =
-    inv_std * dgamma / n``, ``b = dbeta / n`` (``n`` the block's rows;
-    undivided with ``share``, the rows' weights) and ``s = gamma * inv_std``
-    (``inv_std`` where ``gamma`` is None). ``groups`` and ``share`` are as
-    for :func:`column_moments`; ``centered`` may be overwritten.
+    With ``activation``, ``(name, output)`` of the activation that follows
+    the normalization, ``grad`` is first multiplied by its derivative at
+    ``output`` (in the same pass for the ReLU). Then ``dbeta = sum(grad)``
+    and ``dgamma = sum(grad * centered) * inv_std`` over the rows of each
+    block, and ``grad = (grad - (centered * a + b) * share) * s`` (without
+    ``share`` where it is None), with ``a = inv_std * dgamma / n``, ``b =
+    dbeta / n`` (``n`` the block's rows; undivided with ``share``, the rows'
+    weights) and ``s = gamma * inv_std`` (``inv_std`` where ``gamma`` is
+    None). ``groups`` and ``share`` are as for :func:`column_moments`;
+    ``centered`` may be overwritten.
 
     Examples
     --------
@@ -434,12 +440,18 @@ def batch_norm_gradients(grad, centered, inv_std, gamma, share=None, groups=1):
     >>> dgamma, dbeta, grad.ravel()
     (array([2.]), array([4.]), array([0., 0.]))
     """
+    if activation is not None and activation[0] != "relu":
+        activation_backward(*activation, grad)
+        activation = None
+    relu_out = None if activation is None else activation[1]
     dgamma, dbeta = np.empty((2, inv_std.shape[0]), dtype=grad.dtype)
     if _run(
         "batch_norm_gradients",
-        grad, centered, dgamma, dbeta, inv_std, gamma, share, groups,
+        grad, centered, relu_out, dgamma, dbeta, inv_std, gamma, share, groups,
     ):  # fmt: skip
         return dgamma, dbeta
+    if relu_out is not None:
+        relu_backward(relu_out, grad)
     blocks, centered_blocks = _blocks(grad, groups), _blocks(centered, groups)
     dbeta[...] = _sum_rows(blocks).ravel()
     dgamma[...] = _sum_rows(blocks * centered_blocks).ravel()

@@ -7,8 +7,8 @@
  *                      the sums divided by the number of samples)
  *     sgd              the step of SGD with momentum (Nesterov's or not)
  *     shift_activate   z = act(z + shift), a layer's bias and activation
- *     moving_average   out = keep * running + momentum * (batch * factor), the
- *                      running statistics' step
+ *     running_moments  keep * running + momentum * batch, for the running
+ *                      mean and variance (the batch's variance unbiased)
  *     subtract_columns x -= v[:, None], layer norm's centring
  *     subtract_row_max each row minus its maximum, the softmax's shift
  *     normalize_rows   layer and RMS norm's x_hat and output, with the ReLU
@@ -296,23 +296,33 @@ py_affine_activate(PyObject *self, PyObject *args)
 }
 
 static PyObject *
-py_moving_average(PyObject *self, PyObject *args)
+py_running_moments(PyObject *self, PyObject *args)
 {
     static const spec specs[] = {
-        {"running", REAL, 1, 0}, {"batch", REAL, 1, 0}, {"out", REAL, 1, 1}};
-    PyObject *objs[3];
-    double keep, momentum, factor;
-    Py_buffer v[3];
-    if (!PyArg_ParseTuple(args, "OOOddd", &objs[0], &objs[1], &objs[2], &keep,
-                          &momentum, &factor))
+        {"mean", REAL, 1, 0},       {"var", REAL, 1, 0},
+        {"batch_mean", REAL, 1, 0}, {"batch_var", REAL, 1, 0},
+        {"out", REAL, 2, 1},
+    };
+    PyObject *objs[5];
+    double keep, momentum, unbiased;
+    Py_buffer v[5];
+    if (!PyArg_ParseTuple(args, "OOOOOddd", &objs[0], &objs[1], &objs[2],
+                          &objs[3], &objs[4], &keep, &momentum, &unbiased))
         return NULL;
-    const char type = acquire_typed(objs, v, specs, 3);
-    if (!type || check_lengths(v, specs, 1, 3, v[0].shape[0], v, 3) < 0)
+    const char type = acquire_typed(objs, v, specs, 5);
+    if (!type || check_lengths(v, specs, 1, 4, v[0].shape[0], v, 5) < 0)
         return NULL;
     const Py_ssize_t n = v[0].shape[0];
-    DISPATCH(type, moving_average, n, v[0].buf, v[1].buf, v[2].buf, keep,
-             momentum, factor);
-    release_all(v, 3);
+    if (v[4].shape[0] != 2 || v[4].shape[1] != n) {
+        PyErr_Format(PyExc_ValueError, "out must have shape (2, %zd)", n);
+        release_all(v, 5);
+        return NULL;
+    }
+    const char *out = v[4].buf;
+    DISPATCH(type, running_moments, n, v[0].buf, v[1].buf, v[2].buf,
+             v[3].buf, (void *)out, (void *)(out + n * v[4].itemsize), keep,
+             momentum, unbiased);
+    release_all(v, 5);
     Py_RETURN_NONE;
 }
 
@@ -486,42 +496,46 @@ py_batch_norm_gradients(PyObject *self, PyObject *args)
 {
     static const spec specs[] = {
         {"grad", REAL, 2, 1, 0, 1}, {"centered", REAL, 2, 0},
-        {"dgamma", REAL, 1, 1},     {"dbeta", REAL, 1, 1},
-        {"inv_std", REAL, 1, 0},    {"gamma", REAL, 1, 0, 1},
-        {"share", REAL, 1, 0, 1},
+        {"relu_out", REAL, 2, 0, 1}, {"dgamma", REAL, 1, 1},
+        {"dbeta", REAL, 1, 1},      {"inv_std", REAL, 1, 0},
+        {"gamma", REAL, 1, 0, 1},   {"share", REAL, 1, 0, 1},
     };
-    PyObject *objs[7];
+    PyObject *objs[8];
     Py_ssize_t groups = 1;
-    Py_buffer v[7];
-    if (!PyArg_ParseTuple(args, "OOOOOOO|n", &objs[0], &objs[1], &objs[2],
-                          &objs[3], &objs[4], &objs[5], &objs[6], &groups))
+    Py_buffer v[8];
+    if (!PyArg_ParseTuple(args, "OOOOOOOO|n", &objs[0], &objs[1], &objs[2],
+                          &objs[3], &objs[4], &objs[5], &objs[6], &objs[7],
+                          &groups))
         return NULL;
-    const char type = acquire_typed(objs, v, specs, 7);
+    const char type = acquire_typed(objs, v, specs, 8);
     if (!type ||
-        check_same_shape(&v[0], &v[1], &specs[0], &specs[1], v, 7) < 0)
+        check_same_shape(&v[0], &v[1], &specs[0], &specs[1], v, 8) < 0 ||
+        (v[2].obj &&
+         check_same_shape(&v[0], &v[2], &specs[0], &specs[2], v, 8) < 0))
         return NULL;
     const Py_ssize_t rows = v[0].shape[0], cols = v[0].shape[1];
-    const Py_ssize_t per_group = block_rows(v, specs, 2, 5, groups, 7);
-    if (per_group < 0 || check_lengths(v, specs, 5, 6, cols, v, 7) < 0 ||
-        check_lengths(v, specs, 6, 7, rows, v, 7) < 0)
+    const Py_ssize_t per_group = block_rows(v, specs, 3, 6, groups, 8);
+    if (per_group < 0 || check_lengths(v, specs, 6, 7, cols, v, 8) < 0 ||
+        check_lengths(v, specs, 7, 8, rows, v, 8) < 0)
         return NULL;
-    if (v[0].buf == v[1].buf) {
-        release_all(v, 7);
-        return PyErr_Format(PyExc_ValueError, "centered must not be grad");
+    if (v[0].buf == v[1].buf || v[0].buf == v[2].buf) {
+        release_all(v, 8);
+        return PyErr_Format(PyExc_ValueError,
+                            "centered and relu_out must not be grad");
     }
     void *scratch = PyMem_Malloc(3 * cols * v[0].itemsize);
     if (!scratch) {
-        release_all(v, 7);
+        release_all(v, 8);
         return PyErr_NoMemory();
     }
     Py_BEGIN_ALLOW_THREADS
-    DISPATCH(type, batch_norm_gradients, rows, cols, v[0].buf,
-             v[1].buf, v[4].buf, v[5].obj ? v[5].buf : NULL,
-             v[6].obj ? v[6].buf : NULL, v[2].buf, v[3].buf, scratch,
+    DISPATCH(type, batch_norm_gradients, rows, cols, v[0].buf, v[1].buf,
+             v[5].buf, v[6].obj ? v[6].buf : NULL, v[7].obj ? v[7].buf : NULL,
+             v[2].obj ? v[2].buf : NULL, v[3].buf, v[4].buf, scratch,
              per_group);
     Py_END_ALLOW_THREADS
     PyMem_Free(scratch);
-    release_all(v, 7);
+    release_all(v, 8);
     Py_RETURN_NONE;
 }
 
@@ -546,10 +560,11 @@ static PyMethodDef methods[] = {
      "affine_activate(x, out, scale, shift, activation[, groups]): out = "
      "act(x * scale + shift), per column (scale per block of rows with "
      "groups: equal blocks of rows, a vector each, end to end); activation 0 (identity) or 1 (relu)."},
-    {"moving_average", py_moving_average, METH_VARARGS,
-     "moving_average(running, batch, out, keep, momentum, factor): out = keep "
-     "* running + momentum * (batch * factor), a step of a running "
-     "statistic."},
+    {"running_moments", py_running_moments, METH_VARARGS,
+     "running_moments(mean, var, batch_mean, batch_var, out, keep, momentum, "
+     "unbiased): the running statistics' step, out[0] = keep * mean + "
+     "momentum * batch_mean and out[1] = keep * var + momentum * (batch_var "
+     "* unbiased)."},
     {"subtract_row_max", py_subtract_row_max, METH_VARARGS,
      "subtract_row_max(z): each row of z minus its maximum, in place (NaN "
      "where the row holds NaN)."},
@@ -574,11 +589,13 @@ static PyMethodDef methods[] = {
      "for none) the means are sums of share * x and share * centered**2. "
      "Each sum runs over the rows in order, as numpy's over axis 0."},
     {"batch_norm_gradients", py_batch_norm_gradients, METH_VARARGS,
-     "batch_norm_gradients(grad, centered, dgamma, dbeta, inv_std, gamma, "
-     "share[, groups]): per block of rows, dbeta = sum(grad), dgamma = "
-     "sum(grad * centered) * inv_std, then grad = (grad - (centered * a + b) "
-     "* share) * s in place (centered not grad), with a = inv_std * dgamma / n and b = dbeta / n "
-     "(undivided with share), s = gamma * inv_std (gamma None for 1)."},
+     "batch_norm_gradients(grad, centered, relu_out, dgamma, dbeta, inv_std, "
+     "gamma, share[, groups]): per block of rows (as for column_moments), "
+     "grad *= (relu_out > 0) first where relu_out is not None, then dbeta = "
+     "sum(grad), dgamma = sum(grad * centered) * inv_std, and grad = (grad - "
+     "(centered * a + b) * share) * s in place (centered and relu_out not "
+     "grad), with a = inv_std * dgamma / n and b = dbeta / n (undivided with "
+     "share), s = gamma * inv_std (gamma None for 1)."},
     {NULL, NULL, 0, NULL},
 };
 

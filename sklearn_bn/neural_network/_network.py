@@ -550,16 +550,19 @@ class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
             if activation is None:
                 activation = activations[i]
             # Back through the normalization and the activation, in the
-            # reverse of their order.
+            # reverse of their order; the kind's first pass takes the
+            # activation's derivative where it fuses the activation.
+            normalization, arrays = layer_cache.normalization, trained[i - 1]
             if after:
+                delta, layer_grads = kind._backward(delta, normalization, arrays)
+                _fused.activation_backward(self.activation, activation, delta)
+            elif kind.fuses_activation:
                 delta, layer_grads = kind._backward(
-                    delta, layer_cache.normalization, trained[i - 1]
+                    delta, normalization, arrays, (self.activation, activation)
                 )
-            _fused.activation_backward(self.activation, activation, delta)
-            if not after:
-                delta, layer_grads = kind._backward(
-                    delta, layer_cache.normalization, trained[i - 1]
-                )
+            else:
+                _fused.activation_backward(self.activation, activation, delta)
+                delta, layer_grads = kind._backward(delta, normalization, arrays)
             # (strict: every trained array gets its gradient written.)
             pairs = zip(kind.trained_names, layer_grads, strict=True)
             for j, (_, grad) in enumerate(pairs):

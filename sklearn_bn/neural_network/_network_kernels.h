@@ -5,9 +5,9 @@
  * _fused.py computes, operation by operation (see _kernels.c).
  */
 
-#define KERNELS(SUFFIX, T, SQRT)                                                     \
-    /* The gradient from the backward pass's sums: (g + alpha * p) / n for  \
-       the first n_decayed values (the weights), g / n for the others. */     \
+#define KERNELS(SUFFIX, T, SQRT)                                               \
+    /* The gradient from the backward pass's sums: (g + alpha * p) / n for     \
+       the first n_decayed values (the weights), g / n for the others. */      \
     static inline T finish_##SUFFIX(Py_ssize_t i, Py_ssize_t n_decayed, T g,   \
                                     T p, T alpha, T n)                         \
     {                                                                          \
@@ -61,16 +61,23 @@
         }                                                                      \
     }                                                                          \
                                                                                \
-    MULTIVERSION static void moving_average_##SUFFIX(                          \
-        Py_ssize_t n, const T *RESTRICT running, const T *RESTRICT batch,      \
-        T *RESTRICT out, T keep, T momentum, T factor)                         \
+    /* The running statistics' step: mean_out = keep * mean + momentum *       \
+       batch_mean, var_out = keep * var + momentum * (batch_var *              \
+       unbiased). */                                                           \
+    MULTIVERSION static void running_moments_##SUFFIX(                         \
+        Py_ssize_t n, const T *RESTRICT mean, const T *RESTRICT var,           \
+        const T *RESTRICT batch_mean, const T *RESTRICT batch_var,             \
+        T *RESTRICT mean_out, T *RESTRICT var_out, T keep, T momentum,         \
+        T unbiased)                                                            \
     {                                                                          \
-        for (Py_ssize_t i = 0; i < n; i++)                                     \
-            out[i] = keep * running[i] + momentum * (batch[i] * factor);       \
+        for (Py_ssize_t i = 0; i < n; i++) {                                   \
+            mean_out[i] = keep * mean[i] + momentum * batch_mean[i];           \
+            var_out[i] = keep * var[i] + momentum * (batch_var[i] * unbiased); \
+        }                                                                      \
     }                                                                          \
                                                                                \
-    /* Each row minus its maximum (NaN if the row holds one, as numpy's     \
-       maximum): the softmax's shift, exact. */                               \
+    /* Each row minus its maximum (NaN if the row holds one, as numpy's        \
+       maximum): the softmax's shift, exact. */                                \
     static void subtract_row_max_##SUFFIX(Py_ssize_t rows, Py_ssize_t cols,    \
                                           T *RESTRICT z)                       \
     {                                                                          \
@@ -97,8 +104,8 @@
         }                                                                      \
     }                                                                          \
                                                                                \
-    /* x_hat = x * factor (per row), in place; out = act(x_hat * gamma +      \
-       beta) (per column, beta NULL for none). */                             \
+    /* x_hat = x * factor (per row), in place; out = act(x_hat * gamma +       \
+       beta) (per column, beta NULL for none). */                              \
     MULTIVERSION static void normalize_rows_##SUFFIX(                          \
         Py_ssize_t rows, Py_ssize_t cols, T *RESTRICT x,                       \
         const T *RESTRICT factor, const T *RESTRICT gamma,                     \
@@ -119,8 +126,8 @@
         }                                                                      \
     }                                                                          \
                                                                                \
-    /* g = (g - (x_hat * s + m)) * inv, s, m and inv per row (m NULL for    \
-       none): layer and RMS norm's gradient with respect to their input. */   \
+    /* g = (g - (x_hat * s + m)) * inv, s, m and inv per row (m NULL for       \
+       none): layer and RMS norm's gradient with respect to their input. */    \
     MULTIVERSION static void row_norm_input_##SUFFIX(                          \
         Py_ssize_t rows, Py_ssize_t cols, T *RESTRICT g,                       \
         const T *RESTRICT x_hat, const T *RESTRICT s, const T *RESTRICT m,     \
@@ -141,22 +148,26 @@
         }                                                                      \
     }                                                                          \
                                                                                \
+    /* The ReLU's derivative for delta at output a: delta * 1 is delta, and    \
+       delta * 0 is numpy's product where the unit was off (a signed zero,     \
+       or NaN for a non-finite delta): a select of the two, which              \
+       vectorizes, where a product by the comparison's result compiles to a    \
+       branch. */                                                              \
+    static inline T relu_derivative_##SUFFIX(T a, T delta)                     \
+    {                                                                          \
+        return a > 0 ? delta : delta * (T)0;                                   \
+    }                                                                          \
+                                                                               \
     MULTIVERSION static void relu_backward_##SUFFIX(                           \
         Py_ssize_t n, const T *RESTRICT a, T *RESTRICT delta)                  \
     {                                                                          \
-        /* delta * 1 is delta, and delta * 0 is numpy's product where the   \
-           unit was off (a signed zero, or NaN for a non-finite delta): a     \
-           select of the two, which vectorizes, where a product by the        \
-           comparison's result compiles to a branch. */                       \
-        for (Py_ssize_t i = 0; i < n; i++) {                                   \
-            const T d = delta[i], off = d * (T)0;                              \
-            delta[i] = a[i] > 0 ? d : off;                                     \
-        }                                                                      \
+        for (Py_ssize_t i = 0; i < n; i++)                                     \
+            delta[i] = relu_derivative_##SUFFIX(a[i], delta[i]);               \
     }                                                                          \
                                                                                \
-    /* The kernels below take per-column vectors for each of the equal      \
-       blocks of rows_per_group rows (ghost batch norm's virtual batches;    \
-       one block for batch norm): the vector of block g at v + g * cols. */   \
+    /* The kernels below take per-column vectors for each of the equal         \
+       blocks of rows_per_group rows (ghost batch norm's virtual batches;      \
+       one block for batch norm): the vector of block g at v + g * cols. */    \
     MULTIVERSION static void affine_activate_##SUFFIX(                         \
         Py_ssize_t rows, Py_ssize_t cols, const T *RESTRICT x,                 \
         T *RESTRICT out, const T *RESTRICT scale, const T *RESTRICT shift,     \
@@ -230,18 +241,19 @@
         }                                                                      \
     }                                                                          \
                                                                                \
-    /* Batch norm's gradients, per block: dbeta = sum(grad), dgamma =          \
-       sum(grad * centered) * inv_std, then the gradient with respect to the   \
-       input, grad = (grad - (centered * a + b) [* share]) * s in place, with  \
-       a = inv_std * dgamma / n, b = dbeta / n (undivided with share, the      \
-       rows' weights) and s = gamma * inv_std (inv_std with gamma NULL).       \
-       scratch holds 3 * cols values. */                                       \
+    /* Batch norm's gradients, per block: with relu_out, grad first takes      \
+       the derivative of the ReLU whose output it is (in place); then dbeta    \
+       = sum(grad), dgamma = sum(grad * centered) * inv_std, and the           \
+       gradient with respect to the input, grad = (grad - (centered * a +      \
+       b) [* share]) * s in place, with a = inv_std * dgamma / n, b = dbeta    \
+       / n (undivided with share, the rows' weights) and s = gamma *           \
+       inv_std (inv_std with gamma NULL). scratch holds 3 * cols values. */    \
     MULTIVERSION static void batch_norm_gradients_##SUFFIX(                    \
         Py_ssize_t rows, Py_ssize_t cols, T *RESTRICT grad,                    \
         const T *RESTRICT centered, const T *RESTRICT inv_std,                 \
         const T *RESTRICT gamma, const T *RESTRICT share,                      \
-        T *RESTRICT dgamma, T *RESTRICT dbeta, T *RESTRICT scratch,            \
-        Py_ssize_t rows_per_group)                                             \
+        const T *RESTRICT relu_out, T *RESTRICT dgamma, T *RESTRICT dbeta,     \
+        T *RESTRICT scratch, Py_ssize_t rows_per_group)                        \
     {                                                                          \
         const T count = (T)rows_per_group;                                     \
         T *RESTRICT a = scratch, *RESTRICT b = scratch + cols;                 \
@@ -251,17 +263,24 @@
             T *RESTRICT dg = dgamma + offset, *RESTRICT db = dbeta + offset;   \
             const T *RESTRICT r = inv_std + offset;                            \
             const Py_ssize_t stop = start + rows_per_group;                    \
-            for (Py_ssize_t j = 0; j < cols; j++) {                            \
-                db[j] = grad[start * cols + j];                                \
-                dg[j] = grad[start * cols + j] * centered[start * cols + j];   \
-            }                                                                  \
-            for (Py_ssize_t i = start + 1; i < stop; i++) {                    \
-                const T *RESTRICT g = grad + i * cols;                         \
+            for (Py_ssize_t i = start; i < stop; i++) {                        \
+                T *RESTRICT g = grad + i * cols;                               \
                 const T *RESTRICT c = centered + i * cols;                     \
-                for (Py_ssize_t j = 0; j < cols; j++) {                        \
-                    db[j] = db[j] + g[j];                                      \
-                    dg[j] = dg[j] + g[j] * c[j];                               \
+                if (relu_out) {                                                \
+                    const T *RESTRICT o = relu_out + i * cols;                 \
+                    for (Py_ssize_t j = 0; j < cols; j++)                      \
+                        g[j] = relu_derivative_##SUFFIX(o[j], g[j]);           \
                 }                                                              \
+                if (i == start)                                                \
+                    for (Py_ssize_t j = 0; j < cols; j++) {                    \
+                        db[j] = g[j];                                          \
+                        dg[j] = g[j] * c[j];                                   \
+                    }                                                          \
+                else                                                           \
+                    for (Py_ssize_t j = 0; j < cols; j++) {                    \
+                        db[j] = db[j] + g[j];                                  \
+                        dg[j] = dg[j] + g[j] * c[j];                           \
+                    }                                                          \
             }                                                                  \
             for (Py_ssize_t j = 0; j < cols; j++) {                            \
                 dg[j] = dg[j] * r[j];                                          \

@@ -109,7 +109,10 @@ class Normalization(BaseEstimator):
     fuses_activation : bool
         Whether ``_forward`` takes ``activation``, the name of the hidden
         activation, and returns the activation of its output (in one pass
-        with it where the kernels can). Where False, the network applies it.
+        with it where the kernels can), and ``_backward`` takes
+        ``activation``, ``(name, output)``, and applies its derivative to
+        ``grad_out`` first (in one pass with its own where the kernels can).
+        Where False, the network applies both.
     """
 
     _parameter_constraints: dict = {}

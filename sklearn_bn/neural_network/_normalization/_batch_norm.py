@@ -20,7 +20,7 @@ from .._fused import (
     affine_activate,
     batch_norm_gradients,
     column_moments,
-    moving_average,
+    running_moments,
 )
 from ._base import BatchStats, Normalization, weighted_count
 
@@ -108,7 +108,7 @@ def batch_normalized(z, epsilon, sample_weight=None, overwrite=False):
     return cache, BatchStats(weighted_count(sample_weight, count), mean, var)
 
 
-def batch_norm_backward(grad_out, cache, gamma):
+def batch_norm_backward(grad_out, cache, gamma, activation=None):
     """The exact gradient of batch normalization in training mode.
 
     The gradient flows through the batch mean and variance too, which gives
@@ -134,6 +134,11 @@ def batch_norm_backward(grad_out, cache, gamma):
         From :func:`batch_norm_forward`.
     gamma : ndarray of shape (n_units,) or None
         None for a scale of 1 (``affine=False``).
+    activation : tuple (name, output) or None, default=None
+        The activation applied to the normalization's output, and its
+        output: ``grad_out`` is then the gradient with respect to the
+        activation's output, and first takes its derivative (in the same
+        pass for the ReLU).
 
     Returns
     -------
@@ -158,7 +163,7 @@ def batch_norm_backward(grad_out, cache, gamma):
     """
     centered, inv_std, weight_share = cache
     dgamma, dbeta = batch_norm_gradients(
-        grad_out, centered, inv_std, gamma, weight_share
+        grad_out, centered, inv_std, gamma, weight_share, activation=activation
     )
     return grad_out, dgamma, dbeta
 
@@ -200,11 +205,15 @@ def update_running_stats(running_mean, running_var, stats, momentum):
     """
     # exponential_average's expression, without its NaN handling (the
     # scaler's missing features), which a network's statistics never need.
-    keep = 1.0 - momentum
     unbiased = stats.count / (stats.count - 1)
-    return (
-        moving_average(running_mean, stats.mean, keep, momentum),
-        moving_average(running_var, stats.var, keep, momentum, unbiased),
+    return running_moments(
+        running_mean,
+        running_var,
+        stats.mean,
+        stats.var,
+        1.0 - momentum,
+        momentum,
+        unbiased,
     )
 
 
@@ -419,9 +428,9 @@ class BatchNorm(Normalization):
             z, gamma, beta, self.epsilon, sample_weight, overwrite, activation
         )
 
-    def _backward(self, grad_out, cache, trained):
+    def _backward(self, grad_out, cache, trained, activation=None):
         gamma, _ = self._gamma_beta(trained)
-        dz, dgamma, dbeta = batch_norm_backward(grad_out, cache, gamma)
+        dz, dgamma, dbeta = batch_norm_backward(grad_out, cache, gamma, activation)
         return dz, (dgamma, dbeta) if self.affine else ()
 
     def _check(self, batch_stats):
@@ -583,20 +592,20 @@ class GhostBatchNorm(BatchNorm):
             BatchStats(*(np.concatenate(a) for a in zip(*stats, strict=True))),
         )
 
-    def _backward(self, grad_out, cache, trained):
+    def _backward(self, grad_out, cache, trained, activation=None):
         # Each part's dz is written in grad_out's rows (views of them).
         gamma = trained[0]
         dgamma = dbeta = 0
         for rows, chunk_cache in cache:
             grad = grad_out[rows]
+            part = None if activation is None else (activation[0], activation[1][rows])
             if chunk_cache.centered.ndim == 3:
-                grad = grad.reshape(chunk_cache.centered.shape)
                 _, chunk_dgamma, chunk_dbeta = _grouped_backward(
-                    grad, chunk_cache, gamma
+                    grad, chunk_cache, gamma, part
                 )
             else:
                 _, chunk_dgamma, chunk_dbeta = batch_norm_backward(
-                    grad, chunk_cache, gamma
+                    grad, chunk_cache, gamma, part
                 )
             dgamma = dgamma + chunk_dgamma
             dbeta = dbeta + chunk_dbeta
@@ -652,19 +661,21 @@ def _grouped_normalized(z, epsilon, sample_weight=None):
     return cache, BatchStats(counts, mean, var)
 
 
-def _grouped_backward(grad_out, cache, gamma):
-    """:func:`batch_norm_backward` of each of ``k`` batches at once; overwrites
-    ``grad_out`` (which becomes ``dz``)."""
+def _grouped_backward(grad_out, cache, gamma, activation=None):
+    """:func:`batch_norm_backward` of each of ``k`` batches at once, for
+    ``grad_out`` of shape (k * size, n_units); overwrites ``grad_out`` (which
+    becomes ``dz``)."""
     centered, inv_std, weight_share = cache
-    k, size, n_units = grad_out.shape
+    k, size, n_units = centered.shape
     share = None if weight_share is None else weight_share.ravel()
     dgamma, dbeta = batch_norm_gradients(
-        grad_out.reshape(k * size, n_units),
+        grad_out,
         centered.reshape(k * size, n_units),
         inv_std.ravel(),
         gamma,
         share,
         groups=k,
+        activation=activation,
     )
     return (
         grad_out,

@@ -181,10 +181,10 @@ class BatchRenorm(Normalization):
         )
         return out, RenormCache(cache, r, d), stats
 
-    def _backward(self, grad_out, cache, trained):
+    def _backward(self, grad_out, cache, trained, activation=None):
         gamma = trained[0]
         dz, dgamma_hat, dbeta = batch_norm_backward(
-            grad_out, cache.batch_norm, gamma * cache.r
+            grad_out, cache.batch_norm, gamma * cache.r, activation
         )
         # out = gamma * (r * x_hat + d) + beta, with r and d constants.
         return dz, (cache.r * dgamma_hat + cache.d * dbeta, dbeta)

@@ -11,7 +11,12 @@ import numpy as np
 
 from ...utils._compat import Interval
 from .._base import ACTIVATIONS
-from .._fused import normalize_rows, row_norm_input, subtract_columns
+from .._fused import (
+    activation_backward,
+    normalize_rows,
+    row_norm_input,
+    subtract_columns,
+)
 from ._base import Normalization
 
 
@@ -193,7 +198,9 @@ class LayerNorm(Normalization):
         )
         return out, cache, None
 
-    def _backward(self, grad_out, cache, trained):
+    def _backward(self, grad_out, cache, trained, activation=None):
+        if activation is not None:
+            activation_backward(*activation, grad_out)
         gamma = trained[0] if self.affine else None
         dz, dgamma, dbeta = layer_norm_backward(grad_out, cache, gamma)
         return dz, (dgamma, dbeta) if self.affine else ()
@@ -271,7 +278,9 @@ class RMSNorm(Normalization):
         )
         return out, cache, None
 
-    def _backward(self, grad_out, cache, trained):
+    def _backward(self, grad_out, cache, trained, activation=None):
+        if activation is not None:
+            activation_backward(*activation, grad_out)
         gamma = trained[0] if self.affine else None
         dz, dgamma = rms_norm_backward(grad_out, cache, gamma)
         return dz, (dgamma,) if self.affine else ()
