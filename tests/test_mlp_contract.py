@@ -11,11 +11,15 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.datasets import load_iris, make_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import PoissonRegressor
 from sklearn.neural_network import MLPClassifier, MLPRegressor
+from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.fixes import parse_version
 
 from sklearn_bn import (
@@ -27,6 +31,7 @@ from sklearn_bn import (
     LayerNorm,
     RMSNorm,
 )
+from sklearn_bn.neural_network._multilayer_perceptron import _fitted_label_binarizer
 from sklearn_bn.neural_network._training import TrainingMixin
 from sklearn_bn.utils._compat import SKLEARN_VERSION
 
@@ -482,3 +487,18 @@ def test_skops_round_trip_of_the_regressor():
 def test_message_of_a_too_small_validation_set():
     with pytest.raises(ValueError, match=re.escape("The validation set is too small")):
         BatchNormMLPRegressor(early_stopping=True).fit(X_IRIS[:3], Y_IRIS[:3])
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    values=hnp.arrays("int64", st.integers(1, 30), elements=st.integers(0, 6)),
+    dtype=st.sampled_from(["int8", "int64", "uint16", "bool", "float32", "float64"]),
+)
+def test_the_label_binarizer_is_fitted_as_scikit_learn_fits_it(values, dtype):
+    labels = values.astype(dtype)
+    # The shortcut of integer labels gives the attributes LabelBinarizer.fit
+    # gives: the classes, and binary or multiclass.
+    fitted, expected = _fitted_label_binarizer(labels), LabelBinarizer().fit(labels)
+    assert fitted.y_type_ == expected.y_type_
+    assert fitted.sparse_input_ == expected.sparse_input_
+    assert_array_equal(fitted.classes_, expected.classes_, strict=True)

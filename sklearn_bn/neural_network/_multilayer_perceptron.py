@@ -30,9 +30,9 @@ def _check_solver(estimator):
 
 def _fitted_label_binarizer(y):
     """``LabelBinarizer().fit(y)``; for numeric labels of one column, the
-    same attributes from one ``type_of_target`` and ``np.unique`` (the fit
-    calls the former twice, through ``unique_labels``: a tenth of a small
-    network's epoch).
+    same attributes from one ``np.unique`` and, for floats, one
+    ``type_of_target`` (the fit calls the latter twice, through
+    ``unique_labels``: a tenth of a small network's epoch).
 
     Examples
     --------
@@ -43,12 +43,18 @@ def _fitted_label_binarizer(y):
     """
     if not (isinstance(y, np.ndarray) and y.ndim == 1 and y.dtype.kind in "biuf"):
         return LabelBinarizer().fit(y)
-    y_type = type_of_target(y, input_name="y")
-    if y_type not in ("binary", "multiclass"):
-        return LabelBinarizer().fit(y)
+    classes = np.unique(y)
+    if y.dtype.kind == "f":
+        y_type = type_of_target(y, input_name="y")
+        if y_type not in ("binary", "multiclass"):
+            return LabelBinarizer().fit(y)
+    else:
+        # type_of_target's answer for integers of one column, without its
+        # checks and its second np.unique.
+        y_type = "multiclass" if len(classes) > 2 else "binary"
     binarizer = LabelBinarizer()
     binarizer.y_type_, binarizer.sparse_input_ = y_type, False
-    binarizer.classes_ = np.unique(y)
+    binarizer.classes_ = classes
     return binarizer
 
 
