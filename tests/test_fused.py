@@ -2,6 +2,10 @@
 of the numpy code they replace (``neural_network/_fused.py``), and refuse
 what they cannot take."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -345,3 +349,120 @@ def test_the_kernels_refuse_what_they_cannot_take():
     with pytest.raises(ValueError):
         kernels.sgd(target, ones, np.ones(5), *sgd)
     assert_array_equal(target, ones)
+
+
+# The networks' kernels' entry points, each with the arguments of a valid
+# call for ``rows`` x ``cols`` arrays in ``groups`` blocks of rows (``a(shape)``
+# an array, ``o(shape)`` an array or None).
+_FUZZ_SCRIPT = """
+import warnings
+
+import numpy as np
+from sklearn_bn.neural_network import _kernels
+
+warnings.simplefilter("ignore")
+rng = np.random.default_rng(0)
+n_cases = {n_cases}
+
+
+def values(shape, dtype):
+    with np.errstate(all="ignore"):
+        scaled = rng.standard_normal(shape) * 10.0 ** rng.integers(-40, 40, shape)
+        scaled[rng.random(shape) < 0.05] = np.nan
+        return np.asarray(scaled).astype(dtype)
+
+
+def valid(name, r, c, g, dtype):
+    a = lambda *shape: values(shape, dtype)
+    o = lambda *shape: None if rng.random() < 0.3 else a(*shape)
+    n = r * c
+    lr, b1, b2, eps = 1e-3, 0.9, 0.999, 1e-8
+    x = a(r, c)
+    return {{
+        "adam": [a(n), a(n), a(n), np.abs(a(n)), lr, b1, b2, eps,
+                 int(rng.integers(0, n + 1)), 1e-4, 3.0],
+        "sgd": [a(n), a(n), a(n), lr, 0.9, True, int(rng.integers(0, n + 1)),
+                1e-4, 3.0],
+        "shift_activate": [x, a(c), int(rng.integers(0, 2))],
+        "affine_activate": [x, a(r, c), a(g * c), a(c), 1, g],
+        "running_moments": [a(c), a(c), a(c), a(c), a(2, c), 0.9, 0.1, 1.5],
+        "subtract_row_max": [x],
+        "subtract_columns": [x, a(r)],
+        "normalize_rows": [x, a(r, c), a(r), a(c), o(c), 1],
+        "row_norm_input": [x, a(r, c), a(r), o(r), a(r)],
+        "relu_backward": [a(r, c), x],
+        "column_moments": [x, x if rng.random() < 0.5 else a(r, c), a(g * c),
+                           a(g * c), a(g * c), o(r), 1e-5, g],
+        "batch_norm_gradients": [x, a(r, c), o(r, c), a(g * c), a(g * c),
+                                 a(g * c), o(c), o(r), g],
+    }}[name]
+
+
+def wrong(arg):
+    # Another argument in its place: a wrong shape, dtype or layout, a read-only
+    # or empty array, None, a list, an odd number.
+    choice = rng.integers(9)
+    if isinstance(arg, (bool, int, float)) or choice == 0:
+        return [-1, 0, 2**40, np.nan, np.inf, 0.5, None, "x"][rng.integers(8)]
+    if arg is None or choice == 1:
+        return values((int(rng.integers(0, 5)),), "float64")
+    arg = np.asarray(arg)
+    if arg.dtype.kind not in "biufc":  # an earlier replacement's string
+        return None
+    if choice == 2:
+        return arg.astype(["float16", "int64", "complex128", ">f8"][rng.integers(4)])
+    if choice == 3 and arg.ndim:
+        return arg[::2]
+    if choice == 4:
+        return arg.T
+    if choice == 5:
+        arg = arg.copy()
+        arg.flags.writeable = False
+        return arg
+    if choice == 6:
+        return arg.reshape(-1)[: max(arg.size - 1, 0)]
+    if choice == 7:
+        return arg.tolist()
+    return None
+
+
+names = ["adam", "sgd", "shift_activate", "affine_activate", "running_moments",
+         "subtract_row_max", "subtract_columns", "normalize_rows",
+         "row_norm_input", "relu_backward", "column_moments",
+         "batch_norm_gradients"]
+succeeded = 0
+for case in range(n_cases):
+    name = names[case % len(names)]
+    g = int(rng.integers(1, 4))
+    r, c = g * int(rng.integers(0, 6)), int(rng.integers(0, 9))
+    dtype = ["float32", "float64"][case % 2]
+    args = valid(name, r, c, g, dtype)
+    for _ in range(int(rng.choice([0, 0, 1, 2]))):
+        k = int(rng.integers(len(args)))
+        args[k] = wrong(args[k])
+    try:
+        getattr(_kernels, name)(*args)
+        succeeded += 1
+    except (ValueError, TypeError, OverflowError):
+        pass
+print("done", n_cases, succeeded)
+"""
+
+
+@needs_kernels
+def test_the_kernels_never_crash_on_any_arguments():
+    # Valid calls of every entry point (empty arrays, NaN and extreme values
+    # among them), and calls with one or two arguments replaced by a wrong
+    # shape, dtype or layout, a read-only array, None, a list or an odd
+    # number: a result or a ValueError or TypeError, never a crash of the
+    # interpreter (the calls run in a subprocess).
+    n_cases = 50 * int(os.environ.get("SKLEARN_BN_FUZZ_EXAMPLES", "60"))
+    script = _FUZZ_SCRIPT.format(n_cases=n_cases)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    done, cases, succeeded = result.stdout.split()
+    assert (done, int(cases)) == ("done", n_cases)
+    # Many calls were valid and ran to the end.
+    assert int(succeeded) > n_cases // 4
