@@ -19,7 +19,8 @@
  *     relu_backward    delta *= (a > 0), the ReLU's derivative
  *     column_moments   batch norm's mean, variance and centring, per block
  *     batch_norm_gradients
- *                      batch norm's dgamma, dbeta and dz, per block
+ *                      batch norm's dgamma, dbeta and dz, per block, after
+ *                      the ReLU's derivative where the ReLU follows it
  *
  * Each computes what the numpy code of the networks computes, operation by
  * operation in the same order and rounding (the products and sums are not
@@ -27,8 +28,9 @@
  * so that a fit gives the same bits with the kernels and without them; the
  * tests compare the two. Batch norm's sums over the rows run row after row,
  * as numpy's sums over axis 0 of a C-contiguous array do; the other
- * reductions stay with numpy and BLAS. The activations fused here are the identity and the ReLU: numpy's tanh and exp are its own
- * vectorized functions, which the C library's do not reproduce to the bit.
+ * reductions stay with numpy and BLAS. The activations fused here are the
+ * identity and the ReLU: numpy's tanh and exp are its own vectorized
+ * functions, which the C library's do not reproduce to the bit.
  *
  * The boundary takes buffers (numpy arrays among them) and checks them before
  * anything runs: C-contiguous, float32 or float64 in native byte order, all
