@@ -158,6 +158,24 @@ rows_per_group(Py_ssize_t rows, Py_ssize_t groups)
     return rows / groups;
 }
 
+/* Check a kernel's per-block column vectors (groups * cols items each) and
+   take the rows per block; -1 with an exception set and everything
+   released. */
+static Py_ssize_t
+block_rows(Py_buffer *v, const spec *specs, int first, int last,
+           Py_ssize_t groups, int n_all)
+{
+    const Py_ssize_t rows = v[0].shape[0], cols = v[0].shape[1];
+    const Py_ssize_t per_group = rows_per_group(rows, groups);
+    if (per_group < 0) {
+        release_all(v, n_all);
+        return -1;
+    }
+    if (check_lengths(v, specs, first, last, groups * cols, v, n_all) < 0)
+        return -1;
+    return per_group;
+}
+
 static PyObject *
 py_adam(PyObject *self, PyObject *args)
 {
@@ -281,13 +299,8 @@ py_affine_activate(PyObject *self, PyObject *args)
         check_same_shape(&v[0], &v[1], &specs[0], &specs[1], v, 4) < 0)
         return NULL;
     const Py_ssize_t rows = v[0].shape[0], cols = v[0].shape[1];
-    const Py_ssize_t per_group = rows_per_group(rows, groups);
-    if (per_group < 0) {
-        release_all(v, 4);
-        return NULL;
-    }
-    if (check_lengths(v, specs, 2, 3, groups * cols, v, 4) < 0 ||
-        check_lengths(v, specs, 3, 4, cols, v, 4) < 0)
+    const Py_ssize_t per_group = block_rows(v, specs, 2, 3, groups, 4);
+    if (per_group < 0 || check_lengths(v, specs, 3, 4, cols, v, 4) < 0)
         return NULL;
     Py_BEGIN_ALLOW_THREADS
     DISPATCH(type, affine_activate, rows, cols, v[0].buf, v[1].buf, v[2].buf,
@@ -441,24 +454,6 @@ py_relu_backward(PyObject *self, PyObject *args)
     Py_END_ALLOW_THREADS
     release_all(v, 2);
     Py_RETURN_NONE;
-}
-
-/* Check a kernel's per-block column vectors (groups * cols items each) and
-   take the rows per block; -1 with an exception set and everything
-   released. */
-static Py_ssize_t
-block_rows(Py_buffer *v, const spec *specs, int first, int last,
-           Py_ssize_t groups, int n_all)
-{
-    const Py_ssize_t rows = v[0].shape[0], cols = v[0].shape[1];
-    const Py_ssize_t per_group = rows_per_group(rows, groups);
-    if (per_group < 0) {
-        release_all(v, n_all);
-        return -1;
-    }
-    if (check_lengths(v, specs, first, last, groups * cols, v, n_all) < 0)
-        return -1;
-    return per_group;
 }
 
 static PyObject *
