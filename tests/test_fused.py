@@ -378,24 +378,27 @@ def valid(name, r, c, g, dtype):
     n = r * c
     lr, b1, b2, eps = 1e-3, 0.9, 0.999, 1e-8
     x = a(r, c)
-    return {{
-        "adam": [a(n), a(n), a(n), np.abs(a(n)), lr, b1, b2, eps,
-                 int(rng.integers(0, n + 1)), 1e-4, 3.0],
-        "sgd": [a(n), a(n), a(n), lr, 0.9, True, int(rng.integers(0, n + 1)),
-                1e-4, 3.0],
-        "shift_activate": [x, a(c), int(rng.integers(0, 2))],
-        "affine_activate": [x, a(r, c), a(g * c), a(c), 1, g],
-        "running_moments": [a(c), a(c), a(c), a(c), a(2, c), 0.9, 0.1, 1.5],
-        "subtract_row_max": [x],
-        "subtract_columns": [x, a(r)],
-        "normalize_rows": [x, a(r, c), a(r), a(c), o(c), 1],
-        "row_norm_input": [x, a(r, c), a(r), o(r), a(r)],
-        "relu_backward": [a(r, c), x],
-        "column_moments": [x, x if rng.random() < 0.5 else a(r, c), a(g * c),
-                           a(g * c), a(g * c), o(r), 1e-5, g],
-        "batch_norm_gradients": [x, a(r, c), o(r, c), a(g * c), a(g * c),
-                                 a(g * c), o(c), o(r), g],
-    }}[name]
+    # Only the arguments of kernel ``name`` are drawn.
+    calls = {{
+        "adam": lambda: [a(n), a(n), a(n), np.abs(a(n)), lr, b1, b2, eps,
+                         int(rng.integers(0, n + 1)), 1e-4, 3.0],
+        "sgd": lambda: [a(n), a(n), a(n), lr, 0.9, True,
+                        int(rng.integers(0, n + 1)), 1e-4, 3.0],
+        "shift_activate": lambda: [x, a(c), int(rng.integers(0, 2))],
+        "affine_activate": lambda: [x, a(r, c), a(g * c), a(c), 1, g],
+        "running_moments": lambda: [a(c), a(c), a(c), a(c), a(2, c), 0.9, 0.1,
+                                    1.5],
+        "subtract_row_max": lambda: [x],
+        "subtract_columns": lambda: [x, a(r)],
+        "normalize_rows": lambda: [x, a(r, c), a(r), a(c), o(c), 1],
+        "row_norm_input": lambda: [x, a(r, c), a(r), o(r), a(r)],
+        "relu_backward": lambda: [a(r, c), x],
+        "column_moments": lambda: [x, x if rng.random() < 0.5 else a(r, c),
+                                   a(g * c), a(g * c), a(g * c), o(r), 1e-5, g],
+        "batch_norm_gradients": lambda: [x, a(r, c), o(r, c), a(g * c),
+                                         a(g * c), a(g * c), o(c), o(r), g],
+    }}
+    return calls[name]()
 
 
 def wrong(arg):
