@@ -9,7 +9,8 @@ import pytest
 import sklearn
 
 import sklearn_bn
-from sklearn_bn.utils import _compat
+from sklearn_bn.neural_network._normalization import NORMALIZATIONS
+from sklearn_bn.utils import _compat, _params
 
 PACKAGE = Path(sklearn_bn.__file__).parent
 TESTS = Path(__file__).parent
@@ -116,3 +117,43 @@ def test_callbacks_are_scikit_learns_where_it_has_them():
     else:
         with pytest.raises(ValueError, match=r"scikit-learn >= 1\.9"):
             _compat.CallbackSupportMixin().set_callbacks(object())
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [
+        sklearn_bn.BatchNormScaler,
+        sklearn_bn.BatchNormMLPClassifier,
+        sklearn_bn.BatchNormMLPRegressor,
+        *NORMALIZATIONS.values(),
+    ],
+    ids=lambda cls: cls.__name__,
+)
+def test_param_names_are_scikit_learns_read_once(cls):
+    # ParamNamesMixin keeps what BaseEstimator reads with inspect.signature.
+    from sklearn.base import BaseEstimator
+
+    expected = BaseEstimator._get_param_names.__func__(cls)
+    assert cls._get_param_names() == expected
+    assert sorted(cls().get_params()) == expected
+    # Read once: a second call does not read the signature again.
+    assert cls.__dict__[_params._CACHE] == tuple(expected)
+    # A list of its own each call, as scikit-learn's.
+    names = cls._get_param_names()
+    names.append("changed")
+    assert cls._get_param_names() == expected
+
+
+def test_a_subclass_reads_its_own_param_names():
+    # Read by the parent first: the subclass must not inherit its cache.
+    parent = sklearn_bn.BatchNormScaler
+    parent().get_params()
+
+    class Fixed(parent):
+        def __init__(self, gamma=1.0):
+            super().__init__(gamma=gamma)
+
+    assert Fixed._get_param_names() == ["gamma"]
+    assert Fixed().get_params() == {"gamma": 1.0}
+    assert parent._get_param_names() == sorted(parent().get_params())
+    assert parent._get_param_names() != ["gamma"]

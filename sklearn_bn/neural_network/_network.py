@@ -26,6 +26,7 @@ from ..utils._compat import (
     _check_sample_weight,
     _fit_context,
 )
+from ..utils._params import ParamNamesMixin
 from ..utils._rollback import restored_on_error
 from . import _fused
 from ._base import ACTIVATIONS, LOSSES, dot, glorot_uniform
@@ -76,7 +77,9 @@ _TRAINED_LISTS = (
 )
 
 
-class BaseBatchNormMLP(TrainingMixin, CallbackSupportMixin, BaseEstimator):
+class BaseBatchNormMLP(
+    TrainingMixin, CallbackSupportMixin, ParamNamesMixin, BaseEstimator
+):
     """The network, its passes and fit, shared by the classifier and the regressor.
 
     The hidden layers' normalization is the kind of ``_normalization.py``

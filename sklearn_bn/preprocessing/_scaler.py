@@ -20,6 +20,7 @@ from ..utils._compat import (
     _is_numpy_namespace,
     get_namespace_and_device,
 )
+from ..utils._params import ParamNamesMixin
 from ..utils._rollback import restored_on_error
 from ..utils._stats import (
     Moments,
@@ -93,7 +94,11 @@ def _is_weight_sum(n_samples_seen):
 
 
 class BatchNormScaler(
-    CallbackSupportMixin, OneToOneFeatureMixin, TransformerMixin, BaseEstimator
+    CallbackSupportMixin,
+    ParamNamesMixin,
+    OneToOneFeatureMixin,
+    TransformerMixin,
+    BaseEstimator,
 ):
     r"""Normalize each feature with batch statistics, then scale and shift it.
 

@@ -20,6 +20,8 @@ from typing import NamedTuple
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from ...utils._params import ParamNamesMixin
+
 
 class BatchStats(NamedTuple):
     """Statistics of one mini-batch: the mean and the biased variance.
@@ -73,7 +75,7 @@ def weighted_count(sample_weight, weight_sum):
     return float(max(weight_sum, effective))
 
 
-class Normalization(BaseEstimator):
+class Normalization(ParamNamesMixin, BaseEstimator):
     """Base class of the normalizations of a network's hidden layers.
 
     A subclass sets the class attributes below and implements the methods
