@@ -97,6 +97,53 @@ def test_optimizer_steps_give_the_bits_of_numpy(data, dtype, n):
 @given(
     data=st.data(),
     dtype=st.sampled_from(DTYPES),
+    n=st.integers(0, 21),
+    n_steps=st.integers(0, 5),
+)
+def test_running_moments_steps_give_the_bits_of_numpy_and_of_one_step_each(
+    data, dtype, n, n_steps
+):
+    mean, var = (data.draw(_values(dtype, n)) for _ in range(2))
+    batch_mean, batch_var = (data.draw(_values(dtype, (n_steps, n))) for _ in range(2))
+    scalars = st.floats(0.0, 1.0) | st.floats(allow_nan=True, allow_infinity=True)
+    keep, momentum = (
+        data.draw(st.lists(scalars, min_size=n_steps, max_size=n_steps))
+        for _ in range(2)
+    )
+    unbiased = data.draw(
+        st.lists(st.floats(1.0, 3.0), min_size=n_steps, max_size=n_steps)
+    )
+    steps = (keep, momentum, unbiased)
+    with np.errstate(all="ignore"):
+        after, reference, out, out_reference = _both(
+            _fused.running_moments, [mean, var, batch_mean, batch_var], *steps
+        )
+        # The inputs are read, never written.
+        for got, given in zip(
+            after + reference, 2 * [mean, var, batch_mean, batch_var], strict=True
+        ):
+            assert_array_equal(got, given, strict=True)
+        for got, expected in zip(out, out_reference, strict=True):
+            assert_array_equal(got, expected, strict=True)
+        # One call per step, each from the last one's result: the same bits.
+        one_by_one = (mean, var)
+        for t in range(n_steps):
+            one_by_one = _fused.running_moments(
+                *one_by_one,
+                batch_mean[t : t + 1],
+                batch_var[t : t + 1],
+                *([values[t]] for values in steps),
+            )
+        for got, expected in zip(out, one_by_one, strict=True):
+            assert_array_equal(got, expected, strict=True)
+            assert got.dtype == dtype
+
+
+@needs_kernels
+@settings(max_examples=60, deadline=None)
+@given(
+    data=st.data(),
+    dtype=st.sampled_from(DTYPES),
     shape=shapes,
     activation=st.sampled_from(["identity", "relu", "tanh", "logistic"]),
 )
@@ -108,12 +155,6 @@ def test_layer_passes_give_the_bits_of_numpy(data, dtype, shape, activation):
         assert_array_equal(after[0], reference[0], strict=True)
         _, _, out, out_reference = _both(_fused.affine_activate, [z, a, b], activation)
         assert_array_equal(out, out_reference, strict=True)
-        unbiased = data.draw(st.floats(1.0, 3.0))
-        _, _, out, out_reference = _both(
-            _fused.running_moments, [a, b, s, a[::-1].copy()], 0.9, 0.1, unbiased
-        )
-        for got, expected in zip(out, out_reference, strict=True):
-            assert_array_equal(got, expected, strict=True)
         after, reference, _, _ = _both(_fused.softmax, [z])
         expected = z.copy()
         ACTIVATIONS["softmax"](expected)
@@ -386,8 +427,8 @@ def valid(name, r, c, g, dtype):
                         int(rng.integers(0, n + 1)), 1e-4, 3.0],
         "shift_activate": lambda: [x, a(c), int(rng.integers(0, 2))],
         "affine_activate": lambda: [x, a(r, c), a(g * c), a(c), 1, g],
-        "running_moments": lambda: [a(c), a(c), a(c), a(c), a(2, c), 0.9, 0.1,
-                                    1.5],
+        "running_moments": lambda: [a(c), a(c), a(g, c), a(g, c), a(2, c),
+                                    values((3, g), "float64")],
         "subtract_row_max": lambda: [x],
         "subtract_columns": lambda: [x, a(r)],
         "normalize_rows": lambda: [x, a(r, c), a(r), a(c), o(c), 1],

@@ -674,3 +674,56 @@ def test_batch_norm_true_is_batch_norm_with_its_defaults_bit_for_bit():
         for a, b in zip(getattr(fits[0], name), getattr(fits[1], name), strict=True):
             np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(fits[0].predict_proba(X), fits[1].predict_proba(X))
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        BatchNorm(),
+        BatchNorm(momentum=None),
+        BatchNorm(position="after_activation"),
+        GhostBatchNorm(virtual_batch_size=4),
+    ],
+    ids=repr,
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_statistics_stepped_once_an_epoch_are_those_stepped_every_mini_batch(
+    kind, dtype, weighted, monkeypatch
+):
+    # A kind whose forward pass does not read its statistics has them stepped
+    # for a whole epoch in one _update_many call per layer: the bits of a step
+    # after each mini-batch (statistics_in_training forces those).
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((70, 5)).astype(dtype)
+    y = rng.integers(0, 3, 70)
+    sample_weight = rng.uniform(0.5, 2.0, 70) if weighted else None
+    calls = []
+    update_many = type(kind)._update_many
+
+    def counted(self, statistics, batch_stats):
+        calls.append(len(batch_stats))
+        return update_many(self, statistics, batch_stats)
+
+    monkeypatch.setattr(type(kind), "_update_many", counted)
+
+    def fit():
+        network = BatchNormMLPClassifier(
+            (6, 4), batch_norm=clone(kind), batch_size=16, max_iter=3, random_state=0
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return network.fit(X, y, sample_weight=sample_weight)
+
+    once_an_epoch = fit()
+    # 4 mini-batches (the last 6 rows join the one before), 3 epochs, 2 layers.
+    assert calls == [4] * 6
+    calls.clear()
+    monkeypatch.setattr(type(kind), "statistics_in_training", True)
+    every_mini_batch = fit()
+    assert calls == [1] * 24
+    for name in kind.statistics_names:
+        for got, expected in zip(
+            getattr(once_an_epoch, name), getattr(every_mini_batch, name), strict=True
+        ):
+            np.testing.assert_array_equal(got, expected, strict=True)

@@ -179,23 +179,33 @@ def shift_activate(z, shift, activation):
 
 
 def running_moments(mean, var, batch_mean, batch_var, keep, momentum, unbiased):
-    """The running statistics' step, as two new arrays (the rows of one):
-    ``keep * mean + momentum * batch_mean`` and ``keep * var + momentum *
-    (batch_var * unbiased)``.
+    """The running statistics' steps, one per mini-batch, as two new arrays
+    (the rows of one).
+
+    From ``mean`` and ``var``, step ``t`` takes ``mean = keep[t] * mean +
+    momentum[t] * batch_mean[t]`` and ``var = keep[t] * var + momentum[t] *
+    (batch_var[t] * unbiased[t])``: ``batch_mean`` and ``batch_var`` hold a
+    row per mini-batch, and ``keep``, ``momentum`` and ``unbiased`` a Python
+    float each, rounded to the arrays' dtype as numpy rounds it. The steps of
+    several mini-batches in one call give the bits of one call per
+    mini-batch.
 
     Examples
     --------
     >>> import numpy as np
     >>> from sklearn_bn.neural_network._fused import running_moments
-    >>> running_moments(np.ones(1), np.ones(1), np.full(1, 2.0), np.full(1, 4.0),
-    ...                 0.5, 0.5, 2.0)
+    >>> running_moments(np.ones(1), np.ones(1), np.full((1, 1), 2.0),
+    ...                 np.full((1, 1), 4.0), [0.5], [0.5], [2.0])
     (array([1.5]), array([4.5]))
     """
     out = np.empty((2, mean.shape[0]), dtype=mean.dtype)
-    args = (mean, var, batch_mean, batch_var, out, keep, momentum, unbiased)
+    steps = np.array([keep, momentum, unbiased], dtype=np.float64)
+    args = (mean, var, batch_mean, batch_var, out, steps)
     if not _run("running_moments", *args):
-        np.add(keep * mean, momentum * batch_mean, out=out[0])
-        np.add(keep * var, momentum * (batch_var * unbiased), out=out[1])
+        out[0], out[1] = mean, var
+        for t, (k, m, u) in enumerate(steps.T.tolist()):
+            np.add(k * out[0], m * batch_mean[t], out=out[0])
+            np.add(k * out[1], m * (batch_var[t] * u), out=out[1])
     return out[0], out[1]
 
 

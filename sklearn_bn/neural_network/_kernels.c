@@ -8,7 +8,8 @@
  *     sgd              the step of SGD with momentum (Nesterov's or not)
  *     shift_activate   z = act(z + shift), a layer's bias and activation
  *     running_moments  keep * running + momentum * batch, for the running
- *                      mean and variance (the batch's variance unbiased)
+ *                      mean and variance (the batch's variance unbiased),
+ *                      one step per mini-batch
  *     subtract_columns x -= v[:, None], layer norm's centring
  *     subtract_row_max each row minus its maximum, the softmax's shift
  *     normalize_rows   layer and RMS norm's x_hat and output, with the ReLU
@@ -315,29 +316,47 @@ py_running_moments(PyObject *self, PyObject *args)
 {
     static const spec specs[] = {
         {"mean", REAL, 1, 0},       {"var", REAL, 1, 0},
-        {"batch_mean", REAL, 1, 0}, {"batch_var", REAL, 1, 0},
+        {"batch_mean", REAL, 2, 0}, {"batch_var", REAL, 2, 0},
         {"out", REAL, 2, 1},
     };
-    PyObject *objs[5];
-    double keep, momentum, unbiased;
-    Py_buffer v[5];
-    if (!PyArg_ParseTuple(args, "OOOOOddd", &objs[0], &objs[1], &objs[2],
-                          &objs[3], &objs[4], &keep, &momentum, &unbiased))
+    static const spec steps_spec = {"steps", FLOAT64, 2, 0};
+    PyObject *objs[5], *steps_obj;
+    Py_buffer v[5], steps;
+    if (!PyArg_ParseTuple(args, "OOOOOO", &objs[0], &objs[1], &objs[2],
+                          &objs[3], &objs[4], &steps_obj))
         return NULL;
     const char type = acquire_typed(objs, v, specs, 5);
-    if (!type || check_lengths(v, specs, 1, 4, v[0].shape[0], v, 5) < 0)
+    if (!type || check_lengths(v, specs, 1, 2, v[0].shape[0], v, 5) < 0)
         return NULL;
-    const Py_ssize_t n = v[0].shape[0];
-    if (v[4].shape[0] != 2 || v[4].shape[1] != n) {
-        PyErr_Format(PyExc_ValueError, "out must have shape (2, %zd)", n);
+    if (acquire(steps_obj, &steps, &steps_spec) < 0) {
         release_all(v, 5);
         return NULL;
     }
+    const Py_ssize_t n = v[0].shape[0], n_steps = v[2].shape[0];
+    const char *problem = NULL;
+    if (check_same_shape(&v[2], &v[3], &specs[2], &specs[3], v, 5) < 0) {
+        PyBuffer_Release(&steps);
+        return NULL;
+    }
+    if (v[2].shape[1] != n)
+        problem = "batch_mean and batch_var must have len(mean) columns";
+    else if (v[4].shape[0] != 2 || v[4].shape[1] != n)
+        problem = "out must have shape (2, len(mean))";
+    else if (steps.shape[0] != 3 || steps.shape[1] != n_steps)
+        problem = "steps must have shape (3, len(batch_mean))";
+    if (problem) {
+        PyErr_SetString(PyExc_ValueError, problem);
+        release_all(v, 5);
+        PyBuffer_Release(&steps);
+        return NULL;
+    }
     const char *out = v[4].buf;
-    DISPATCH(type, running_moments, n, v[0].buf, v[1].buf, v[2].buf,
+    const double *keep = steps.buf;
+    DISPATCH(type, running_moments, n_steps, n, v[0].buf, v[1].buf, v[2].buf,
              v[3].buf, (void *)out, (void *)(out + n * v[4].itemsize), keep,
-             momentum, unbiased);
+             keep + n_steps, keep + 2 * n_steps);
     release_all(v, 5);
+    PyBuffer_Release(&steps);
     Py_RETURN_NONE;
 }
 
@@ -558,10 +577,11 @@ static PyMethodDef methods[] = {
      "act(x * scale + shift), per column (scale per block of rows with "
      "groups: equal blocks of rows, a vector each, end to end); activation 0 (identity) or 1 (relu)."},
     {"running_moments", py_running_moments, METH_VARARGS,
-     "running_moments(mean, var, batch_mean, batch_var, out, keep, momentum, "
-     "unbiased): the running statistics' step, out[0] = keep * mean + "
-     "momentum * batch_mean and out[1] = keep * var + momentum * (batch_var "
-     "* unbiased)."},
+     "running_moments(mean, var, batch_mean, batch_var, out, steps): the "
+     "running statistics' steps, one per row t of batch_mean and batch_var, "
+     "from out[0] = mean and out[1] = var: out[0] = keep * out[0] + momentum "
+     "* batch_mean[t] and out[1] = keep * out[1] + momentum * (batch_var[t] "
+     "* unbiased), with keep, momentum and unbiased column t of steps."},
     {"subtract_row_max", py_subtract_row_max, METH_VARARGS,
      "subtract_row_max(z): each row of z minus its maximum, in place (NaN "
      "where the row holds NaN)."},

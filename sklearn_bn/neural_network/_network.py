@@ -582,13 +582,15 @@ class BaseBatchNormMLP(
             kind._check(batch_stats)
 
     def _update_running_stats(self, stats, kind=None):
+        """Step the statistics with ``stats``: for each mini-batch in order,
+        the batch statistics of each hidden layer."""
         if kind is None:
             kind = self._normalization
         statistics = layer_arrays(self, kind.statistics_names)
         self._set_statistics(
             [
-                kind._update(layer, batch_stats)
-                for layer, batch_stats in zip(statistics, stats, strict=True)
+                kind._update_many(layer, [batch[i] for batch in stats])
+                for i, layer in enumerate(statistics)
             ],
             kind,
         )

@@ -61,18 +61,30 @@
         }                                                                      \
     }                                                                          \
                                                                                \
-    /* The running statistics' step: mean_out = keep * mean + momentum *       \
-       batch_mean, var_out = keep * var + momentum * (batch_var *              \
-       unbiased). */                                                           \
+    /* The running statistics' steps, one per mini-batch in order, from        \
+       mean_out = mean and var_out = var: mean_out = keep[t] * mean_out +      \
+       momentum[t] * batch_mean[t] and var_out = keep[t] * var_out +           \
+       momentum[t] * (batch_var[t] * unbiased[t]), each step's numbers rounded \
+       to T (the step of one mini-batch, taken steps times). */                \
     MULTIVERSION static void running_moments_##SUFFIX(                         \
-        Py_ssize_t n, const T *RESTRICT mean, const T *RESTRICT var,           \
-        const T *RESTRICT batch_mean, const T *RESTRICT batch_var,             \
-        T *RESTRICT mean_out, T *RESTRICT var_out, T keep, T momentum,         \
-        T unbiased)                                                            \
+        Py_ssize_t steps, Py_ssize_t n, const T *RESTRICT mean,                \
+        const T *RESTRICT var, const T *RESTRICT batch_mean,                   \
+        const T *RESTRICT batch_var, T *RESTRICT mean_out, T *RESTRICT var_out,\
+        const double *RESTRICT keep, const double *RESTRICT momentum,          \
+        const double *RESTRICT unbiased)                                       \
     {                                                                          \
         for (Py_ssize_t i = 0; i < n; i++) {                                   \
-            mean_out[i] = keep * mean[i] + momentum * batch_mean[i];           \
-            var_out[i] = keep * var[i] + momentum * (batch_var[i] * unbiased); \
+            mean_out[i] = mean[i];                                             \
+            var_out[i] = var[i];                                               \
+        }                                                                      \
+        for (Py_ssize_t t = 0; t < steps; t++) {                               \
+            const T k = (T)keep[t], m = (T)momentum[t], u = (T)unbiased[t];    \
+            const T *RESTRICT bm = batch_mean + t * n;                         \
+            const T *RESTRICT bv = batch_var + t * n;                          \
+            for (Py_ssize_t i = 0; i < n; i++) {                               \
+                mean_out[i] = k * mean_out[i] + m * bm[i];                     \
+                var_out[i] = k * var_out[i] + m * (bv[i] * u);                 \
+            }                                                                  \
         }                                                                      \
     }                                                                          \
                                                                                \

@@ -12,6 +12,7 @@ Nothing here writes into an array or a list the estimator held before the
 call (see ``_optimizers.py``), so that a failed call can be undone.
 """
 
+import math
 import time
 import warnings
 from typing import NamedTuple
@@ -240,27 +241,39 @@ class TrainingMixin:
         X, y, sample_weight = train.X, train.y, train.sample_weight
         kind = self._normalization
         accumulated_loss = 0.0
+        # The batch statistics not yet stepped into the running statistics:
+        # those of the whole epoch, stepped at its end in one call per layer,
+        # unless the forward pass reads the running statistics.
+        pending = []
         # Overflow shows as a non-finite loss, handled by the caller.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            for batch in batches:
-                batch_idx = sample_idx[batch] if self.shuffle else batch
-                batch_weight = (
-                    None if sample_weight is None else sample_weight[batch_idx]
-                )
-                loss, n_samples, stats = self._backprop(
-                    X[batch_idx],
-                    y[batch_idx],
-                    batch_weight,
-                    random_state,
-                    out=optimizer.grads,
-                )
-                # Before the loss: a mini-batch of zero weight has a NaN loss.
-                self._check_batch_stats(stats, kind)
-                if not np.isfinite(loss):
-                    raise TrainingDiverged
-                accumulated_loss += loss * (batch.stop - batch.start)
-                optimizer.step(n_samples)
-                self._update_running_stats(stats, kind)
+            try:
+                for batch in batches:
+                    batch_idx = sample_idx[batch] if self.shuffle else batch
+                    batch_weight = (
+                        None if sample_weight is None else sample_weight[batch_idx]
+                    )
+                    loss, n_samples, stats = self._backprop(
+                        X[batch_idx],
+                        y[batch_idx],
+                        batch_weight,
+                        random_state,
+                        out=optimizer.grads,
+                    )
+                    # Before the loss: a mini-batch of zero weight has a NaN loss.
+                    self._check_batch_stats(stats, kind)
+                    if not math.isfinite(loss):
+                        raise TrainingDiverged
+                    accumulated_loss += loss * (batch.stop - batch.start)
+                    optimizer.step(n_samples)
+                    pending.append(stats)
+                    if kind.statistics_in_training:
+                        self._update_running_stats(pending, kind)
+                        pending = []
+            finally:
+                # Also on an error: the statistics of every step taken.
+                if pending:
+                    self._update_running_stats(pending, kind)
         return accumulated_loss / X.shape[0]
 
     def _diverged(self):

@@ -115,6 +115,12 @@ class Normalization(ParamNamesMixin, BaseEstimator):
         ``activation``, ``(name, output)``, and applies its derivative to
         ``grad_out`` first (in one pass with its own where the kernels can).
         Where False, the network applies both.
+    statistics_in_training : bool
+        Whether ``_forward`` reads the statistics. They are then stepped
+        after each mini-batch, before the next one's forward pass; otherwise
+        the network steps them for the mini-batches of an epoch in one call
+        of ``_update_many``, at its end (the same bits, less time per
+        mini-batch).
     """
 
     _parameter_constraints: dict = {}
@@ -129,6 +135,7 @@ class Normalization(ParamNamesMixin, BaseEstimator):
     population = False
     normalizes = True
     fuses_activation = False
+    statistics_in_training = False
 
     @property
     def trained_names(self):
@@ -189,6 +196,13 @@ class Normalization(ParamNamesMixin, BaseEstimator):
     def _update(self, statistics, batch_stats):
         """One mini-batch's step of the statistics kept for inference."""
         return ()
+
+    def _update_many(self, statistics, batch_stats):
+        """The steps of ``_update`` for ``batch_stats``, several mini-batches'
+        statistics, in order; a kind may take them at once, to the same bits."""
+        for stats in batch_stats:
+            statistics = self._update(statistics, stats)
+        return statistics
 
     def _full_batch(self, batch_stats):
         """The statistics that make inference compute what training on the

@@ -184,13 +184,29 @@ def batch_norm_inference_affine(gamma, beta, running_mean, running_var, epsilon)
     return scale, beta - running_mean * scale
 
 
-def update_running_stats(running_mean, running_var, stats, momentum):
-    """One momentum step of the running mean and variance, as PyTorch takes it.
+def update_running_stats(running_mean, running_var, stats, momenta):
+    """Momentum steps of the running mean and variance, one per mini-batch in
+    order, as PyTorch takes them.
 
-    ``running = (1 - momentum) * running + momentum * batch``, where the
-    batch variance is the unbiased one, as :class:`torch.nn.BatchNorm1d`
-    keeps it: the biased variance times ``n / (n - 1)``, with ``n`` the
-    batch's :func:`weighted_count`.
+    Step ``t`` takes ``running = (1 - momenta[t]) * running + momenta[t] *
+    batch``, where the batch variance is the unbiased one, as
+    :class:`torch.nn.BatchNorm1d` keeps it: the biased variance times ``n /
+    (n - 1)``, with ``n`` the batch's :func:`weighted_count`. The steps of
+    several mini-batches in one call give the bits of one call each.
+
+    Parameters
+    ----------
+    running_mean, running_var : ndarray of shape (n_units,)
+        The statistics before the first step (not written into).
+    stats : list of BatchStats
+        The statistics of each mini-batch, in order.
+    momenta : list of float
+        The momentum of each step.
+
+    Returns
+    -------
+    running_mean, running_var : ndarray of shape (n_units,)
+        New arrays, after the last step.
 
     Examples
     --------
@@ -200,20 +216,26 @@ def update_running_stats(running_mean, running_var, stats, momentum):
     ...     update_running_stats,
     ... )
     >>> stats = BatchStats(count=2, mean=np.array([2.0]), var=np.array([1.0]))
-    >>> update_running_stats(np.zeros(1), np.ones(1), stats, momentum=0.5)
+    >>> update_running_stats(np.zeros(1), np.ones(1), [stats], [0.5])
     (array([1.]), array([1.5]))
+    >>> update_running_stats(np.zeros(1), np.ones(1), [stats, stats], [0.5, 0.5])
+    (array([1.5]), array([1.75]))
     """
     # exponential_average's expression, without its NaN handling (the
     # scaler's missing features), which a network's statistics never need.
-    unbiased = stats.count / (stats.count - 1)
+    if len(stats) == 1:
+        means, variances = stats[0].mean[np.newaxis], stats[0].var[np.newaxis]
+    else:
+        means = np.stack([batch.mean for batch in stats])
+        variances = np.stack([batch.var for batch in stats])
     return running_moments(
         running_mean,
         running_var,
-        stats.mean,
-        stats.var,
-        1.0 - momentum,
-        momentum,
-        unbiased,
+        means,
+        variances,
+        [1.0 - momentum for momentum in momenta],
+        momenta,
+        [batch.count / (batch.count - 1) for batch in stats],
     )
 
 
@@ -437,14 +459,20 @@ class BatchNorm(Normalization):
         check_batch_stats(batch_stats)
 
     def _update(self, statistics, batch_stats):
+        return self._update_many(statistics, [batch_stats])
+
+    def _update_many(self, statistics, batch_stats):
         running_mean, running_var, n_batches = statistics
-        n_batches = np.asarray(n_batches + 1, dtype=np.int64)
+        seen = int(n_batches)
         # None: the cumulative average, the k-th batch weighing 1 / k.
-        # (A Python float, which keeps float32 statistics float32.)
-        momentum = 1.0 / int(n_batches) if self.momentum is None else self.momentum
+        # (Python floats, which keep float32 statistics float32.)
+        momenta = [
+            1.0 / (seen + k) if self.momentum is None else self.momentum
+            for k in range(1, len(batch_stats) + 1)
+        ]
         return (
-            *update_running_stats(running_mean, running_var, batch_stats, momentum),
-            n_batches,
+            *update_running_stats(running_mean, running_var, batch_stats, momenta),
+            np.asarray(seen + len(batch_stats), dtype=np.int64),
         )
 
     def _full_batch(self, batch_stats):
@@ -610,6 +638,10 @@ class GhostBatchNorm(BatchNorm):
             dgamma = dgamma + chunk_dgamma
             dbeta = dbeta + chunk_dbeta
         return grad_out, (dgamma, dbeta)
+
+    def _update_many(self, statistics, batch_stats):
+        # Not batch norm's steps: each mini-batch's virtual batches at once.
+        return Normalization._update_many(self, statistics, batch_stats)
 
     def _update(self, statistics, batch_stats):
         # One step per virtual batch, in order, in closed form: the k-th of

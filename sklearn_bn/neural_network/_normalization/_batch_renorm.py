@@ -129,6 +129,8 @@ class BatchRenorm(Normalization):
     min_batch = 2
     # The correction depends on statistics that only mini-batch training moves.
     lbfgs = False
+    # The correction reads the renorm statistics of the mini-batches before.
+    statistics_in_training = True
     replaces_bias = True
     trained_names = ("bn_gammas_", "bn_betas_")
     statistics_names = (
