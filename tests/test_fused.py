@@ -248,6 +248,47 @@ def test_grouped_passes_give_the_bits_of_numpy(
 
 
 @needs_kernels
+@settings(max_examples=60, deadline=None)
+@given(
+    data=st.data(),
+    dtype=st.sampled_from(DTYPES),
+    shape=shapes,
+    activation=st.sampled_from(["identity", "relu", "tanh", "logistic"]),
+    in_place=st.booleans(),
+)
+def test_batch_norm_output_gives_the_bits_of_its_two_passes(
+    data, dtype, shape, activation, in_place
+):
+    # One call: the statistics of column_moments, then affine_activate with
+    # gamma * inv_std, with NaN, infinities and signed zeros among the values.
+    x = data.draw(_values(dtype, shape))
+    gamma, beta = (data.draw(_values(dtype, shape[1])) for _ in range(2))
+    share = data.draw(st.none() | _values(dtype, shape[0]))
+    epsilon = data.draw(st.sampled_from([1e-5, 1e-3, 0.5]))
+
+    def fused(x, centered, *share):
+        target = x if in_place else centered
+        return _fused.batch_norm_output(
+            x, target, epsilon, gamma, beta, activation, *share
+        )
+
+    arrays = [x, np.empty_like(x)] + ([] if share is None else [share])
+    with np.errstate(all="ignore"):
+        after, reference, result, result_reference = _both(fused, arrays)
+        centered = x.copy() if in_place else np.empty_like(x)
+        moments = _fused.column_moments(x.copy(), centered, epsilon, share)
+        out = _fused.affine_activate(centered, gamma * moments[2], beta, activation)
+    written = 0 if in_place else 1
+    assert_array_equal(after[written], reference[written], strict=True)
+    assert_array_equal(after[written], centered, strict=True)
+    for got, expected, two_passes in zip(
+        result, result_reference, (out, *moments), strict=True
+    ):
+        assert_array_equal(got, expected, strict=True)
+        assert_array_equal(got, two_passes, strict=True)
+
+
+@needs_kernels
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", [(7, 1), (130, 1), (5, 3), (300, 2)])
 def test_batch_norm_sums_run_over_the_rows_in_order(dtype, shape):
@@ -368,6 +409,15 @@ def test_the_kernels_refuse_what_they_cannot_take():
         kernels.column_moments(np.ones((0, 4)), np.ones((0, 4)), *moments[2:], None, 1)
     with pytest.raises(ValueError, match="centered must be a C-contiguous, writable"):
         kernels.column_moments(two, np.ones((4, 2)).T, *moments[2:], None, 1e-5)
+    output = (two, two.copy(), two.copy(), ones.copy(), ones.copy(), ones.copy())
+    with pytest.raises(ValueError, match="out must not be x or centered"):
+        kernels.batch_norm_output(two, two, two, *output[3:], ones, ones, None, 0.1, 1)
+    with pytest.raises(ValueError, match="beta must have 4 items, not 3"):
+        kernels.batch_norm_output(*output, ones, np.ones(3), None, 0.1, 1)
+    with pytest.raises(ValueError, match="mean must have 8 items, not 4"):
+        kernels.batch_norm_output(*output, ones, ones, None, 0.1, 0, 2)
+    with pytest.raises(ValueError, match="activation must be 0"):
+        kernels.batch_norm_output(*output, ones, ones, None, 0.1, 2)
     gradients = (two, two.copy(), None, ones.copy(), ones.copy(), ones)
     with pytest.raises(ValueError, match="centered and relu_out must not be grad"):
         kernels.batch_norm_gradients(two, two, *gradients[2:], None, None)
@@ -436,6 +486,10 @@ def valid(name, r, c, g, dtype):
         "relu_backward": lambda: [a(r, c), x],
         "column_moments": lambda: [x, x if rng.random() < 0.5 else a(r, c),
                                    a(g * c), a(g * c), a(g * c), o(r), 1e-5, g],
+        "batch_norm_output": lambda: [x, x if rng.random() < 0.5 else a(r, c),
+                                      a(r, c), a(g * c), a(g * c), a(g * c),
+                                      a(c), a(c), o(r), 1e-5,
+                                      int(rng.integers(0, 2)), g],
         "batch_norm_gradients": lambda: [x, a(r, c), o(r, c), a(g * c),
                                          a(g * c), a(g * c), o(c), o(r), g],
     }}
@@ -472,8 +526,10 @@ def wrong(arg):
 
 names = ["adam", "sgd", "shift_activate", "affine_activate", "running_moments",
          "subtract_row_max", "subtract_columns", "normalize_rows",
-         "row_norm_input", "relu_backward", "column_moments",
+         "row_norm_input", "relu_backward", "column_moments", "batch_norm_output",
          "batch_norm_gradients"]
+# Every entry point of the module, and nothing else.
+assert sorted(names) == sorted(n for n in dir(_kernels) if not n.startswith("_"))
 succeeded = 0
 for case in range(n_cases):
     name = names[case % len(names)]

@@ -422,6 +422,36 @@ def column_moments(x, centered, epsilon, share=None, groups=1):
     return mean, var, inv_std
 
 
+def batch_norm_output(x, centered, epsilon, gamma, beta, activation, share=None):
+    """Batch normalization's forward pass in training: :func:`column_moments`
+    (``centered`` written, and may be ``x``), then ``out =
+    activation(centered * (gamma * inv_std) + beta)`` as
+    :func:`affine_activate` computes it, in one call of the kernels.
+
+    Returns ``out``, a new array, and ``mean``, ``var`` and ``inv_std``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_bn.neural_network._fused import batch_norm_output
+    >>> x = np.array([[1.0], [3.0]])
+    >>> out, mean, var, inv_std = batch_norm_output(
+    ...     x, x, 0.0, np.full(1, 2.0), np.full(1, 0.5), "relu"
+    ... )
+    >>> out.ravel(), mean, var, x.ravel()
+    (array([0. , 2.5]), array([2.]), array([1.]), array([-1.,  1.]))
+    """
+    out = np.empty_like(x)
+    mean, var, inv_std = np.empty((3, x.shape[1]), dtype=x.dtype)
+    code = _KERNEL_ACTIVATIONS.get(activation)
+    args = (x, centered, out, mean, var, inv_std, gamma, beta, share, epsilon)
+    if code is not None and _run("batch_norm_output", *args, code):
+        return out, mean, var, inv_std
+    mean, var, inv_std = column_moments(x, centered, epsilon, share)
+    affine_activate(centered, gamma * inv_std, beta, activation, out=out)
+    return out, mean, var, inv_std
+
+
 def batch_norm_gradients(
     grad, centered, inv_std, gamma, share=None, groups=1, activation=None
 ):

@@ -19,6 +19,9 @@
  *                      the activation after it
  *     relu_backward    delta *= (a > 0), the ReLU's derivative
  *     column_moments   batch norm's mean, variance and centring, per block
+ *     batch_norm_output
+ *                      column_moments, then affine_activate with scale
+ *                      gamma * inv_std: batch norm's forward pass
  *     batch_norm_gradients
  *                      batch norm's dgamma, dbeta and dz, per block, after
  *                      the ReLU's derivative where the ReLU follows it
@@ -508,6 +511,57 @@ py_column_moments(PyObject *self, PyObject *args)
 }
 
 static PyObject *
+py_batch_norm_output(PyObject *self, PyObject *args)
+{
+    static const spec specs[] = {
+        {"x", REAL, 2, 0, 0, 1},  {"centered", REAL, 2, 1},
+        {"out", REAL, 2, 1},      {"mean", REAL, 1, 1},
+        {"var", REAL, 1, 1},      {"inv_std", REAL, 1, 1},
+        {"gamma", REAL, 1, 0},    {"beta", REAL, 1, 0},
+        {"share", REAL, 1, 0, 1},
+    };
+    PyObject *objs[9];
+    double eps;
+    int code;
+    Py_ssize_t groups = 1;
+    Py_buffer v[9];
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOdi|n", &objs[0], &objs[1],
+                          &objs[2], &objs[3], &objs[4], &objs[5], &objs[6],
+                          &objs[7], &objs[8], &eps, &code, &groups) ||
+        activation_code(code) < 0)
+        return NULL;
+    const char type = acquire_typed(objs, v, specs, 9);
+    if (!type ||
+        check_same_shape(&v[0], &v[1], &specs[0], &specs[1], v, 9) < 0 ||
+        check_same_shape(&v[0], &v[2], &specs[0], &specs[2], v, 9) < 0)
+        return NULL;
+    const Py_ssize_t rows = v[0].shape[0], cols = v[0].shape[1];
+    const Py_ssize_t per_group = block_rows(v, specs, 3, 6, groups, 9);
+    if (per_group < 0 || check_lengths(v, specs, 6, 8, cols, v, 9) < 0 ||
+        check_lengths(v, specs, 8, 9, rows, v, 9) < 0)
+        return NULL;
+    if (v[2].buf == v[0].buf || v[2].buf == v[1].buf) {
+        release_all(v, 9);
+        return PyErr_Format(PyExc_ValueError,
+                            "out must not be x or centered");
+    }
+    void *scale = PyMem_Malloc(groups * cols * v[0].itemsize);
+    if (!scale) {
+        release_all(v, 9);
+        return PyErr_NoMemory();
+    }
+    Py_BEGIN_ALLOW_THREADS
+    DISPATCH(type, batch_norm_output, rows, cols, v[0].buf, v[1].buf,
+             v[2].buf, v[3].buf, v[4].buf, v[5].buf,
+             v[8].obj ? v[8].buf : NULL, v[6].buf, v[7].buf, scale, eps,
+             code == RELU, per_group);
+    Py_END_ALLOW_THREADS
+    PyMem_Free(scale);
+    release_all(v, 9);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
 py_batch_norm_gradients(PyObject *self, PyObject *args)
 {
     static const spec specs[] = {
@@ -556,6 +610,11 @@ py_batch_norm_gradients(PyObject *self, PyObject *args)
 }
 
 static PyMethodDef methods[] = {
+    {"batch_norm_output", py_batch_norm_output, METH_VARARGS,
+     "batch_norm_output(x, centered, out, mean, var, inv_std, gamma, beta, "
+     "share, epsilon, activation[, groups]): column_moments, then out = "
+     "act(centered * (gamma * inv_std) + beta) per block; activation 0 "
+     "(identity) or 1 (relu)."},
     {"adam", py_adam, METH_VARARGS,
      "adam(params, grads, m, v, learning_rate, beta_1, beta_2, epsilon, "
      "n_decayed, alpha, n_samples): one Adam step in place over 1-D arrays, "

@@ -475,7 +475,9 @@ class BaseBatchNormMLP(
             attributes.update(_inference_coefs=coefs, _inference_intercepts=intercepts)
         return attributes
 
-    def _backprop(self, X, Y, sample_weight=None, random_state=None, out=None):
+    def _backprop(
+        self, X, Y, sample_weight=None, random_state=None, out=None, kind=None
+    ):
         """The training loss on one mini-batch and its exact gradient.
 
         The loss is the (weighted) mean over samples of the output loss, plus
@@ -488,9 +490,11 @@ class BaseBatchNormMLP(
         With ``out`` (the optimizer's arrays, of the gradients' shapes) the
         gradients are written there as sums over the samples, without the
         L2 penalty, which the optimizer's step adds before it divides by
-        ``n_samples``; ``n_samples`` is returned in their place.
+        ``n_samples``; ``n_samples`` is returned in their place. ``kind`` is
+        the fitted normalization, where the caller has it.
         """
-        kind = self._normalization
+        if kind is None:
+            kind = self._normalization
         activations, caches, stats = self._forward_train(
             X, sample_weight, random_state, kind
         )

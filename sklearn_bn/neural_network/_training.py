@@ -259,6 +259,7 @@ class TrainingMixin:
                         batch_weight,
                         random_state,
                         out=optimizer.grads,
+                        kind=kind,
                     )
                     # Before the loss: a mini-batch of zero weight has a NaN loss.
                     self._check_batch_stats(stats, kind)

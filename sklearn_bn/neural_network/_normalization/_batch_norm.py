@@ -19,6 +19,7 @@ from .._base import ACTIVATIONS
 from .._fused import (
     affine_activate,
     batch_norm_gradients,
+    batch_norm_output,
     column_moments,
     running_moments,
 )
@@ -85,24 +86,35 @@ def batch_norm_forward(
     >>> out.ravel(), stats.mean, stats.var
     (array([-1.,  1.]), array([2.]), array([1.]))
     """
-    cache, stats = batch_normalized(z, epsilon, sample_weight, overwrite)
     if gamma is None:
+        cache, stats = batch_normalized(z, epsilon, sample_weight, overwrite)
         out = cache.centered * cache.inv_std
         ACTIVATIONS[activation](out)
         return out, cache, stats
-    out = affine_activate(cache.centered, gamma * cache.inv_std, beta, activation)
-    return out, cache, stats
+    # The statistics and the output in one call of the kernels.
+    centered = z if overwrite else np.empty_like(z)
+    count, weight_share = _shares(z, sample_weight)
+    out, mean, var, inv_std = batch_norm_output(
+        z, centered, epsilon, gamma, beta, activation, weight_share
+    )
+    cache = BatchNormCache(centered, inv_std, weight_share)
+    return out, cache, BatchStats(weighted_count(sample_weight, count), mean, var)
+
+
+def _shares(z, sample_weight):
+    """The batch's count (the weights' sum) and each row's share of it, None
+    without weights."""
+    if sample_weight is None:
+        return z.shape[0], None
+    count = sample_weight.sum()
+    return count, sample_weight / count
 
 
 def batch_normalized(z, epsilon, sample_weight=None, overwrite=False):
     """The cache of :func:`batch_norm_forward` (``z - mean_B`` in ``z`` itself
     where ``overwrite``) and the batch's statistics, without the output."""
     centered = z if overwrite else np.empty_like(z)
-    if sample_weight is None:
-        count, weight_share = z.shape[0], None
-    else:
-        count = sample_weight.sum()
-        weight_share = sample_weight / count
+    count, weight_share = _shares(z, sample_weight)
     mean, var, inv_std = column_moments(z, centered, epsilon, weight_share)
     cache = BatchNormCache(centered, inv_std, weight_share)
     return cache, BatchStats(weighted_count(sample_weight, count), mean, var)
