@@ -97,17 +97,22 @@ def _mean_over_samples(per_sample, sample_weight):
     return (sample_weight @ per_sample) / sample_weight.sum()
 
 
-def _clipped(p, eps):
+def _clipped(p, eps, out=None):
     """``np.clip(p, eps, 1 - eps)``, NaN kept, as two ufuncs (clip's
-    dispatch costs more than both on a mini-batch's probabilities)."""
-    return np.minimum(np.maximum(p, eps), 1 - eps)
+    dispatch costs more than both on a mini-batch's probabilities); in
+    ``out`` where given."""
+    return np.minimum(np.maximum(p, eps, out=out), 1 - eps, out=out)
 
 
 def log_loss(y, proba, sample_weight=None):
     """Cross-entropy of softmax probabilities ``proba`` against one-hot ``y``."""
     eps = np.finfo(proba.dtype).eps
     if sample_weight is None:
-        return -np.log(_clipped(proba[y], eps)).sum() / y.shape[0]
+        # The probability of each sample's class, in a new array: clipped
+        # and its log taken in place.
+        likelihood = proba[y]
+        np.log(_clipped(likelihood, eps, out=likelihood), out=likelihood)
+        return -likelihood.sum() / y.shape[0]
     per_sample = -np.log(_clipped(np.where(y, proba, 1), eps)).sum(axis=1)
     return _mean_over_samples(per_sample, sample_weight)
 

@@ -342,7 +342,9 @@ class BaseBatchNormMLP(
 
     # Forward and backward passes -------------------------------------------
 
-    def _forward_train(self, X, sample_weight=None, random_state=None, kind=None):
+    def _forward_train(
+        self, X, sample_weight=None, random_state=None, kind=None, trained=None
+    ):
         """The forward pass in training mode, normalizing with batch statistics.
 
         Returns the activations of every layer (the input first, the output
@@ -353,25 +355,28 @@ class BaseBatchNormMLP(
         ``dropout > 0``, each hidden layer's output is multiplied by a fresh
         mask of ``0`` (with probability ``dropout``) and ``1 / (1 -
         dropout)`` (inverted dropout); without one, nothing is dropped.
-        ``kind`` is the fitted normalization, where the caller has it.
+        ``kind`` is the fitted normalization and ``trained`` its arrays per
+        layer (``layer_arrays``), where the caller has them.
         """
         if kind is None:
             kind = self._normalization
-        trained = layer_arrays(self, kind.trained_names)
+        if trained is None:
+            trained = layer_arrays(self, kind.trained_names)
         statistics = layer_arrays(self, kind.statistics_names)
         name = self.activation
         hidden_activation = ACTIVATIONS[name]
         after = kind.position == "after_activation"
+        replaces_bias = kind.replaces_bias
         # The activation is applied in the pass that comes before it where
         # it can be: the bias's (without normalization, or with one after
         # the activation), or the normalization's (batch norm before it).
-        with_bias = not kind.replaces_bias and (after or not kind.normalizes)
+        with_bias = not replaces_bias and (after or not kind.normalizes)
         fused = {"activation": name} if kind.fuses_activation and not after else {}
         rate = self.dropout if random_state is not None else 0.0
         activations, caches, stats = [X], [], []
         for i in range(self._n_hidden):
             z = dot(activations[i], self.coefs_[i])
-            if not kind.replaces_bias:
+            if not replaces_bias:
                 _fused.shift_activate(
                     z, self.intercepts_[i], name if with_bias else "identity"
                 )
@@ -495,8 +500,9 @@ class BaseBatchNormMLP(
         """
         if kind is None:
             kind = self._normalization
+        trained = layer_arrays(self, kind.trained_names)
         activations, caches, stats = self._forward_train(
-            X, sample_weight, random_state, kind
+            X, sample_weight, random_state, kind, trained
         )
         weight_sum = X.shape[0] if sample_weight is None else sample_weight.sum()
         loss = LOSSES[self.out_activation_](Y, activations[-1], sample_weight)
@@ -504,7 +510,6 @@ class BaseBatchNormMLP(
             squared_norm = sum(np.vdot(coef, coef) for coef in self.coefs_)
             loss += 0.5 * self.alpha * squared_norm / weight_sum
 
-        trained = layer_arrays(self, kind.trained_names)
         n_hidden = self._n_hidden
         n_coefs, n_intercepts = n_hidden + 1, len(self.intercepts_)
         grads = [None] * (n_coefs + n_intercepts + n_hidden * len(kind.trained_names))
