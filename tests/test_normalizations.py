@@ -30,6 +30,7 @@ from sklearn_bn import (
     LayerNorm,
     RMSNorm,
 )
+from sklearn_bn.neural_network import _training
 from sklearn_bn.utils._compat import InvalidParameterError
 
 NEW_KINDS = [
@@ -719,11 +720,17 @@ def test_statistics_stepped_once_an_epoch_are_those_stepped_every_mini_batch(
     # 4 mini-batches (the last 6 rows join the one before), 3 epochs, 2 layers.
     assert calls == [4] * 6
     calls.clear()
+    # At most _PENDING_BATCHES mini-batches a call, whatever the epoch's length.
+    monkeypatch.setattr(_training, "_PENDING_BATCHES", 3)
+    three_at_most = fit()
+    assert calls == [3, 3, 1, 1] * 3
+    calls.clear()
     monkeypatch.setattr(type(kind), "statistics_in_training", True)
     every_mini_batch = fit()
     assert calls == [1] * 24
     for name in kind.statistics_names:
-        for got, expected in zip(
-            getattr(once_an_epoch, name), getattr(every_mini_batch, name), strict=True
-        ):
-            np.testing.assert_array_equal(got, expected, strict=True)
+        for network in (once_an_epoch, three_at_most):
+            for got, expected in zip(
+                getattr(network, name), getattr(every_mini_batch, name), strict=True
+            ):
+                np.testing.assert_array_equal(got, expected, strict=True)

@@ -32,6 +32,12 @@ _SCIPY_STOPS_ON_STOP_ITERATION = tuple(
     int(part) for part in scipy.__version__.split(".")[:2]
 ) >= (1, 11)
 
+# The mini-batches whose batch statistics wait to be stepped into the running
+# statistics together: few enough calls per epoch that each costs little per
+# mini-batch, and a bounded memory (each keeps two vectors a layer) whatever
+# the epoch's length.
+_PENDING_BATCHES = 64
+
 # scikit-learn's words, which users and wrapping libraries match on.
 NON_FINITE_MESSAGE = (
     "Solver produced non-finite parameter weights. The input data may contain "
@@ -242,8 +248,9 @@ class TrainingMixin:
         kind = self._normalization
         accumulated_loss = 0.0
         # The batch statistics not yet stepped into the running statistics:
-        # those of the whole epoch, stepped at its end in one call per layer,
-        # unless the forward pass reads the running statistics.
+        # stepped in one call per layer for up to _PENDING_BATCHES mini-batches
+        # (and at the end of the epoch), unless the forward pass reads the
+        # running statistics.
         pending = []
         # Overflow shows as a non-finite loss, handled by the caller.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -268,7 +275,7 @@ class TrainingMixin:
                     accumulated_loss += loss * (batch.stop - batch.start)
                     optimizer.step(n_samples)
                     pending.append(stats)
-                    if kind.statistics_in_training:
+                    if kind.statistics_in_training or len(pending) == _PENDING_BATCHES:
                         self._update_running_stats(pending, kind)
                         pending = []
             finally:
