@@ -414,8 +414,19 @@ def test_the_kernels_refuse_what_they_cannot_take():
         kernels.batch_norm_output(two, two, two, *output[3:], ones, ones, None, 0.1, 1)
     with pytest.raises(ValueError, match="beta must have 4 items, not 3"):
         kernels.batch_norm_output(*output, ones, np.ones(3), None, 0.1, 1)
-    with pytest.raises(ValueError, match="mean must have 8 items, not 4"):
-        kernels.batch_norm_output(*output, ones, ones, None, 0.1, 0, 2)
+    with pytest.raises(ValueError, match="mean must have 4 items, not 3"):
+        kernels.batch_norm_output(
+            two,
+            two.copy(),
+            two.copy(),
+            np.ones(3),
+            *output[4:],
+            ones,
+            ones,
+            None,
+            0.1,
+            0,
+        )
     with pytest.raises(ValueError, match="activation must be 0"):
         kernels.batch_norm_output(*output, ones, ones, None, 0.1, 2)
     gradients = (two, two.copy(), None, ones.copy(), ones.copy(), ones)
@@ -487,9 +498,8 @@ def valid(name, r, c, g, dtype):
         "column_moments": lambda: [x, x if rng.random() < 0.5 else a(r, c),
                                    a(g * c), a(g * c), a(g * c), o(r), 1e-5, g],
         "batch_norm_output": lambda: [x, x if rng.random() < 0.5 else a(r, c),
-                                      a(r, c), a(g * c), a(g * c), a(g * c),
-                                      a(c), a(c), o(r), 1e-5,
-                                      int(rng.integers(0, 2)), g],
+                                      a(r, c), a(c), a(c), a(c), a(c), a(c),
+                                      o(r), 1e-5, int(rng.integers(0, 2))],
         "batch_norm_gradients": lambda: [x, a(r, c), o(r, c), a(g * c),
                                          a(g * c), a(g * c), o(c), o(r), g],
     }}

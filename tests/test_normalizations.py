@@ -734,3 +734,10 @@ def test_statistics_stepped_once_an_epoch_are_those_stepped_every_mini_batch(
                 getattr(network, name), getattr(every_mini_batch, name), strict=True
             ):
                 np.testing.assert_array_equal(got, expected, strict=True)
+
+
+def test_statistics_take_no_step_without_a_mini_batch():
+    statistics = (np.zeros(3), np.ones(3), np.asarray(5, dtype=np.int64))
+    for kind in (BatchNorm(), BatchNorm(momentum=None), GhostBatchNorm()):
+        stepped = kind._update_many(statistics, [])
+        assert all(a is b for a, b in zip(stepped, statistics, strict=True))

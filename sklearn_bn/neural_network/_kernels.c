@@ -1,7 +1,7 @@
 /*
  * The C kernels of the batch-norm networks: the elementwise passes of a
- * training step that numpy makes in several, each in one pass. Twelve entry
- * points (see `methods` at the end):
+ * training step that numpy makes in several, each in one pass. Thirteen
+ * entry points (see `methods` at the end):
  *     adam             Adam's step over flat parameters, moments and gradient
  *                      (the gradient finished first: the L2 penalty added,
  *                      the sums divided by the number of samples)
@@ -523,11 +523,10 @@ py_batch_norm_output(PyObject *self, PyObject *args)
     PyObject *objs[9];
     double eps;
     int code;
-    Py_ssize_t groups = 1;
     Py_buffer v[9];
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOdi|n", &objs[0], &objs[1],
-                          &objs[2], &objs[3], &objs[4], &objs[5], &objs[6],
-                          &objs[7], &objs[8], &eps, &code, &groups) ||
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOdi", &objs[0], &objs[1], &objs[2],
+                          &objs[3], &objs[4], &objs[5], &objs[6], &objs[7],
+                          &objs[8], &eps, &code) ||
         activation_code(code) < 0)
         return NULL;
     const char type = acquire_typed(objs, v, specs, 9);
@@ -536,8 +535,7 @@ py_batch_norm_output(PyObject *self, PyObject *args)
         check_same_shape(&v[0], &v[2], &specs[0], &specs[2], v, 9) < 0)
         return NULL;
     const Py_ssize_t rows = v[0].shape[0], cols = v[0].shape[1];
-    const Py_ssize_t per_group = block_rows(v, specs, 3, 6, groups, 9);
-    if (per_group < 0 || check_lengths(v, specs, 6, 8, cols, v, 9) < 0 ||
+    if (check_lengths(v, specs, 3, 8, cols, v, 9) < 0 ||
         check_lengths(v, specs, 8, 9, rows, v, 9) < 0)
         return NULL;
     if (v[2].buf == v[0].buf || v[2].buf == v[1].buf) {
@@ -545,7 +543,7 @@ py_batch_norm_output(PyObject *self, PyObject *args)
         return PyErr_Format(PyExc_ValueError,
                             "out must not be x or centered");
     }
-    void *scale = PyMem_Malloc(groups * cols * v[0].itemsize);
+    void *scale = PyMem_Malloc(cols * v[0].itemsize);
     if (!scale) {
         release_all(v, 9);
         return PyErr_NoMemory();
@@ -554,7 +552,7 @@ py_batch_norm_output(PyObject *self, PyObject *args)
     DISPATCH(type, batch_norm_output, rows, cols, v[0].buf, v[1].buf,
              v[2].buf, v[3].buf, v[4].buf, v[5].buf,
              v[8].obj ? v[8].buf : NULL, v[6].buf, v[7].buf, scale, eps,
-             code == RELU, per_group);
+             code == RELU);
     Py_END_ALLOW_THREADS
     PyMem_Free(scale);
     release_all(v, 9);
@@ -612,9 +610,9 @@ py_batch_norm_gradients(PyObject *self, PyObject *args)
 static PyMethodDef methods[] = {
     {"batch_norm_output", py_batch_norm_output, METH_VARARGS,
      "batch_norm_output(x, centered, out, mean, var, inv_std, gamma, beta, "
-     "share, epsilon, activation[, groups]): column_moments, then out = "
-     "act(centered * (gamma * inv_std) + beta) per block; activation 0 "
-     "(identity) or 1 (relu)."},
+     "share, epsilon, activation): column_moments, then out = "
+     "act(centered * (gamma * inv_std) + beta); activation 0 (identity) or "
+     "1 (relu)."},
     {"adam", py_adam, METH_VARARGS,
      "adam(params, grads, m, v, learning_rate, beta_1, beta_2, epsilon, "
      "n_decayed, alpha, n_samples): one Adam step in place over 1-D arrays, "

@@ -253,24 +253,23 @@
         }                                                                      \
     }                                                                          \
                                                                                \
-    /* Batch norm's forward pass in training, per block: column_moments,       \
-       then out = act(centered * scale + beta) with scale = gamma * inv_std    \
-       (of each block), the arithmetic of the two kernels and of numpy's       \
-       product in between. scale holds groups * cols values. */                \
+    /* Batch norm's forward pass in training, of the whole batch:              \
+       column_moments, then out = act(centered * scale + beta) with scale =    \
+       gamma * inv_std, the arithmetic of the two kernels and of numpy's       \
+       product in between. scale holds cols values. */                         \
     MULTIVERSION static void batch_norm_output_##SUFFIX(                       \
         Py_ssize_t rows, Py_ssize_t cols, const T *x, T *centered,             \
         T *RESTRICT out, T *RESTRICT mean, T *RESTRICT var,                    \
         T *RESTRICT inv_std, const T *RESTRICT share,                          \
         const T *RESTRICT gamma, const T *RESTRICT beta, T *RESTRICT scale,    \
-        T eps, int relu, Py_ssize_t rows_per_group)                            \
+        T eps, int relu)                                                       \
     {                                                                          \
         column_moments_##SUFFIX(rows, cols, x, centered, mean, var, inv_std,   \
-                                share, eps, rows_per_group);                   \
-        for (Py_ssize_t g = 0; g < rows / rows_per_group; g++)                 \
-            for (Py_ssize_t j = 0; j < cols; j++)                              \
-                scale[g * cols + j] = gamma[j] * inv_std[g * cols + j];        \
+                                share, eps, rows);                             \
+        for (Py_ssize_t j = 0; j < cols; j++)                                  \
+            scale[j] = gamma[j] * inv_std[j];                                  \
         affine_activate_##SUFFIX(rows, cols, centered, out, scale, beta, relu, \
-                                 rows_per_group);                              \
+                                 rows);                                        \
     }                                                                          \
                                                                                \
     /* Batch norm's gradients, per block: with relu_out, grad first takes      \

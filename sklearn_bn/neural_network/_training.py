@@ -276,10 +276,10 @@ class TrainingMixin:
                     optimizer.step(n_samples)
                     pending.append(stats)
                     if kind.statistics_in_training or len(pending) == _PENDING_BATCHES:
-                        self._update_running_stats(pending, kind)
-                        pending = []
+                        stepped, pending = pending, []
+                        self._update_running_stats(stepped, kind)
             finally:
-                # Also on an error: the statistics of every step taken.
+                # Also on an error: the statistics of every step taken (once).
                 if pending:
                     self._update_running_stats(pending, kind)
         return accumulated_loss / X.shape[0]

@@ -12,7 +12,7 @@ are guarded by version below.
 """
 
 import sklearn
-from sklearn.base import BaseEstimator, _fit_context
+from sklearn.base import _fit_context
 from sklearn.utils._array_api import (
     _convert_to_numpy,
     _is_numpy_namespace,
@@ -40,10 +40,6 @@ from sklearn.utils.validation import (
 )
 
 SKLEARN_VERSION = parse_version(parse_version(sklearn.__version__).base_version)
-
-# BaseEstimator's private classmethod that reads the names of __init__'s
-# parameters, as a function of the class (utils._params.ParamNamesMixin).
-_get_param_names = BaseEstimator._get_param_names.__func__
 
 # The callback API (sklearn.callback) is new in scikit-learn 1.9. Before it,
 # CallbackSupportMixin keeps an estimator's signature (set_callbacks exists
@@ -97,7 +93,6 @@ __all__ = [
     "_check_partial_fit_first_call",
     "_check_sample_weight",
     "_get_output_config",
-    "_get_param_names",
     "_convert_to_numpy",
     "_fit_context",
     "_is_numpy_namespace",

@@ -1,7 +1,5 @@
 """The names of an estimator's parameters, read once per class."""
 
-from ._compat import _get_param_names
-
 # Where a class keeps its names: in its own __dict__, so that a subclass with
 # other parameters never reads its parent's.
 _CACHE = "_sklearn_bn_param_names"
@@ -24,6 +22,6 @@ class ParamNamesMixin:
     def _get_param_names(cls):
         names = cls.__dict__.get(_CACHE)
         if names is None:
-            names = tuple(_get_param_names(cls))
+            names = tuple(super()._get_param_names())
             setattr(cls, _CACHE, names)
         return list(names)

@@ -116,11 +116,12 @@ class Normalization(ParamNamesMixin, BaseEstimator):
         ``grad_out`` first (in one pass with its own where the kernels can).
         Where False, the network applies both.
     statistics_in_training : bool
-        Whether ``_forward`` reads the statistics. They are then stepped
-        after each mini-batch, before the next one's forward pass; otherwise
-        the network steps them for the mini-batches of an epoch in one call
-        of ``_update_many``, at its end (the same bits, less time per
-        mini-batch).
+        Whether ``_forward`` reads the statistics: they are then stepped
+        after each mini-batch, before the next one's forward pass. Otherwise
+        the network steps them for up to 64 mini-batches in one call of
+        ``_update_many`` (and at the end of each epoch): the same bits, less
+        time per mini-batch. A kind whose ``_forward`` reads them and leaves
+        this False trains on stale statistics.
     """
 
     _parameter_constraints: dict = {}

@@ -474,6 +474,8 @@ class BatchNorm(Normalization):
         return self._update_many(statistics, [batch_stats])
 
     def _update_many(self, statistics, batch_stats):
+        if not batch_stats:
+            return tuple(statistics)
         running_mean, running_var, n_batches = statistics
         seen = int(n_batches)
         # None: the cumulative average, the k-th batch weighing 1 / k.
