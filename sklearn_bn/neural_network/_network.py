@@ -366,17 +366,16 @@ class BaseBatchNormMLP(
         name = self.activation
         hidden_activation = ACTIVATIONS[name]
         after = kind.position == "after_activation"
-        replaces_bias = kind.replaces_bias
         # The activation is applied in the pass that comes before it where
         # it can be: the bias's (without normalization, or with one after
         # the activation), or the normalization's (batch norm before it).
-        with_bias = not replaces_bias and (after or not kind.normalizes)
+        with_bias = not kind.replaces_bias and (after or not kind.normalizes)
         fused = {"activation": name} if kind.fuses_activation and not after else {}
         rate = self.dropout if random_state is not None else 0.0
         activations, caches, stats = [X], [], []
         for i in range(self._n_hidden):
             z = dot(activations[i], self.coefs_[i])
-            if not replaces_bias:
+            if not kind.replaces_bias:
                 _fused.shift_activate(
                     z, self.intercepts_[i], name if with_bias else "identity"
                 )
@@ -591,8 +590,7 @@ class BaseBatchNormMLP(
             kind._check(batch_stats)
 
     def _update_running_stats(self, stats, kind=None):
-        """Step the statistics with ``stats``: for each mini-batch in order,
-        the batch statistics of each hidden layer."""
+        """Step the statistics with ``stats``, each mini-batch's per layer."""
         if kind is None:
             kind = self._normalization
         statistics = layer_arrays(self, kind.statistics_names)
