@@ -203,9 +203,18 @@ def running_moments(mean, var, batch_mean, batch_var, keep, momentum, unbiased):
     args = (mean, var, batch_mean, batch_var, out, steps)
     if not _run("running_moments", *args):
         out[0], out[1] = mean, var
+        # Each number as a scalar of the dtype of the array it multiplies:
+        # the rounding of a Python float there (NEP 50) whatever the numpy.
+        keep_as, mean_as, var_as = (
+            out.dtype.type,
+            batch_mean.dtype.type,
+            batch_var.dtype.type,
+        )
         for t, (k, m, u) in enumerate(steps.T.tolist()):
-            np.add(k * out[0], m * batch_mean[t], out=out[0])
-            np.add(k * out[1], m * (batch_var[t] * u), out=out[1])
+            np.add(keep_as(k) * out[0], mean_as(m) * batch_mean[t], out=out[0])
+            np.add(
+                keep_as(k) * out[1], var_as(m) * (batch_var[t] * var_as(u)), out=out[1]
+            )
     return out[0], out[1]
 
 
