@@ -471,9 +471,17 @@ class BatchNorm(Normalization):
         check_batch_stats(batch_stats)
 
     def _update(self, statistics, batch_stats):
-        return self._update_many(statistics, [batch_stats])
+        return self._steps(statistics, [batch_stats])
 
     def _update_many(self, statistics, batch_stats):
+        if type(self)._update is not BatchNorm._update:
+            # A subclass's own step (ghost batch norm's, a closed form over
+            # the virtual batches), taken once per mini-batch.
+            return super()._update_many(statistics, batch_stats)
+        return self._steps(statistics, batch_stats)
+
+    def _steps(self, statistics, batch_stats):
+        """The running statistics' steps of ``batch_stats``, in one kernel call."""
         if not batch_stats:
             return tuple(statistics)
         running_mean, running_var, n_batches = statistics
@@ -652,10 +660,6 @@ class GhostBatchNorm(BatchNorm):
             dgamma = dgamma + chunk_dgamma
             dbeta = dbeta + chunk_dbeta
         return grad_out, (dgamma, dbeta)
-
-    def _update_many(self, statistics, batch_stats):
-        # Not batch norm's steps: each mini-batch's virtual batches at once.
-        return Normalization._update_many(self, statistics, batch_stats)
 
     def _update(self, statistics, batch_stats):
         # One step per virtual batch, in order, in closed form: the k-th of
