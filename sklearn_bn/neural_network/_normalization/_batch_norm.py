@@ -235,16 +235,11 @@ def update_running_stats(running_mean, running_var, stats, momenta):
     """
     # exponential_average's expression, without its NaN handling (the
     # scaler's missing features), which a network's statistics never need.
-    if len(stats) == 1:
-        means, variances = stats[0].mean[np.newaxis], stats[0].var[np.newaxis]
-    else:
-        means = np.stack([batch.mean for batch in stats])
-        variances = np.stack([batch.var for batch in stats])
     return running_moments(
         running_mean,
         running_var,
-        means,
-        variances,
+        np.stack([batch.mean for batch in stats]),
+        np.stack([batch.var for batch in stats]),
         [1.0 - momentum for momentum in momenta],
         momenta,
         [batch.count / (batch.count - 1) for batch in stats],
