@@ -608,11 +608,6 @@ py_batch_norm_gradients(PyObject *self, PyObject *args)
 }
 
 static PyMethodDef methods[] = {
-    {"batch_norm_output", py_batch_norm_output, METH_VARARGS,
-     "batch_norm_output(x, centered, out, mean, var, inv_std, gamma, beta, "
-     "share, epsilon, activation): column_moments, then out = "
-     "act(centered * (gamma * inv_std) + beta); activation 0 (identity) or "
-     "1 (relu)."},
     {"adam", py_adam, METH_VARARGS,
      "adam(params, grads, m, v, learning_rate, beta_1, beta_2, epsilon, "
      "n_decayed, alpha, n_samples): one Adam step in place over 1-D arrays, "
@@ -662,6 +657,11 @@ static PyMethodDef methods[] = {
      "may be x); with share (each row's share of its block's weight, None "
      "for none) the means are sums of share * x and share * centered**2. "
      "Each sum runs over the rows in order, as numpy's over axis 0."},
+    {"batch_norm_output", py_batch_norm_output, METH_VARARGS,
+     "batch_norm_output(x, centered, out, mean, var, inv_std, gamma, beta, "
+     "share, epsilon, activation): column_moments, then out = "
+     "act(centered * (gamma * inv_std) + beta); activation 0 (identity) or "
+     "1 (relu)."},
     {"batch_norm_gradients", py_batch_norm_gradients, METH_VARARGS,
      "batch_norm_gradients(grad, centered, relu_out, dgamma, dbeta, inv_std, "
      "gamma, share[, groups]): per block of rows (as for column_moments), "
