@@ -78,6 +78,10 @@ class bdist_wheel_tagged(bdist_wheel):
 
 # MSVC knows C99's restrict only in C11 mode (not built by CI).
 C11 = ["/std:c11"] if sys.platform == "win32" else []
+# The scaler's kernels sum every column in row order with each product
+# rounded, on every processor: no product and sum contracted into a fused
+# multiply-add, which the AVX-512 path would otherwise get.
+UNCONTRACTED = C11 if sys.platform == "win32" else ["-ffp-contract=off"]
 # The networks' kernels compute what numpy computes, to the bit: no product
 # and sum contracted into a fused multiply-add. sqrt without errno, and
 # arithmetic that may be computed where its result is not used (no trap is
@@ -110,7 +114,7 @@ setup(
                 "sklearn_bn/preprocessing/_sparse_kernels.h",
                 "sklearn_bn/utils/_kernel_boundary.h",
             ],
-            extra_compile_args=C11,
+            extra_compile_args=UNCONTRACTED,
         ),
         _kernels(
             "sklearn_bn.neural_network._kernels",

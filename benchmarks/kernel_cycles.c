@@ -28,8 +28,11 @@
 
 typedef ptrdiff_t Py_ssize_t;
 #define RESTRICT restrict
-/* The clones of _kernels.c, passed by kernel_cycles.py as it reads them. */
+/* The clones of _kernels.c, passed by kernel_cycles.py as it reads them,
+   and the AVX-512 path of narrow rows, taken as the package takes it (where
+   the processor has it and SKLEARN_BN_NO_AVX512 is not set). */
 #define MULTIVERSION __attribute__((target_clones(CLONES)))
+#define MULTIVERSIONED 1
 
 /* _dense_kernels.h, copied by kernel_cycles.py with its candidate changes. */
 #include "kernels.h"
@@ -158,6 +161,7 @@ main(int argc, char **argv)
                 argv[0]);
         return 2;
     }
+    init_avx512();
     const Py_ssize_t n_features = atol(argv[1]);
     const int f64 = strcmp(argv[2], "f64") == 0;
     const size_t item = f64 ? sizeof(double) : sizeof(float);

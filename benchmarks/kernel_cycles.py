@@ -37,6 +37,7 @@ from _report import cpu_model
 
 HERE = Path(__file__).resolve().parent
 KERNELS = HERE.parent / "sklearn_bn" / "preprocessing"
+BOUNDARY = HERE.parent / "sklearn_bn" / "utils" / "_kernel_boundary.h"
 CASES = [(10, 70), (100, 100), (1000, 1000)]  # columns, as the kernel sees them
 PLACES = [("L2", 2**20, 1), ("memory", 2**30, 1), ("memory", 2**30, 2)]
 
@@ -53,9 +54,18 @@ def nominal_ghz():
     raise SystemExit("no frequency in /proc/cpuinfo: the GB/s need one")
 
 
+def avx512_narrow_rows():
+    """Whether the kernels take their AVX-512 path for narrow rows here."""
+    if os.environ.get("SKLEARN_BN_NO_AVX512"):
+        return "no (SKLEARN_BN_NO_AVX512 is set)"
+    with open("/proc/cpuinfo") as cpuinfo:
+        flags = next((line.split() for line in cpuinfo if line.startswith("flags")), [])
+    return "yes" if {"avx512f", "avx512vl"} <= set(flags) else "no (not on this CPU)"
+
+
 def package_clones():
-    """The target_clones of _kernels.c, as its source spells them."""
-    source = (KERNELS / "_kernels.c").read_text()
+    """The target_clones of the package's kernels, as their shared header spells them."""
+    source = BOUNDARY.read_text()
     return re.search(r"target_clones\(([^)]*)\)", source).group(1)
 
 
@@ -81,6 +91,7 @@ def build(folder, header, defines, clones):
         *flags,
         "-pthread",
         "-Wno-unused-function",
+        "-ffp-contract=off",  # as setup.py builds the kernels
         f"-I{folder}",
         f"-DCLONES={clones}",
         str(HERE / "kernel_cycles.c"),
@@ -114,7 +125,8 @@ def main(argv=None):
     ghz = nominal_ghz()
     print(
         f"{cpu_model()}, {os.cpu_count()} cores, time stamp counter at {ghz:.2f} "
-        f"GHz; clones {args.clones}; {args.header.name}"
+        f"GHz; clones {args.clones}; AVX-512 for narrow rows: "
+        f"{avx512_narrow_rows()}; {args.header.name}"
         + "".join(f", {n}={v}" for n, v in defines)
     )
     print(

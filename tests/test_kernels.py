@@ -2,10 +2,14 @@
 
 import math
 import os
+import subprocess
+import sys
 from fractions import Fraction
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy import sparse
 
@@ -42,6 +46,104 @@ def code_path(request, monkeypatch):
     if request.param == "numpy":
         use_numpy_path(monkeypatch)
     return request.param
+
+
+def _sequential_shifted_sums(X, shift):
+    """What the unweighted kernel computes, in numpy, to the bit.
+
+    Blocks of rows are summed from zero, one row after another (cumulative
+    sums add in order), each square rounded before it is added; the block
+    sums are then added in order. The kernel's blocks hold 2**16 values.
+    """
+    rows = max(1, 2**16 // X.shape[1])
+    totals = np.zeros((2, X.shape[1]))
+    for start in range(0, len(X), rows):
+        d = X[start : start + rows].astype(np.float64) - shift
+        with np.errstate(invalid="ignore", over="ignore"):
+            totals += [np.cumsum(d, axis=0)[-1], np.cumsum(d * d, axis=0)[-1]]
+    return totals
+
+
+def _kernel_shifted_sums(X, shift):
+    totals = np.zeros((2, X.shape[1]))
+    _native.kernels.shifted_sums(X, shift, None, *totals)
+    return totals
+
+
+@requires_kernels
+@settings(max_examples=150, deadline=None)
+@given(
+    n_rows=st.integers(1, 40),
+    # Narrow rows (4 a pass) and wide ones; float32 rows of 256 to 511 values
+    # are narrow and span two segments of the kernel.
+    n_features=st.one_of(st.integers(1, 40), st.integers(250, 520)),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    scale=st.sampled_from([1e-3, 1.0, 1e6]),
+    seed=st.integers(0, 2**32 - 1),
+    special=st.sampled_from([None, np.nan, np.inf]),
+)
+def test_kernel_sums_are_sequential_sums_bit_for_bit(
+    n_rows, n_features, dtype, scale, seed, special
+):
+    # Whatever version of the kernels runs (AVX-512 for narrow rows, the AVX2
+    # clone, the default one), each column is summed in row order and each
+    # square rounded before it is added: the bits of the sequential sums.
+    rng = np.random.default_rng(seed)
+    X = (rng.normal(size=(n_rows, n_features)) * scale + scale).astype(dtype)
+    if special is not None:
+        X[rng.random(X.shape) < 0.05] = special
+    shift = X[0].astype(np.float64) + rng.normal(size=n_features)
+    assert_array_equal(
+        _kernel_shifted_sums(X, shift), _sequential_shifted_sums(X, shift)
+    )
+
+
+@requires_kernels
+def test_kernel_sums_over_many_blocks_are_sequential_sums_bit_for_bit():
+    X = np.random.default_rng(5).normal(size=(9_001, 70)) * 3 + 1e4
+    shift = X[0] + 0.5
+    for dtype in [np.float64, np.float32]:
+        block = X.astype(dtype)
+        assert_array_equal(
+            _kernel_shifted_sums(block, shift), _sequential_shifted_sums(block, shift)
+        )
+
+
+_SUMS_SCRIPT = """
+import hashlib, numpy as np
+from sklearn_bn.preprocessing import _native
+rng = np.random.default_rng(3)
+digest = hashlib.sha256()
+for n_features in [1, 7, 8, 9, 70, 100, 255, 300, 511, 1000]:
+    for dtype in [np.float64, np.float32]:
+        X = (rng.normal(size=(203, n_features)) * 7 + 1e3).astype(dtype)
+        totals = np.zeros((2, n_features))
+        _native.kernels.shifted_sums(X, X[1].astype(np.float64), None, *totals)
+        digest.update(totals.tobytes())
+print(_native.kernels.variant(), digest.hexdigest())
+"""
+
+
+@requires_kernels
+@pytest.mark.skipif(
+    KERNELS_BUILT and _native.kernels.variant() != "avx512",
+    reason="the processor has no AVX-512: the kernels have one path here",
+)
+def test_avx512_and_avx2_sums_have_the_same_bits():
+    def run(**env):
+        out = subprocess.run(
+            [sys.executable, "-c", _SUMS_SCRIPT],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        return out
+
+    with_avx512 = run()
+    without = run(SKLEARN_BN_NO_AVX512="1")
+    assert with_avx512[0] == "avx512" and without[0] == "avx2"
+    assert with_avx512[1] == without[1]
 
 
 def _data(dtype, n_features=7, seed=0):

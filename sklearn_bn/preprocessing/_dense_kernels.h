@@ -63,6 +63,82 @@ prefetch_ahead(const void *start, Py_ssize_t n_bytes, Py_ssize_t distance)
 #define NARROW_PREFETCH_BYTES 1024
 
 /*
+ * Narrow rows on a processor with AVX-512 (chosen at run time, where the
+ * kernels are multiversioned): the same passes of ROWS_PER_PASS rows, eight
+ * columns a step, the last columns of a segment under a mask. Each sum takes
+ * the rows' deviations in the same order and each square is rounded before
+ * it is added (no fused multiply-add), so the bits are those of the loop in
+ * SHIFTED_SUMS. On an Intel Xeon with two threads, from memory, rows of 70
+ * and 100 values take 0.05 to 0.13 times a plain sum's time less than with
+ * the AVX2 clone (benchmarks/kernel_cycles.py); for wide rows, one a pass,
+ * AVX-512 was slower, and they keep to the AVX2 clone. Returns the rows
+ * summed, a multiple of ROWS_PER_PASS; the caller sums the rest.
+ */
+#if MULTIVERSIONED
+#include <immintrin.h>
+
+/* Set once when the module loads: AVX-512 (F and VL) is there, and the
+   environment variable SKLEARN_BN_NO_AVX512 is not set. */
+static int use_avx512 = 0;
+
+static void
+init_avx512(void)
+{
+    __builtin_cpu_init();
+    use_avx512 = __builtin_cpu_supports("avx512f") &&
+                 __builtin_cpu_supports("avx512vl") &&
+                 !getenv("SKLEARN_BN_NO_AVX512");
+}
+
+#define LOAD8_double(mask, p) _mm512_maskz_loadu_pd(mask, p)
+#define LOAD8_float(mask, p) _mm512_cvtps_pd(_mm256_maskz_loadu_ps(mask, p))
+
+#define NARROW_SUMS_AVX512(NAME, TYPE)                                         \
+    __attribute__((target("avx512f,avx512vl"))) static Py_ssize_t NAME(        \
+        const TYPE *RESTRICT X, Py_ssize_t n_rows, Py_ssize_t n_features,      \
+        const double *RESTRICT shift, double *RESTRICT dev_sum,                \
+        double *RESTRICT dev_sq)                                               \
+    {                                                                          \
+        Py_ssize_t i = 0;                                                      \
+        for (; i + ROWS_PER_PASS <= n_rows; i += ROWS_PER_PASS) {              \
+            const TYPE *row = X + i * n_features;                              \
+            for (Py_ssize_t j0 = 0; j0 < n_features; j0 += SEGMENT) {         \
+                const Py_ssize_t j1 =                                          \
+                    n_features - j0 < SEGMENT ? n_features : j0 + SEGMENT;     \
+                for (int r = 0; r < ROWS_PER_PASS; r++)                        \
+                    prefetch_ahead(row + r * n_features + j0,                  \
+                                   (j1 - j0) * (Py_ssize_t)sizeof(TYPE),       \
+                                   NARROW_PREFETCH_BYTES);                     \
+                for (Py_ssize_t j = j0; j < j1; j += 8) {                      \
+                    const __mmask8 m = j1 - j >= 8                             \
+                                           ? (__mmask8)0xff                    \
+                                           : (__mmask8)((1u << (j1 - j)) - 1); \
+                    const __m512d s = _mm512_maskz_loadu_pd(m, shift + j);     \
+                    __m512d sum = _mm512_maskz_loadu_pd(m, dev_sum + j);       \
+                    __m512d sq = _mm512_maskz_loadu_pd(m, dev_sq + j);         \
+                    for (int r = 0; r < ROWS_PER_PASS; r++) {                  \
+                        const __m512d d = _mm512_sub_pd(                       \
+                            LOAD8_##TYPE(m, row + r * n_features + j), s);     \
+                        sum = _mm512_add_pd(sum, d);                           \
+                        sq = _mm512_add_pd(sq, _mm512_mul_pd(d, d));           \
+                    }                                                          \
+                    _mm512_mask_storeu_pd(dev_sum + j, m, sum);                \
+                    _mm512_mask_storeu_pd(dev_sq + j, m, sq);                  \
+                }                                                              \
+            }                                                                  \
+        }                                                                      \
+        return i;                                                              \
+    }
+
+NARROW_SUMS_AVX512(narrow_sums_avx512_double, double)
+NARROW_SUMS_AVX512(narrow_sums_avx512_float, float)
+#define NARROW_SUMS(TYPE, ...)                                                 \
+    (use_avx512 ? narrow_sums_avx512_##TYPE(__VA_ARGS__) : 0)
+#else
+#define NARROW_SUMS(TYPE, ...) 0
+#endif
+
+/*
  * Shifted sums over rows [0, n_rows) of X (n_rows x n_features):
  *     dev_sum[j] += sum_i w_i (x_ij - shift_j)
  *     dev_sq[j]  += sum_i w_i (x_ij - shift_j)^2
@@ -80,6 +156,9 @@ prefetch_ahead(const void *start, Py_ssize_t n_bytes, Py_ssize_t distance)
         Py_ssize_t i = 0;                                                      \
         const Py_ssize_t row_bytes = n_features * (Py_ssize_t)sizeof(TYPE);    \
         const int narrow = !weights && row_bytes < NARROW_ROW_BYTES;           \
+        if (narrow)                                                            \
+            i = NARROW_SUMS(TYPE, X, n_rows, n_features, shift, dev_sum,       \
+                            dev_sq);                                           \
         for (; narrow && i + ROWS_PER_PASS <= n_rows; i += ROWS_PER_PASS) {    \
             const TYPE *row = X + i * n_features;                              \
             FOR_COLUMNS_OF_ROWS(row, ROWS_PER_PASS, NARROW_PREFETCH_BYTES,     \

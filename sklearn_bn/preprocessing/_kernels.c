@@ -63,6 +63,8 @@ py_variant(PyObject *self, PyObject *unused)
 {
 #if MULTIVERSIONED
     __builtin_cpu_init();
+    if (use_avx512)
+        return PyUnicode_FromString("avx512");
     return PyUnicode_FromString(__builtin_cpu_supports("avx2") ? "avx2"
                                                               : "default");
 #else
@@ -394,7 +396,8 @@ static PyMethodDef methods[] = {
     {"variant", py_variant, METH_NOARGS,
      "variant() -> str: the version of the kernels running: 'avx2' or "
      "'default' (the two clones built on x86-64 Linux, picked at load time "
-     "by the processor), or 'portable' (the one version built elsewhere)."},
+     "by the processor), 'avx512' (the AVX2 clone, and AVX-512 for the sums "
+     "of narrow rows), or 'portable' (the one version built elsewhere)."},
     {"shifted_sums", py_shifted_sums, METH_VARARGS,
      "shifted_sums(X, shift, weights, dev_sum, dev_sq[, count]): add the "
      "weighted sums of X - shift and of its square, per column, into dev_sum "
@@ -435,5 +438,8 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__kernels(void)
 {
+#if MULTIVERSIONED
+    init_avx512();
+#endif
     return PyModule_Create(&module);
 }
