@@ -1,7 +1,5 @@
 """The pure statistics functions behind BatchNormScaler."""
 
-import math
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -13,7 +11,7 @@ from scipy import sparse
 from sklearn_bn.preprocessing import _dense
 from sklearn_bn.preprocessing._dense import moments as dense_moments
 from sklearn_bn.preprocessing._sparse import moments as sparse_moments
-from sklearn_bn.preprocessing._threads import run_on_blocks, run_on_each, tapered_chunks
+from sklearn_bn.preprocessing._threads import run_on_blocks
 from sklearn_bn.utils._stats import (
     Moments,
     empty_moments,
@@ -155,31 +153,6 @@ def test_dense_moments_with_threads_equal_serial_bit_for_bit(n_threads, monkeypa
     mean = (w @ np.where(present, X, 0)) / (w @ present)
     m2 = w @ np.where(present, (X - mean) ** 2, 0)
     _assert_moments_close(serial, Moments(w @ present, mean, m2))
-
-
-@settings(max_examples=300, deadline=None)
-@given(n_rows=st.integers(0, 5_000), step=st.integers(1, 600))
-def test_tapered_chunks_cover_the_rows_in_shrinking_chunks(n_rows, step):
-    chunks = tapered_chunks(n_rows, step)
-    sizes = [c.stop - c.start for c in chunks]
-    assert [c.start for c in chunks] == [sum(sizes[:i]) for i in range(len(sizes))]
-    assert sum(sizes) == n_rows and all(c.step is None for c in chunks)
-    assert all(0 < size <= step for size in sizes)
-    assert sizes == sorted(sizes, reverse=True)
-    # Whole steps up to the last two steps' worth of rows, which is cut in
-    # halves: the last chunk is at most about a quarter of a step, and no
-    # more than a handful of chunks are added.
-    full = [size for size in sizes if size == step]
-    assert n_rows - len(full) * step <= 2 * step or len(full) == len(sizes)
-    if n_rows > step:
-        assert sizes[-1] <= max(1, step // 4) * 2
-        assert len(sizes) <= math.ceil(n_rows / step) + 4
-
-
-def test_run_on_each_returns_results_in_the_items_order():
-    chunks = tapered_chunks(1000, 70)
-    results = run_on_each(lambda rows: (rows.start, rows.stop), chunks, n_threads=3)
-    assert results == [(c.start, c.stop) for c in chunks]
 
 
 def test_run_on_blocks_returns_results_in_row_order():

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..utils._stats import Moments, empty_moments, merge_moments
 from . import _native
-from ._threads import BLOCK_VALUES, run_on_each, tapered_chunks
+from ._threads import BLOCK_VALUES, run_on_blocks
 from ._threads import n_threads as default_threads
 from ._validation import check_no_infinity, raise_overflow
 
@@ -22,9 +22,7 @@ from ._validation import check_no_infinity, raise_overflow
 # one thread or several give the same bits. Each chunk costs about a tenth of
 # a millisecond in Python (its shift, checks and merge): large chunks keep that
 # to a few percent of a pass over memory, and a dozen of them for a 400 MB X
-# still let a core that is held up do less of the work. The last two chunks'
-# worth of rows is cut in halves (``tapered_chunks``), so that the threads
-# finish a small chunk apart rather than a whole one.
+# still let a core that is held up do less of the work.
 _CHUNK_BYTES = 1 << 25
 
 
@@ -303,13 +301,14 @@ def moments(X, sample_weight=None, n_threads=None):
         # broadcast array (dask's ones, say) has a stride of 0.
         sample_weight = np.ascontiguousarray(sample_weight, dtype=np.float64)
 
-    def chunk(rows):
+    def chunk(start):
+        rows = slice(start, start + step)
         weights = None if sample_weight is None else sample_weight[rows]
         return _dense_moments_serial(X[rows], weights)
 
     if n_threads is None:
         n_threads = default_threads(X)
-    parts = run_on_each(chunk, tapered_chunks(X.shape[0], step), n_threads)
+    parts = run_on_blocks(chunk, X.shape[0], step, n_threads)
     if not parts:
         return empty_moments(X.shape[1])
     result = parts[0]
@@ -347,7 +346,8 @@ def affine_map(X, out, factor, offset, center=None, n_threads=None):
         k = _widening(X.shape[1])
         wide_params = [None if a is None else np.tile(a, k) for a in params]
 
-    def map_rows(rows, write=True):
+    def map_rows(start, write=True):
+        rows = slice(start, start + step)
         source, block = X[rows], out[rows]
         if use_kernel:
             overflow = _kernel_affine_map(source, block, k, wide_params, params, write)
@@ -356,11 +356,10 @@ def affine_map(X, out, factor, offset, center=None, n_threads=None):
         if overflow:
             _raise_not_finite(source, factor, offset, center, out.dtype)
 
-    chunks = tapered_chunks(X.shape[0], step)
     if np.may_share_memory(X, out):
         check_rows = functools.partial(map_rows, write=False)
-        run_on_each(check_rows, chunks, n_threads)
-    run_on_each(map_rows, chunks, n_threads)
+        run_on_blocks(check_rows, X.shape[0], step, n_threads)
+    run_on_blocks(map_rows, X.shape[0], step, n_threads)
     return out
 
 

@@ -36,67 +36,38 @@ def thread_pools():
     return ThreadpoolController()
 
 
-def tapered_chunks(n_rows, step):
-    """Slices of ``n_rows`` rows: ``step`` rows each, then smaller ones.
-
-    The last two steps' worth of rows is cut in halves, a half of what is
-    left at a time down to a quarter step, so that the threads taking the
-    chunks from :func:`run_on_blocks` finish within a small chunk of each
-    other rather than one whole chunk apart (a tenth of the pass when each
-    thread takes half a dozen). The slices depend on ``n_rows`` and ``step``
-    alone.
-    """
-    chunks, start = [], 0
-    smallest = max(1, step // 4)
-    while start < n_rows:
-        left = n_rows - start
-        size = step if left > 2 * step else max(smallest, (left + 1) // 2)
-        if left - size < smallest:
-            size = left
-        chunks.append(slice(start, start + size))
-        start += size
-    return chunks
-
-
 def run_on_blocks(work, n_rows, step, n_threads):
     """``[work(start) for start in range(0, n_rows, step)]``, in threads.
 
-    See :func:`run_on_each`.
-    """
-    return run_on_each(work, range(0, n_rows, step), n_threads)
-
-
-def run_on_each(work, items, n_threads):
-    """``[work(item) for item in items]``, in threads.
-
     The calling thread works too, with ``n_threads - 1`` helpers from a pool
     kept for the process (starting threads cost a quarter of a 10 ms sparse
-    fit). Each thread takes the next item as soon as it is done with one, so
+    fit). Each thread takes the next block as soon as it is done with one, so
     a core held up by a page fault or a neighbouring process does less of the
     work, rather than making the other wait at the end; and should no helper
-    be free (other calls keep them busy) the caller does all the items
-    itself, waiting only for the helpers that started. Results are in the
-    items' order. After an error the threads take no more items, and the error is
+    be free (other calls keep them busy) the caller does all the blocks
+    itself, waiting only for the helpers that started. Results are in row
+    order. After an error the threads take no more blocks, and the error is
     raised once the helpers are done with theirs.
     """
-    n_threads = min(n_threads, len(items))
+    starts = range(0, n_rows, step)
+    n_threads = min(n_threads, len(starts))
     if n_threads <= 1:
-        return [work(item) for item in items]
+        return [work(start) for start in starts]
     import concurrent.futures
 
-    results = [None] * len(items)
-    queue = iter(enumerate(items))
+    results = [None] * len(starts)
+    queue = iter(enumerate(starts))
     lock = threading.Lock()
 
     def drain():
         nonlocal queue
         while True:
             with lock:
-                index, item = next(queue, (None, None))
+                index, start = next(queue, (None, None))
             if index is None:
                 return
             try:
-                results[index] = work(item)
+                results[index] = work(start)
             except BaseException:
                 with lock:
                     queue = iter(())
