@@ -18,6 +18,9 @@ Cycles are ticks of the time stamp counter (``rdtsc``), which runs at the
 processor's nominal frequency whatever the core's clock; GB/s follow from
 that frequency, the one in the model name or else /proc/cpuinfo's "cpu MHz".
 
+Narrow rows take the kernels' AVX-512 path where the processor has it, as in
+the package; ``SKLEARN_BN_NO_AVX512=1`` measures the AVX2 clone instead.
+
 ``--define NAME=VALUE`` measures a candidate: each ``#define NAME`` of the
 header takes VALUE (``PREFETCH_BYTES=2048``, ``SEGMENT=512``), and
 ``--header`` and ``--clones`` take another kernel file or other clones.
