@@ -97,7 +97,9 @@ def _kernels(name, sources, depends=(), extra_compile_args=()):
     return Extension(
         name,
         sources=sources,
-        depends=list(depends),
+        # setup.py itself: a change of its compiler flags rebuilds the kernels
+        # in place (build_ext compares only the sources' times otherwise).
+        depends=[*depends, "setup.py"],
         define_macros=[("Py_LIMITED_API", "0x030B0000")] if LIMITED_API else [],
         py_limited_api=LIMITED_API,
         extra_compile_args=list(extra_compile_args),
