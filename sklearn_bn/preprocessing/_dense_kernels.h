@@ -68,11 +68,13 @@ prefetch_ahead(const void *start, Py_ssize_t n_bytes, Py_ssize_t distance)
  * columns a step, the last columns of a segment under a mask. Each sum takes
  * the rows' deviations in the same order and each square is rounded before
  * it is added (no fused multiply-add), so the bits are those of the loop in
- * SHIFTED_SUMS. On an Intel Xeon with two threads, from memory, rows of 70
- * and 100 values take 0.05 to 0.13 times a plain sum's time less than with
- * the AVX2 clone (benchmarks/kernel_cycles.py); for wide rows, one a pass,
- * AVX-512 was slower, and they keep to the AVX2 clone. Returns the rows
- * summed, a multiple of ROWS_PER_PASS; the caller sums the rest.
+ * SHIFTED_SUMS. On a 2-core Intel Xeon, a fit of rows of 70 values (ten
+ * columns, seven rows to a row) took 0.05 to 0.07 times the two-core read of
+ * X less than with the AVX2 clone, rows of 100 values 0.00 to 0.02 (six pairs
+ * of processes, one of each with SKLEARN_BN_NO_AVX512 set); for wide rows,
+ * one a pass, AVX-512 was no faster, and they keep to the AVX2 clone.
+ * Returns the rows summed, a multiple of ROWS_PER_PASS; the caller sums the
+ * rest.
  */
 #if MULTIVERSIONED
 #include <immintrin.h>
