@@ -67,7 +67,7 @@ def avx512_narrow_rows():
 
 
 def package_clones():
-    """The target_clones of the package's kernels, as their shared header spells them."""
+    """The target_clones of the kernels, as their shared header spells them."""
     source = BOUNDARY.read_text()
     return re.search(r"target_clones\(([^)]*)\)", source).group(1)
 
