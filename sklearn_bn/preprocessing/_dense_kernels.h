@@ -29,20 +29,25 @@ prefetch_ahead(const void *start, Py_ssize_t n_bytes, Py_ssize_t distance)
         PREFETCH(first + (uintptr_t)b);
 }
 
-/* The statements after `row` for each column j of `row`, from 0 to
-   n_features, segment by segment, each after a prefetch `distance_` bytes
-   ahead for `n_rows_` rows from `row` on. */
-#define FOR_COLUMNS_OF_ROWS(row, n_rows_, distance_, ...)                      \
+/* The statements after `row` for each segment [j0_, j1_) of the columns of
+   `row`, from 0 to n_features, each after a prefetch `distance_` bytes ahead
+   for `n_rows_` rows from `row` on. */
+#define FOR_SEGMENTS_OF_ROWS(row, n_rows_, distance_, ...)                     \
     for (Py_ssize_t j0_ = 0; j0_ < n_features; j0_ += SEGMENT) {               \
         const Py_ssize_t j1_ =                                                 \
             n_features - j0_ < SEGMENT ? n_features : j0_ + SEGMENT;           \
         for (Py_ssize_t r_ = 0; r_ < (n_rows_); r_++)                          \
             prefetch_ahead(row + r_ * n_features + j0_,                        \
                            (j1_ - j0_) * (Py_ssize_t)sizeof(*row), distance_); \
+        __VA_ARGS__                                                            \
+    }
+/* The same for each column j of `row`. */
+#define FOR_COLUMNS_OF_ROWS(row, n_rows_, distance_, ...)                      \
+    FOR_SEGMENTS_OF_ROWS(row, n_rows_, distance_,                              \
         for (Py_ssize_t j = j0_; j < j1_; j++) {                               \
             __VA_ARGS__                                                        \
         }                                                                      \
-    }
+    )
 #define FOR_COLUMNS(row, ...)                                                  \
     FOR_COLUMNS_OF_ROWS(row, 1, PREFETCH_BYTES, __VA_ARGS__)
 
@@ -104,17 +109,11 @@ init_avx512(void)
         Py_ssize_t i = 0;                                                      \
         for (; i + ROWS_PER_PASS <= n_rows; i += ROWS_PER_PASS) {              \
             const TYPE *row = X + i * n_features;                              \
-            for (Py_ssize_t j0 = 0; j0 < n_features; j0 += SEGMENT) {         \
-                const Py_ssize_t j1 =                                          \
-                    n_features - j0 < SEGMENT ? n_features : j0 + SEGMENT;     \
-                for (int r = 0; r < ROWS_PER_PASS; r++)                        \
-                    prefetch_ahead(row + r * n_features + j0,                  \
-                                   (j1 - j0) * (Py_ssize_t)sizeof(TYPE),       \
-                                   NARROW_PREFETCH_BYTES);                     \
-                for (Py_ssize_t j = j0; j < j1; j += 8) {                      \
-                    const __mmask8 m = j1 - j >= 8                             \
+            FOR_SEGMENTS_OF_ROWS(row, ROWS_PER_PASS, NARROW_PREFETCH_BYTES,    \
+                for (Py_ssize_t j = j0_; j < j1_; j += 8) {                    \
+                    const __mmask8 m = j1_ - j >= 8                            \
                                            ? (__mmask8)0xff                    \
-                                           : (__mmask8)((1u << (j1 - j)) - 1); \
+                                           : (__mmask8)((1u << (j1_ - j)) - 1);\
                     const __m512d s = _mm512_maskz_loadu_pd(m, shift + j);     \
                     __m512d sum = _mm512_maskz_loadu_pd(m, dev_sum + j);       \
                     __m512d sq = _mm512_maskz_loadu_pd(m, dev_sq + j);         \
@@ -127,7 +126,7 @@ init_avx512(void)
                     _mm512_mask_storeu_pd(dev_sum + j, m, sum);                \
                     _mm512_mask_storeu_pd(dev_sq + j, m, sq);                  \
                 }                                                              \
-            }                                                                  \
+            )                                                                  \
         }                                                                      \
         return i;                                                              \
     }
