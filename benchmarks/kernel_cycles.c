@@ -7,9 +7,12 @@
  * read, in eight lanes). Built and run by kernel_cycles.py; see there.
  *
  *     kernel_cycles WIDTH f32|f64 BYTES THREADS REPEATS
+ *     kernel_cycles avx512
  *
- * prints one line: the kernel's and the plain sum's time stamp counter
- * ticks per value, the minimum and the median of the repeats. Each of THREADS threads sums its own share of the rows, as
+ * prints one line: 1 if narrow rows take the AVX-512 path here, else 0; or
+ * the kernel's and the plain sum's time stamp counter ticks per value, the
+ * minimum and the median of the repeats. Each of THREADS threads sums its
+ * own share of the rows, as
  * BatchNormScaler's threads take chunks of X; a pass ends when the last
  * thread is done. The time stamp counter runs at the processor's nominal
  * frequency, whatever the clock of the core.
@@ -156,12 +159,19 @@ time_passes(share *shares, int n_threads, int repeats, uint64_t *ticks)
 int
 main(int argc, char **argv)
 {
+    init_avx512();
+    if (argc == 2 && strcmp(argv[1], "avx512") == 0) {
+        /* Whether narrow rows take the AVX-512 path here, as the package
+           decides it. */
+        printf("%d\n", use_avx512);
+        return 0;
+    }
     if (argc != 6) {
-        fprintf(stderr, "usage: %s WIDTH f32|f64 BYTES THREADS REPEATS\n",
-                argv[0]);
+        fprintf(stderr,
+                "usage: %s WIDTH f32|f64 BYTES THREADS REPEATS, or %s avx512\n",
+                argv[0], argv[0]);
         return 2;
     }
-    init_avx512();
     const Py_ssize_t n_features = atol(argv[1]);
     const int f64 = strcmp(argv[2], "f64") == 0;
     const size_t item = f64 ? sizeof(double) : sizeof(float);
