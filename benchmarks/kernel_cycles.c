@@ -12,9 +12,8 @@
  * prints one line: 1 if narrow rows take the AVX-512 path here, else 0; or
  * the kernel's and the plain sum's time stamp counter ticks per value, the
  * minimum and the median of the repeats. Each of THREADS threads sums its
- * own share of the rows, as
- * BatchNormScaler's threads take chunks of X; a pass ends when the last
- * thread is done. The time stamp counter runs at the processor's nominal
+ * own share of the rows, as BatchNormScaler's threads take chunks of X; a
+ * pass ends when the last thread is done. The time stamp counter runs at the processor's nominal
  * frequency, whatever the clock of the core.
  */
 #include <float.h>

@@ -68,14 +68,13 @@ print(_native.kernels.variant(), digest.hexdigest())
 )
 def test_avx512_and_avx2_sums_have_the_same_bits():
     def run(**env):
-        out = subprocess.run(
+        return subprocess.run(
             [sys.executable, "-c", _SUMS_SCRIPT],
             env={**os.environ, **env},
             capture_output=True,
             text=True,
             check=True,
         ).stdout.split()
-        return out
 
     with_avx512 = run()
     without = run(SKLEARN_BN_NO_AVX512="1")
